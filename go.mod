@@ -1,0 +1,3 @@
+module mdcluster.dev
+
+go 1.26
