@@ -1,0 +1,87 @@
+//go:build vm
+
+package scenario
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"mdcluster.dev/internal/vmlab"
+)
+
+// startLab boots a lab for one test and tears it down at the end; console logs of a failed test
+// are kept under $MDCLUSTER_LAB_LOGS (CI keeps them as artefacts).
+func startLab(t *testing.T, o vmlab.Options) (*vmlab.Lab, context.Context) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	t.Cleanup(cancel)
+	o.Log = testWriter{t}
+	l, err := vmlab.Start(ctx, t.Name(), o)
+	if err != nil {
+		t.Fatalf("start lab: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			if dir := os.Getenv("MDCLUSTER_LAB_LOGS"); dir != "" {
+				l.KeepLogs(filepath.Join(dir, t.Name()))
+			}
+			for _, vm := range l.VMs {
+				t.Logf("node%d console (tail):\n%s", vm.Node, vm.ConsoleTail(40))
+			}
+		}
+		l.Close()
+	})
+	return l, ctx
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p[:len(p)-1]))
+	return len(p), nil
+}
+
+func TestRAID1BitmapRecovery(t *testing.T) {
+	l, ctx := startLab(t, RAID1BitmapRecoveryOptions)
+	if err := RAID1BitmapRecovery(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	// The same guest reaches a service on the host's loopback through QEMU user networking.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const token = "hello-from-the-host"
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte(token + "\n"))
+			c.Close()
+		}
+	}()
+	if err := HostLoopback(ctx, l, 1, ln.Addr().(*net.TCPAddr).Port, token); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSharedDirectIO(t *testing.T) {
+	l, ctx := startLab(t, SharedDiskOptions)
+	if err := SharedDirectIO(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestClusteredRAID1(t *testing.T) {
+	l, ctx := startLab(t, ClusteredRAID1Options)
+	if err := ClusteredRAID1(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,316 @@
+package vmlab
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ErrVMGone is returned for requests to a guest whose QEMU has exited.
+var ErrVMGone = errors.New("vmlab: guest is not running")
+
+// VMConfig describes one guest.
+type VMConfig struct {
+	Node   int      // 1..3; sets the guest's private address 192.168.100.Node and its MACs
+	Nodes  int      // guests in the lab
+	Kernel string   // vmlinuz path
+	Initrd string   // initramfs path
+	Disks  []string // raw images shared with the other guests
+	Hub    string   // private network hub address; empty for none
+	// UserNet adds QEMU user networking: the guest reaches the host's 127.0.0.1 at 10.0.2.2.
+	UserNet bool
+	MemMB   int
+	RunDir  string // console log and control socket go here
+	Append  string // extra kernel command line
+}
+
+// PrivateMAC is the MAC of node n's NIC on the private network.
+func PrivateMAC(n int) net.HardwareAddr { return net.HardwareAddr{0x52, 0x54, 0, 0, 0, byte(n)} }
+
+// VM is one running guest.
+type VM struct {
+	Node    int
+	Console string // path of the serial console log
+
+	cmd    *exec.Cmd
+	conn   net.Conn
+	exited chan struct{}
+	waitErr error
+
+	wmu     sync.Mutex // serialises writes to conn
+	mu      sync.Mutex // guards nextID and pending
+	nextID  uint64
+	pending map[uint64]chan Message
+	hello   chan Message
+}
+
+// Result is the outcome of one step run in a guest.
+type Result struct {
+	RC     int
+	Stdout string
+	Stderr string
+	// Uptime is the guest's uptime when the step finished.
+	Uptime float64
+}
+
+func (c VMConfig) qemuArgs(ctlSock string) []string {
+	mem := c.MemMB
+	if mem == 0 {
+		mem = 768
+	}
+	appendLine := fmt.Sprintf("console=ttyS0 panic=-1 quiet loglevel=4 mdlab.node=%d mdlab.nodes=%d", c.Node, c.Nodes)
+	if c.UserNet {
+		appendLine += " mdlab.user=1"
+	}
+	if c.Append != "" {
+		appendLine += " " + c.Append
+	}
+	a := []string{
+		"-accel", "tcg", "-cpu", "max", "-m", fmt.Sprint(mem), "-smp", "1",
+		"-nodefaults", "-no-reboot", "-display", "none", "-monitor", "none",
+		"-kernel", c.Kernel, "-initrd", c.Initrd, "-append", appendLine,
+		"-serial", "file:" + c.consolePath(),
+		"-device", "virtio-serial-pci",
+		"-chardev", "socket,id=ctl,path=" + ctlSock + ",server=on,wait=off",
+		"-device", "virtserialport,chardev=ctl,name=" + CtlPortName,
+	}
+	for i, d := range c.Disks {
+		// Shared between guests: O_DIRECT on the host, no image locking, share-rw on the device.
+		a = append(a,
+			"-blockdev", fmt.Sprintf("driver=file,node-name=f%d,filename=%s,cache.direct=on,locking=off", i, d),
+			"-blockdev", fmt.Sprintf("driver=raw,node-name=d%d,file=f%d", i, i),
+			"-device", fmt.Sprintf("virtio-blk-pci,drive=d%d,share-rw=on,serial=mdlab%d", i, i))
+	}
+	if c.Hub != "" {
+		a = append(a, "-netdev", "socket,id=priv,connect="+c.Hub,
+			"-device", "virtio-net-pci,netdev=priv,mac="+PrivateMAC(c.Node).String())
+	}
+	if c.UserNet {
+		a = append(a, "-netdev", "user,id=usr,net=10.0.2.0/24,ipv6=off",
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=usr,mac=52:54:00:00:01:%02x", c.Node))
+	}
+	return a
+}
+
+func (c VMConfig) consolePath() string {
+	return filepath.Join(c.RunDir, fmt.Sprintf("node%d.console.log", c.Node))
+}
+
+// StartVM boots a guest and returns once QEMU runs and its control socket is connected; use
+// WaitReady to wait for the guest agent.
+func StartVM(ctx context.Context, c VMConfig) (*VM, error) {
+	// Unix socket paths are limited to 108 bytes: keep the socket in a short temporary dir.
+	sockDir, err := os.MkdirTemp("", "mdlab")
+	if err != nil {
+		return nil, fmt.Errorf("node %d: control socket dir: %w", c.Node, err)
+	}
+	sock := filepath.Join(sockDir, "ctl")
+	cmd := exec.Command("qemu-system-x86_64", c.qemuArgs(sock)...)
+	cmd.Stdin = nil
+	qlog, err := os.Create(filepath.Join(c.RunDir, fmt.Sprintf("node%d.qemu.log", c.Node)))
+	if err != nil {
+		return nil, fmt.Errorf("node %d: %w", c.Node, err)
+	}
+	defer qlog.Close()
+	cmd.Stdout, cmd.Stderr = qlog, qlog
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("node %d: start qemu: %w", c.Node, err)
+	}
+	v := &VM{Node: c.Node, Console: c.consolePath(), cmd: cmd, exited: make(chan struct{}),
+		pending: map[uint64]chan Message{}, hello: make(chan Message, 1)}
+	go func() {
+		v.waitErr = cmd.Wait()
+		os.RemoveAll(sockDir)
+		close(v.exited)
+	}()
+	for {
+		conn, err := net.Dial("unix", sock)
+		if err == nil {
+			v.conn = conn
+			break
+		}
+		select {
+		case <-v.exited:
+			out, _ := os.ReadFile(qlog.Name())
+			return nil, fmt.Errorf("node %d: qemu exited at start (%v): %s", c.Node, v.waitErr, strings.TrimSpace(string(out)))
+		case <-ctx.Done():
+			v.Kill()
+			return nil, fmt.Errorf("node %d: connect control socket: %w", c.Node, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	go v.readLoop()
+	return v, nil
+}
+
+// WaitReady waits for the guest agent's hello and returns the guest's kernel release.
+func (v *VM) WaitReady(ctx context.Context) (string, error) {
+	select {
+	case m := <-v.hello:
+		return m.Kernel, nil
+	case <-v.exited:
+		return "", fmt.Errorf("node %d: guest died while booting: %w\n%s", v.Node, ErrVMGone, v.ConsoleTail(30))
+	case <-ctx.Done():
+		return "", fmt.Errorf("node %d: boot: %w\n%s", v.Node, ctx.Err(), v.ConsoleTail(30))
+	}
+}
+
+func (v *VM) readLoop() {
+	sc := bufio.NewScanner(v.conn)
+	sc.Buffer(make([]byte, 64<<10), 8<<20)
+	for sc.Scan() {
+		var m Message
+		if json.Unmarshal(sc.Bytes(), &m) != nil {
+			continue // boot noise before the agent opened the port
+		}
+		if m.Event == "hello" {
+			select {
+			case v.hello <- m:
+			default:
+			}
+			continue
+		}
+		v.mu.Lock()
+		ch := v.pending[m.ID]
+		delete(v.pending, m.ID)
+		v.mu.Unlock()
+		if ch != nil {
+			ch <- m
+		}
+	}
+}
+
+// Run runs script with /bin/sh -c in the guest. ctx bounds the step: the guest kills the script
+// when the deadline passes, and Run returns an error either way. A non-zero exit code is not an
+// error: check Result.RC.
+func (v *VM) Run(ctx context.Context, script string, env ...string) (Result, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultExecTimeout)
+		defer cancel()
+		deadline, _ = ctx.Deadline()
+	}
+	ch := make(chan Message, 1)
+	v.mu.Lock()
+	v.nextID++
+	id := v.nextID
+	v.pending[id] = ch
+	v.mu.Unlock()
+	defer func() {
+		v.mu.Lock()
+		delete(v.pending, id)
+		v.mu.Unlock()
+	}()
+	// The guest gives up a little before the host does, so a timeout comes back as a reply.
+	guestTimeout := time.Until(deadline) - 500*time.Millisecond
+	if guestTimeout < 100*time.Millisecond {
+		guestTimeout = 100 * time.Millisecond
+	}
+	if err := v.send(Request{ID: id, Op: OpExec, Script: script, Env: env, TimeoutMS: guestTimeout.Milliseconds()}); err != nil {
+		return Result{RC: -1}, err
+	}
+	select {
+	case m := <-ch:
+		r := Result{RC: m.RC, Stdout: m.Stdout, Stderr: m.Stderr, Uptime: m.Uptime}
+		if m.Err != "" {
+			return r, fmt.Errorf("node %d: %s: %s", v.Node, firstLine(script), m.Err)
+		}
+		return r, nil
+	case <-v.exited:
+		return Result{RC: -1}, fmt.Errorf("node %d: %s: %w", v.Node, firstLine(script), ErrVMGone)
+	case <-ctx.Done():
+		return Result{RC: -1}, fmt.Errorf("node %d: %s: %w", v.Node, firstLine(script), ctx.Err())
+	}
+}
+
+func (v *VM) send(r Request) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("node %d: encode request: %w", v.Node, err)
+	}
+	v.wmu.Lock()
+	defer v.wmu.Unlock()
+	if _, err := v.conn.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("node %d: send request: %w", v.Node, err)
+	}
+	return nil
+}
+
+// Crash panics the guest kernel (sysrq c) and waits until QEMU has exited. Nothing is flushed:
+// what md had not written is lost, and bitmaps keep their dirty bits.
+func (v *VM) Crash(ctx context.Context) error {
+	if err := v.send(Request{Op: OpCrash}); err != nil {
+		return err
+	}
+	select {
+	case <-v.exited:
+		return nil
+	case <-ctx.Done():
+		v.Kill()
+		return fmt.Errorf("node %d: guest did not die after sysrq c: %w", v.Node, ctx.Err())
+	}
+}
+
+// Kill ends QEMU with SIGKILL (the host pulls the plug) and waits for it.
+func (v *VM) Kill() {
+	_ = v.cmd.Process.Kill()
+	<-v.exited
+}
+
+// Shutdown asks the agent to power the guest off cleanly, and kills it if that takes too long.
+func (v *VM) Shutdown(ctx context.Context) error {
+	if v.Exited() {
+		return nil
+	}
+	_ = v.send(Request{ID: 0, Op: OpPowerOff})
+	select {
+	case <-v.exited:
+		return nil
+	case <-ctx.Done():
+		v.Kill()
+		return fmt.Errorf("node %d: clean power-off: %w", v.Node, ctx.Err())
+	}
+}
+
+// Exited reports whether QEMU has exited.
+func (v *VM) Exited() bool {
+	select {
+	case <-v.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Done is closed when QEMU exits.
+func (v *VM) Done() <-chan struct{} { return v.exited }
+
+// ConsoleTail returns the last n lines of the guest's serial console.
+func (v *VM) ConsoleTail(n int) string {
+	b, _ := os.ReadFile(v.Console)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " …"
+	}
+	return truncate(s, 80)
+}
