@@ -3,6 +3,7 @@ package bitmap
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -177,15 +178,23 @@ func unhex(t testing.TB, rows ...string) []byte {
 // sparse is an io.ReaderAt over a mostly-zero device: pages holds the
 // non-zero 4 KiB pages, flat (if set) backs the whole device.
 type sparse struct {
-	size  int64
-	flat  []byte
-	pages map[int64][]byte
-	reads int // ReadAt calls, to check bounded reading
-	bytes int64
+	size    int64
+	flat    []byte
+	pages   map[int64][]byte
+	reads   int // ReadAt calls, to check bounded reading
+	bytes   int64
+	maxRead int
+	failAt  int64 // if > 0, reads covering this byte fail with errIO
 }
+
+var errIO = errors.New("test: i/o error")
 
 func (s *sparse) ReadAt(p []byte, off int64) (int, error) {
 	s.reads++
+	s.maxRead = max(s.maxRead, len(p))
+	if s.failAt > 0 && off <= s.failAt && s.failAt < off+int64(len(p)) {
+		return 0, errIO
+	}
 	if off >= s.size {
 		return 0, errEOF
 	}
