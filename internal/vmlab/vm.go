@@ -42,9 +42,9 @@ type VM struct {
 	Node    int
 	Console string // path of the serial console log
 
-	cmd    *exec.Cmd
-	conn   net.Conn
-	exited chan struct{}
+	cmd     *exec.Cmd
+	conn    net.Conn
+	exited  chan struct{}
 	waitErr error
 
 	wmu     sync.Mutex // serialises writes to conn
