@@ -174,6 +174,9 @@ type extentAcc struct {
 
 // word adds the set bits of word, whose bit 0 is chunk base.
 func (a *extentAcc) word(base, word uint64) {
+	if a.truncated {
+		return // the list is full; only the count goes on
+	}
 	for shift := uint64(0); word != 0; {
 		tz := uint64(bits.TrailingZeros64(word))
 		word >>= tz

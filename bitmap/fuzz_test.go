@@ -1,0 +1,140 @@
+package bitmap
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// fuzzDevice places data at byte 4096 of a device: the v1.2 superblock
+// location. The device is at least 24 sectors.
+func fuzzDevice(data []byte) *sparse {
+	flat := append(make([]byte, 4096), data...)
+	if len(flat) < MinDeviceSectors*SectorSize {
+		flat = append(flat, make([]byte, MinDeviceSectors*SectorSize-len(flat))...)
+	}
+	return &sparse{size: int64(len(flat)), flat: flat}
+}
+
+func superblockSeeds(t testing.TB) [][]byte {
+	var seeds [][]byte
+	sb := testSuperblock()
+	seeds = append(seeds, encodeSuperblock(sb, false))
+	odd := testSuperblock()
+	odd.MaxDev, odd.DevRoles = 3, []uint16{0, RoleFaulty, RoleSpare}
+	odd.FeatureMap = FeatureBitmapOffset | FeatureReshapeActive | FeatureNewOffset | FeatureBadBlocks
+	odd.DeltaDisks, odd.NewOffset, odd.Level, odd.Layout = -1, -2048, 10, 0x102
+	seeds = append(seeds, encodeSuperblock(odd, false))
+	bad := encodeSuperblock(testSuperblock(), false)
+	bad[216] ^= 1
+	seeds = append(seeds, bad)
+	// A whole metadata area: superblock and a clustered bitmap behind it.
+	im := buildImage(t, 2, 64, testSuperblock(), testBitmapSuper(5, 2, 1024, 512), map[int][]uint64{0: {0, 1, 2}, 1: {7}})
+	seeds = append(seeds, im.buf[4096:])
+	for _, img := range testdataImages(t) {
+		for _, off := range []int64{0, 4096, (img.sectors() - 16) &^ 7 * SectorSize} {
+			if off >= 0 && off < int64(len(img.data)) {
+				seeds = append(seeds, img.data[off:min(int64(len(img.data)), off+64<<10)])
+			}
+		}
+	}
+	return seeds
+}
+
+func FuzzSuperblock(f *testing.F) {
+	for _, s := range superblockSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var sb Superblock
+		if err := sb.UnmarshalBinary(data); err == nil {
+			n := SuperblockSize + 2*int(sb.MaxDev)
+			if got := encodeSuperblock(&sb, true); !bytes.Equal(got, data[:n]) {
+				t.Fatalf("re-encoded superblock differs:\n got %x\nwant %x", got, data[:n])
+			}
+			if (sb.CsumErr == nil) != (sb.ComputedCsum == sb.SBCsum) {
+				t.Fatalf("CsumErr %v with stored %#x computed %#x", sb.CsumErr, sb.SBCsum, sb.ComputedCsum)
+			}
+		} else {
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v is not a *FieldError", err)
+			}
+		}
+		dev := fuzzDevice(data)
+		r := NewReader(dev, dev.size)
+		got, _, err := r.ProbeSuperblock()
+		if err != nil {
+			return
+		}
+		bm, _ := r.ReadBitmap(got, WithMaxExtents(32), WithBufferSize(512))
+		checkBitmap(t, dev, bm)
+	})
+}
+
+func FuzzBitmap(f *testing.F) {
+	f.Add(encodeBitmapSuperblock(testBitmapSuper(4, 0, 4096, 512)))
+	im := buildImage(f, 2, 64, testSuperblock(), testBitmapSuper(5, 3, 1000, 512), map[int][]uint64{0: {0, 1, 2, 999}, 2: {5, 6, 100}})
+	f.Add(im.buf[8192:])
+	im = buildImage(f, 2, 64, testSuperblock(), testBitmapSuper(4, 0, 20000, 4096), map[int][]uint64{0: {0, 63, 64, 65, 127, 128, 4999}})
+	f.Add(im.buf[8192:])
+	for _, img := range testdataImages(f) {
+		dev := &sparse{size: int64(len(img.data)), flat: img.data}
+		r := NewReader(dev, dev.size)
+		if sb, _, err := r.ProbeSuperblock(); err == nil {
+			if off, err := r.BitmapOffset(sb); err == nil {
+				f.Add(img.data[off:min(int64(len(img.data)), off+256<<10)])
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var bsb BitmapSuperblock
+		if err := bsb.UnmarshalBinary(data); err != nil {
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v is not a *FieldError", err)
+			}
+			return
+		}
+		if got := encodeBitmapSuperblock(&bsb); !bytes.Equal(got, data[:BitmapSuperblockSize]) {
+			t.Fatalf("re-encoded bitmap superblock differs")
+		}
+		// The data is a device whose bitmap starts at sector 0.
+		dev := &sparse{size: int64(len(data)), flat: data}
+		sb := &Superblock{FeatureMap: FeatureBitmapOffset}
+		bm, _ := NewReader(dev, dev.size).ReadBitmap(sb, WithMaxExtents(16), WithBufferSize(8))
+		checkBitmap(t, dev, bm)
+	})
+}
+
+// checkBitmap checks each readable slot against a bit-by-bit count.
+func checkBitmap(t *testing.T, dev *sparse, bm *Bitmap) {
+	t.Helper()
+	if bm == nil {
+		return
+	}
+	for _, s := range bm.Slots {
+		if s.Err != nil {
+			continue
+		}
+		if s.Dirty > s.Chunks {
+			t.Fatalf("slot %d: %d dirty of %d chunks", s.Index, s.Dirty, s.Chunks)
+		}
+		bits := make([]byte, (s.Chunks+7)/8)
+		if _, err := dev.ReadAt(bits, s.Offset+BitmapSuperblockSize); err != nil {
+			t.Fatalf("slot %d: re-read bits: %v", s.Index, err)
+		}
+		dirty, ext := naiveScan(bits, s.Chunks, s.Super.ChunkSectors(), s.Super.SyncSize)
+		if dirty != s.Dirty {
+			t.Fatalf("slot %d: dirty %d, bit-by-bit %d", s.Index, s.Dirty, dirty)
+		}
+		if len(ext) < len(s.Extents) || (!s.ExtentsTruncated && len(ext) != len(s.Extents)) {
+			t.Fatalf("slot %d: %d extents (truncated %v), bit-by-bit %d", s.Index, len(s.Extents), s.ExtentsTruncated, len(ext))
+		}
+		for i, e := range s.Extents {
+			if e != ext[i] {
+				t.Fatalf("slot %d: extent %d = %v, bit-by-bit %v", s.Index, i, e, ext[i])
+			}
+		}
+	}
+}
