@@ -12,7 +12,7 @@ VM_RUN       ?= .
 FUZZTIME     ?= 30s
 export MDCLUSTER_LAB ?= $(CURDIR)/.lab
 
-.PHONY: all help build lab test test-unit test-vm demo lint bench fuzz clean
+.PHONY: all help build guest-tests lab test test-unit test-vm demo lint bench fuzz clean
 
 all: build
 
@@ -31,8 +31,20 @@ build:
 	@mkdir -p bin
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/mdclusterd ./cmd/mdcadm ./scripts/vm/mdlab
 
+# Guest tests: test files tagged `vmguest` run inside a lab guest on the real kernel. Each package
+# that has them is compiled to a static test binary that the initramfs carries under /lab/tests.
+GUEST_TEST_DIRS = $(sort $(dir $(shell grep -rl --include='*_test.go' '^//go:build vmguest' . 2>/dev/null)))
+
+guest-tests:
+	@rm -rf $(MDCLUSTER_LAB)/guest-tests; mkdir -p $(MDCLUSTER_LAB)/guest-tests
+	@for d in $(GUEST_TEST_DIRS); do \
+	  name=$$(echo "$${d#./}" | sed 's:/$$::; s:/:-:g'); \
+	  echo "guest test binary $$name"; \
+	  $(GO) test -c -tags vmguest -trimpath -o $(MDCLUSTER_LAB)/guest-tests/$$name.test $$d || exit 1; \
+	done
+
 # The lab is rebuilt when the binaries or guest scripts change; setup-host.sh is idempotent.
-lab: build
+lab: build guest-tests
 	scripts/vm/setup-host.sh
 	scripts/vm/build-initramfs.sh
 

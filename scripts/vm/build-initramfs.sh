@@ -42,6 +42,9 @@ printf 'DEVICE /dev/vd*\nHOMECLUSTER mdlab\n' > "$R/etc/mdadm/mdadm.conf"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$R/etc/passwd"; printf 'root:x:0:\n' > "$R/etc/group"
 
 for b in mdlab mdclusterd mdcadm; do cp "$BIN/$b" "$R/bin/$b"; done
+# Test binaries of packages with `vmguest` tests (make guest-tests), run in the guest by the VM suite.
+mkdir -p "$R/lab/tests"
+cp "$LAB"/guest-tests/*.test "$R/lab/tests/" 2>/dev/null || true
 cp "$HERE"/guest/*.sh "$R/lab/" 2>/dev/null || true
 chmod +x "$R"/lab/*.sh 2>/dev/null || true
 cp "$HERE/guest/init" "$R/init"; chmod +x "$R/init"

@@ -85,3 +85,22 @@ func TestClusteredRAID1(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestGuestSuites runs, each in a fresh guest, every package's `vmguest` tests on the real kernel.
+func TestGuestSuites(t *testing.T) {
+	bins, err := GuestTestBinaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("guest test binaries: %v", bins)
+	for _, b := range bins {
+		t.Run(b, func(t *testing.T) {
+			l, ctx := startLab(t, GuestTestOptions)
+			out, err := RunGuestTest(ctx, l, 1, b, 9*time.Minute)
+			t.Log(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
