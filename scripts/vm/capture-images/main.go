@@ -38,8 +38,17 @@ type capStep struct {
 
 const diskSize = 64 << 20
 
-// Pattern writes that leave recognisable data and dirty bitmap chunks behind.
-const writeSome = `for o in 0 4 12 40; do dd if=/dev/zero bs=64k count=4 seek=$o 2>/dev/null | tr '\0' 'm' | dd of=/dev/md0 bs=64k seek=$o oflag=direct conv=notrunc 2>/dev/null; done`
+// writeAt returns a script writing one recognisable 4 KiB block (O_DIRECT) at each MiB offset,
+// which leaves the bitmap chunks holding them dirty until md's daemon clears them.
+func writeAt(tag string, mibs ...int) string {
+	s := ""
+	for _, m := range mibs {
+		s += fmt.Sprintf("mdlab odwrite /dev/md0 %d %s-%d && ", m<<20, tag, m)
+	}
+	return s + "true"
+}
+
+var writeSome = writeAt("data", 0, 1, 5, 17, 40)
 
 func sets() []imageSet {
 	create := func(args string) string {
@@ -52,16 +61,16 @@ func sets() []imageSet {
 			{1, create("--level=1 --raid-devices=2 --bitmap=internal --metadata=1.2 --name=r1 /dev/vda /dev/vdb")},
 			{1, writeSome}, {1, stop}}},
 		{name: "raid1-1.0-bitmap-dirty", nodes: 1, disks: 2, steps: []capStep{
-			{1, create("--level=1 --raid-devices=2 --bitmap=internal --metadata=1.0 --name=r10meta /dev/vda /dev/vdb")},
+			{1, create("--level=1 --raid-devices=2 --bitmap=internal --bitmap-chunk=128K --metadata=1.0 --name=r10meta /dev/vda /dev/vdb")},
 			{1, writeSome}}, crash: []int{1}},
 		{name: "raid5-1.2-bitmap", nodes: 1, disks: 3, steps: []capStep{
-			{1, create("--level=5 --raid-devices=3 --bitmap=internal --metadata=1.2 --chunk=64 --name=r5 /dev/vda /dev/vdb /dev/vdc")},
+			{1, create("--level=5 --raid-devices=3 --bitmap=internal --bitmap-chunk=64K --metadata=1.2 --chunk=64 --name=r5 /dev/vda /dev/vdb /dev/vdc")},
 			{1, writeSome}, {1, stop}}},
 		{name: "raid10-1.2-bitmap", nodes: 1, disks: 4, steps: []capStep{
-			{1, create("--level=10 --raid-devices=4 --layout=n2 --bitmap=internal --metadata=1.2 --chunk=64 --name=r10 /dev/vda /dev/vdb /dev/vdc /dev/vdd")},
+			{1, create("--level=10 --raid-devices=4 --layout=n2 --bitmap=internal --bitmap-chunk=256K --metadata=1.2 --chunk=64 --name=r10 /dev/vda /dev/vdb /dev/vdc /dev/vdd")},
 			{1, writeSome}, {1, stop}}},
 		{name: "raid1-1.2-degraded", nodes: 1, disks: 2, steps: []capStep{
-			{1, create("--level=1 --raid-devices=2 --bitmap=internal --metadata=1.2 --name=deg /dev/vda /dev/vdb")},
+			{1, create("--level=1 --raid-devices=2 --bitmap=internal --bitmap-chunk=1M --metadata=1.2 --name=deg /dev/vda /dev/vdb")},
 			{1, "mdadm /dev/md0 --fail /dev/vdb --remove /dev/vdb 2>&1"},
 			{1, writeSome}, {1, stop}}},
 		{name: "raid5-1.2-nobitmap", nodes: 1, disks: 3, steps: []capStep{
@@ -69,10 +78,10 @@ func sets() []imageSet {
 			{1, writeSome}, {1, stop}}},
 		{name: "clustered-raid1-4slots", nodes: 2, disks: 2, steps: []capStep{
 			{1, "/lab/dlm-standin.sh setup"}, {2, "/lab/dlm-standin.sh setup"},
-			{1, create("--level=1 --raid-devices=2 --bitmap=clustered --nodes=4 --metadata=1.2 --name=cl /dev/vda /dev/vdb")},
+			{1, create("--level=1 --raid-devices=2 --bitmap=clustered --bitmap-chunk=1M --nodes=4 --metadata=1.2 --name=cl /dev/vda /dev/vdb")},
 			{2, "mdadm --assemble /dev/md0 /dev/vda /dev/vdb 2>&1"},
-			{1, writeSome},
-			{2, `for o in 200 300 500; do dd if=/dev/zero bs=64k count=2 seek=$o 2>/dev/null | tr '\0' 'n' | dd of=/dev/md0 bs=64k seek=$o oflag=direct conv=notrunc 2>/dev/null; done`},
+			{1, writeAt("node1", 2, 3, 30)},
+			{2, writeAt("node2", 10, 11, 12, 50)},
 		}, crash: []int{1, 2}},
 	}
 }
