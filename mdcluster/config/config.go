@@ -1,0 +1,199 @@
+// Package config reads and validates mdclusterd's configuration file (YAML). Every key is
+// documented in scripts/mdclusterd.example.yaml; Load rejects unknown keys and bad values with an
+// error that names the key, so a typo never silently changes behaviour.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Lock engines.
+const (
+	EngineEmbedded = "etcd-embedded" // one in-process etcd member in DataDir (the default)
+	EngineCluster  = "etcd-cluster"  // one member of an etcd cluster formed by the agents
+	EngineExternal = "etcd-external" // an existing etcd cluster
+	EngineKernel   = "kernel-dlm"    // the Linux kernel DLM, run by corosync and dlm_controld
+)
+
+// Array modes.
+const (
+	ModeClustered = "clustered" // md-cluster RAID1/RAID10: every node assembles it
+	ModeExclusive = "exclusive" // any level: only the holder of the activation lease assembles it
+)
+
+// Config is the whole file.
+type Config struct {
+	Node       Node       `yaml:"node"`
+	Cluster    Cluster    `yaml:"cluster"`
+	LockEngine LockEngine `yaml:"lock_engine"`
+	Arrays     []Array    `yaml:"arrays"`
+	Leases     Leases     `yaml:"leases"`
+	Resync     Resync     `yaml:"resync"`
+	Listen     Listen     `yaml:"listen"`
+}
+
+// Node identifies this server.
+type Node struct {
+	Name    string `yaml:"name"`
+	ID      int    `yaml:"id"`      // 1..255, the kernel DLM node id too
+	Address string `yaml:"address"` // IPv4 address the kernel DLM uses on the cluster network
+}
+
+// Cluster names the cluster; md-cluster arrays carry this name in their bitmap.
+type Cluster struct {
+	Name string `yaml:"name"`
+}
+
+// LockEngine selects and configures the lock and lease engine.
+type LockEngine struct {
+	Type string `yaml:"type"`
+	// DataDir holds the embedded or agent-formed etcd member's data.
+	DataDir string `yaml:"data_dir"`
+	// ClientURL and PeerURL are this node's etcd member URLs (embedded and cluster).
+	ClientURL string `yaml:"client_url"`
+	PeerURL   string `yaml:"peer_url"`
+	// Peers lists every member of an agent-formed cluster, this node included.
+	Peers []Peer `yaml:"peers"`
+	// Endpoints of an external etcd cluster.
+	Endpoints []string `yaml:"endpoints"`
+	TLS       TLS      `yaml:"tls"`
+	// Prefix under which all lock keys live.
+	Prefix string `yaml:"prefix"`
+}
+
+// Peer is one member of an agent-formed etcd cluster.
+type Peer struct {
+	Name    string `yaml:"name"`
+	PeerURL string `yaml:"peer_url"`
+}
+
+// TLS is the client side of (m)TLS to an external etcd.
+type TLS struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Array is one md array the agent manages.
+type Array struct {
+	UUID    string   `yaml:"uuid"` // mdadm form, 8:8:8:8 hex
+	Name    string   `yaml:"name"` // /dev/md/<name>
+	Mode    string   `yaml:"mode"`
+	Devices []string `yaml:"devices"` // member devices by stable path (/dev/disk/by-id/...)
+}
+
+// Leases sets the session and watchdog timing.
+type Leases struct {
+	// TTL of the node's session: its leases vanish this long after it stops renewing.
+	TTL Duration `yaml:"ttl"`
+	// Watchdog is the device petted while the session is valid ("" disables self-fencing).
+	Watchdog string `yaml:"watchdog"`
+	// WatchdogMargin: the node fences itself this long before its TTL would run out at others.
+	WatchdogMargin Duration `yaml:"watchdog_margin"`
+}
+
+// Resync bounds cluster-wide resync and recovery.
+type Resync struct {
+	MaxConcurrent int `yaml:"max_concurrent"`
+}
+
+// Listen sets the agent's endpoints.
+type Listen struct {
+	APISocket string `yaml:"api_socket"`
+	Metrics   string `yaml:"metrics"` // host:port, "" disables
+	// MetricsWebConfig is a prometheus/exporter-toolkit web config file (TLS, basic auth).
+	MetricsWebConfig string `yaml:"metrics_web_config"`
+}
+
+// Duration is a time.Duration written as "15s" in YAML.
+type Duration struct{ time.Duration }
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 15s", n.Line, n.Value)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// Default returns the values used for keys the file leaves out.
+func Default() Config {
+	return Config{
+		LockEngine: LockEngine{Type: EngineEmbedded, DataDir: "/var/lib/mdcluster/etcd",
+			ClientURL: "http://127.0.0.1:2379", PeerURL: "http://127.0.0.1:2380", Prefix: "/mdcluster/"},
+		Leases: Leases{TTL: Duration{15 * time.Second}, WatchdogMargin: Duration{5 * time.Second}},
+		Resync: Resync{MaxConcurrent: 1},
+		Listen: Listen{APISocket: "/run/mdcluster/mdclusterd.sock", Metrics: "127.0.0.1:9810"},
+	}
+}
+
+// Load reads and validates the file at path.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	c, err := Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes a configuration over the defaults, rejecting unknown keys, then validates it.
+func Parse(r io.Reader) (*Config, error) {
+	b, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	c := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, yamlError(err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type config\.(\w+)`)
+
+// yamlError turns the decoder's messages into one line naming the key.
+func yamlError(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg := te.Errors[0]
+		if m := unknownField.FindStringSubmatch(msg); m != nil {
+			return fmt.Errorf("line %s: unknown key %q (in %s)", m[1], m[2], sectionName(m[3]))
+		}
+		return errors.New(strings.TrimPrefix(msg, "yaml: "))
+	}
+	return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+func sectionName(goType string) string {
+	names := map[string]string{"Config": "the top level", "Node": "node", "Cluster": "cluster",
+		"LockEngine": "lock_engine", "Peer": "lock_engine.peers[]", "TLS": "lock_engine.tls",
+		"Array": "arrays[]", "Leases": "leases", "Resync": "resync", "Listen": "listen"}
+	if n, ok := names[goType]; ok {
+		return n
+	}
+	return goType
+}

@@ -1,0 +1,82 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestExampleConfig(t *testing.T) {
+	c, err := Load("../../scripts/mdclusterd.example.yaml")
+	if err != nil {
+		t.Fatalf("the shipped example does not load: %v", err)
+	}
+	want := Default()
+	want.Node = Node{Name: "node1", ID: 1, Address: "192.168.100.1"}
+	want.Cluster.Name = "mdlab"
+	want.LockEngine.Peers = []Peer{}
+	want.LockEngine.Endpoints = []string{}
+	want.Leases.Watchdog = "/dev/watchdog"
+	want.Arrays = []Array{{UUID: "fd4485b9:5882c440:166d447e:b3049159", Name: "data", Mode: ModeExclusive,
+		Devices: []string{"/dev/disk/by-id/wwn-0x5000c500a1b2c3d4", "/dev/disk/by-id/wwn-0x5000c500a1b2c3d5", "/dev/disk/by-id/wwn-0x5000c500a1b2c3d6"}}}
+	if diff := cmp.Diff(want, *c); diff != "" {
+		t.Errorf("example config (-want +got):\n%s", diff)
+	}
+}
+
+const minimal = `
+node: {name: n1, id: 1}
+cluster: {name: mdlab}
+`
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse(strings.NewReader(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LockEngine.Type != EngineEmbedded || c.Leases.TTL.Duration != 15*time.Second || c.Resync.MaxConcurrent != 1 {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+}
+
+func TestBadConfigNamesKey(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"unknown top key", minimal + "colour: blue\n", `unknown key "colour" (in the top level)`},
+		{"unknown nested key", "node: {name: n1, id: 1, nmae: x}\ncluster: {name: c}\n", `unknown key "nmae" (in node)`},
+		{"unknown array key", minimal + "arrays: [{uuid: fd4485b9:5882c440:166d447e:b3049159, name: a, mode: exclusive, devices: [/dev/sda], level: 5}]\n", `unknown key "level" (in arrays[])`},
+		{"missing node name", "cluster: {name: c}\nnode: {id: 1}\n", "node.name"},
+		{"node id range", "node: {name: n1, id: 300}\ncluster: {name: c}\n", "node.id: \"300\": want 1 to 255"},
+		{"bad address", "node: {name: n1, id: 1, address: 10.0.0}\ncluster: {name: c}\n", "node.address"},
+		{"duplicate key", minimal + "node: {name: n2, id: 2}\n", `mapping key "node" already defined`},
+		{"cluster name", "node: {name: n1, id: 1}\ncluster: {name: \"a b\"}\n", "cluster.name"},
+		{"engine type", minimal + "lock_engine: {type: zookeeper}\n", `lock_engine.type: "zookeeper": want one of`},
+		{"external without endpoints", minimal + "lock_engine: {type: etcd-external}\n", "lock_engine.endpoints"},
+		{"external bad endpoint", minimal + "lock_engine: {type: etcd-external, endpoints: [\"10.0.0.1:2379\"]}\n", "lock_engine.endpoints[0]"},
+		{"mtls half", minimal + "lock_engine: {type: etcd-external, endpoints: [\"https://e:2379\"], tls: {cert: /c}}\n", "lock_engine.tls: cert and key go together"},
+		{"cluster peers count", minimal + "lock_engine: {type: etcd-cluster, peers: [{name: n1, peer_url: \"http://a:2380\"}]}\n", "lock_engine.peers: \"1 peers\""},
+		{"kernel needs address", minimal + "lock_engine: {type: kernel-dlm}\n", "node.address: the kernel DLM needs"},
+		{"array uuid", minimal + "arrays: [{uuid: nope, name: a, mode: exclusive, devices: [/dev/sda]}]\n", "arrays[0].uuid"},
+		{"array mode", minimal + "arrays: [{uuid: fd4485b9:5882c440:166d447e:b3049159, name: a, mode: shared, devices: [/dev/sda]}]\n", "arrays[0].mode: \"shared\""},
+		{"array devices", minimal + "arrays: [{uuid: fd4485b9:5882c440:166d447e:b3049159, name: a, mode: clustered, devices: [sda]}]\n", "arrays[0].devices[0]"},
+		{"duplicate uuid", minimal + "arrays: [{uuid: fd4485b9:5882c440:166d447e:b3049159, name: a, mode: clustered, devices: [/dev/a]}, {uuid: fd4485b9:5882c440:166d447e:b3049159, name: b, mode: clustered, devices: [/dev/b]}]\n", "arrays[1].uuid"},
+		{"ttl syntax", minimal + "leases: {ttl: fifteen}\n", `"fifteen" is not a duration`},
+		{"ttl range", minimal + "leases: {ttl: 1s}\n", "leases.ttl"},
+		{"margin", minimal + "leases: {ttl: 10s, watchdog_margin: 10s}\n", "leases.watchdog_margin"},
+		{"resync limit", minimal + "resync: {max_concurrent: 0}\n", "resync.max_concurrent"},
+		{"socket path", minimal + "listen: {api_socket: relative.sock}\n", "listen.api_socket"},
+		{"metrics addr", minimal + "listen: {metrics: \"9810\"}\n", "listen.metrics"},
+		{"not yaml", "node: [\n", "did not find expected"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want one containing %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error spans several lines: %q", err)
+			}
+		})
+	}
+}
