@@ -39,9 +39,9 @@ func (l *Lock) upConvert(ctx context.Context, mode dlm.Mode, o dlm.LockOptions) 
 			return []clientv3.Cmp{self}, []clientv3.Op{clientv3.OpPut(l.key("c"), string([]byte{byte(mode)}), clientv3.WithLease(l.s.lease))}, nil
 		}
 		gs = slices.Delete(gs, mineAt, mineAt+1)
-		c2, o2 := grantOps(l.dir, gs)
+		c2, o2 := grantOps(l.dir, gs, 1)
 		ops := append([]clientv3.Op{clientv3.OpGet(l.dir + "lvb"),
-			clientv3.OpPut(l.key("g"), string([]byte{byte(mode)}), clientv3.WithLease(l.s.lease))}, o2...)
+			clientv3.OpPut(l.key("g"), gval(mode, 0), clientv3.WithLease(l.s.lease))}, o2...)
 		return append(append(l.baseCmps(v.rev), self), c2...), ops, nil
 	})
 	if err != nil {
@@ -52,7 +52,7 @@ func (l *Lock) upConvert(ctx context.Context, mode dlm.Mode, o dlm.LockOptions) 
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
 			lvb = kvs[0].Value
 		}
-		l.granted(mode, dlm.Token(resp.Header.Revision), lvb)
+		l.granted(mode, mkToken(resp.Header.Revision, 0), lvb)
 		return nil
 	}
 	cRev := resp.Header.Revision
@@ -62,7 +62,7 @@ func (l *Lock) upConvert(ctx context.Context, mode dlm.Mode, o dlm.LockOptions) 
 	l.ensureTracker()
 	werr := l.wait(ctx, "convert", func(v *view, me *entry) (bool, error) {
 		switch {
-		case me.hasG && !me.hasC && int64(oldTok) < me.gRev:
+		case me.hasG && !me.hasC && oldTok < me.gTok:
 			return true, nil
 		case !me.hasC:
 			return false, fmt.Errorf("etcdlock: convert %q to %v: %w", l.res, mode, dlm.ErrCanceled)
@@ -93,8 +93,8 @@ func (l *Lock) upConvert(ctx context.Context, mode dlm.Mode, o dlm.LockOptions) 
 	}
 	l.setView(cresp.Responses[0].GetResponseRange().Kvs, cresp.Header.Revision)
 	v := l.snapshot()
-	if me := v.entries[l.id]; me != nil && me.hasG && !me.hasC && int64(oldTok) < me.gRev {
-		l.granted(me.gMod, dlm.Token(me.gRev), v.lvb)
+	if me := v.entries[l.id]; me != nil && me.hasG && !me.hasC && oldTok < me.gTok {
+		l.granted(me.gMod, me.gTok, v.lvb)
 		return nil
 	}
 	return werr

@@ -78,7 +78,7 @@ func (e *Engine) CheckToken(ctx context.Context, resource string, token dlm.Toke
 		return wrapErr("check token", resource, err)
 	}
 	for _, kv := range resp.Kvs {
-		if dlm.Token(kv.ModRevision) == token {
+		if tokenOf(kv) == token {
 			return nil
 		}
 	}

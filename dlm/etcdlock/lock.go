@@ -96,7 +96,7 @@ func (s *Session) lock(ctx context.Context, resource string, mode dlm.Mode, opts
 	}
 	els = append(els, clientv3.OpGet(l.dir, clientv3.WithPrefix()))
 	resp, err := s.cli.Txn(clientv3.WithRequireLeader(ctx)).If(empty).
-		Then(clientv3.OpPut(l.key("q"), string(mval), lease), clientv3.OpPut(l.key("g"), string(mval), lease), clientv3.OpGet(l.dir+"lvb")).
+		Then(clientv3.OpPut(l.key("q"), string(mval), lease), clientv3.OpPut(l.key("g"), gval(mode, 0), lease), clientv3.OpGet(l.dir+"lvb")).
 		Else(els...).Commit()
 	if err != nil {
 		return nil, wrapErr("lock", resource, err)
@@ -104,12 +104,12 @@ func (s *Session) lock(ctx context.Context, resource string, mode dlm.Mode, opts
 	if resp.Succeeded {
 		v := newView()
 		v.rev = resp.Header.Revision
-		v.entries[l.id] = &entry{id: l.id, lease: int64(s.lease), qRev: v.rev, req: mode, hasG: true, gMod: mode, gRev: v.rev}
+		v.entries[l.id] = &entry{id: l.id, lease: int64(s.lease), qRev: v.rev, req: mode, hasG: true, gMod: mode, gRev: v.rev, gTok: mkToken(v.rev, 0)}
 		if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) > 0 {
 			v.lvb = slices.Clone(kvs[0].Value)
 		}
 		l.v = v
-		l.granted(mode, dlm.Token(v.rev), v.lvb)
+		l.granted(mode, mkToken(v.rev, 0), v.lvb)
 		return l, l.startBast()
 	}
 	l.setView(resp.Responses[len(els)-1].GetResponseRange().Kvs, resp.Header.Revision)
@@ -139,8 +139,8 @@ func (l *Lock) tryGrantNew(ctx context.Context, mode dlm.Mode) error {
 		// Unlike a queued request this one has no place in the queue yet:
 		// any request added since v would be ahead of it, so q/ is compared too.
 		cmps := append(l.baseCmps(v.rev), clientv3.Compare(clientv3.ModRevision(l.dir+"q/"), "<", v.rev+1).WithPrefix())
-		ops := []clientv3.Op{clientv3.OpGet(l.dir + "lvb"), clientv3.OpPut(l.key("q"), mval, lease), clientv3.OpPut(l.key("g"), mval, lease)}
-		c2, o2 := grantOps(l.dir, gs)
+		ops := []clientv3.Op{clientv3.OpGet(l.dir + "lvb"), clientv3.OpPut(l.key("q"), mval, lease), clientv3.OpPut(l.key("g"), gval(mode, 0), lease)}
+		c2, o2 := grantOps(l.dir, gs, 1)
 		return append(cmps, c2...), append(ops, o2...), nil
 	})
 	if err != nil {
@@ -151,7 +151,7 @@ func (l *Lock) tryGrantNew(ctx context.Context, mode dlm.Mode) error {
 		lvb = kvs[0].Value
 	}
 	_ = v
-	l.granted(mode, dlm.Token(resp.Header.Revision), lvb)
+	l.granted(mode, mkToken(resp.Header.Revision, 0), lvb)
 	return l.startBast()
 }
 
@@ -161,7 +161,7 @@ func (l *Lock) granted(mode dlm.Mode, token dlm.Token, lvb []byte) {
 	defer l.mu.Unlock()
 	l.mode, l.token, l.lvb, l.held = mode, token, slices.Clone(lvb), true
 	l.basted = false
-	l.minRev = max(l.minRev, int64(token))
+	l.minRev = max(l.minRev, int64(token>>8))
 }
 
 // baseCmps are the conditions of every decision taken on view v: no grant
@@ -178,12 +178,15 @@ func (l *Lock) baseCmps(rev int64) []clientv3.Cmp {
 // grantOps turns grant decisions into txn conditions (each grantee's request
 // still exists, so its lease is alive) and writes (the grant key under the
 // grantee's lease; a granted conversion drops its c key).
-func grantOps(dir string, gs []grant) ([]clientv3.Cmp, []clientv3.Op) {
+func grantOps(dir string, gs []grant, first int) ([]clientv3.Cmp, []clientv3.Op) {
 	var cmps []clientv3.Cmp
 	var ops []clientv3.Op
-	for _, g := range gs {
+	for i, g := range gs {
+		if first+i >= maxGrantsPerTxn {
+			break // the rest grant themselves in later transactions
+		}
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(dir+"q/"+g.e.id), "=", g.e.qRev))
-		ops = append(ops, clientv3.OpPut(dir+"g/"+g.e.id, string([]byte{byte(g.mode)}), clientv3.WithLease(clientv3.LeaseID(g.e.lease))))
+		ops = append(ops, clientv3.OpPut(dir+"g/"+g.e.id, gval(g.mode, byte(first+i)), clientv3.WithLease(clientv3.LeaseID(g.e.lease))))
 		if g.conv {
 			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(dir+"c/"+g.e.id), "=", g.e.cRev))
 			ops = append(ops, clientv3.OpDelete(dir+"c/"+g.e.id))
@@ -256,25 +259,25 @@ func (l *Lock) Convert(ctx context.Context, mode dlm.Mode, opts ...dlm.LockOptio
 func (l *Lock) downConvert(ctx context.Context, cur, mode dlm.Mode, tok dlm.Token, o dlm.LockOptions) error {
 	resp, _, err := l.commit(ctx, "convert", func(v *view) ([]clientv3.Cmp, []clientv3.Op, error) {
 		me := v.entries[l.id]
-		if me == nil || !me.hasG || dlm.Token(me.gRev) != tok {
+		if me == nil || !me.hasG || me.gTok != tok {
 			return nil, nil, l.lostErr("convert")
 		}
 		nv := v.clone()
 		nv.entries[l.id].gMod = mode
 		gs := nv.grantPass()
 		cmps := append(l.baseCmps(v.rev), clientv3.Compare(clientv3.CreateRevision(l.key("q")), "=", me.qRev))
-		ops := []clientv3.Op{clientv3.OpPut(l.key("g"), string([]byte{byte(mode)}), clientv3.WithLease(l.s.lease))}
+		ops := []clientv3.Op{clientv3.OpPut(l.key("g"), gval(mode, 0), clientv3.WithLease(l.s.lease))}
 		if o.LVB != nil && cur.WritesLVB() {
 			ops = append(ops, clientv3.OpPut(l.dir+"lvb", string(o.LVB)))
 		}
-		c2, o2 := grantOps(l.dir, gs)
+		c2, o2 := grantOps(l.dir, gs, 1)
 		return append(cmps, c2...), append(ops, o2...), nil
 	})
 	if err != nil {
 		return err
 	}
 	l.mu.Lock()
-	l.mode, l.token, l.basted = mode, dlm.Token(resp.Header.Revision), false
+	l.mode, l.token, l.basted = mode, mkToken(resp.Header.Revision, 0), false
 	l.minRev = resp.Header.Revision
 	if o.LVB != nil && cur.WritesLVB() {
 		l.lvb = slices.Clone(o.LVB)
@@ -322,7 +325,7 @@ func (l *Lock) Unlock(ctx context.Context, opts ...dlm.LockOption) error {
 		if o.LVB != nil && cur.WritesLVB() {
 			ops = append(ops, clientv3.OpPut(l.dir+"lvb", string(o.LVB)))
 		}
-		c2, o2 := grantOps(l.dir, gs)
+		c2, o2 := grantOps(l.dir, gs, 0)
 		return append(cmps, c2...), append(ops, o2...), nil
 	})
 	if err != nil {

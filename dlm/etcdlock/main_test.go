@@ -106,7 +106,7 @@ func (c *cluster) startMember(i int, ic string, existing bool) (*etcdembed.Membe
 	opts := []etcdembed.Option{
 		etcdembed.WithName(c.names[i]), etcdembed.WithClientURLs(c.clients[i]),
 		etcdembed.WithPeerURLs(c.peers[i]), etcdembed.WithInitialCluster(ic),
-		etcdembed.WithUnsafeNoFsync(),
+		etcdembed.WithUnsafeNoFsync(), etcdembed.WithLogLevel("panic"),
 	}
 	if existing {
 		opts = append(opts, etcdembed.WithExistingCluster())

@@ -24,6 +24,26 @@ import (
 // q, g and c keys carry the owner's session lease, so they all vanish in the
 // revision where the lease expires. <id> is "<lease hex>.<seq>".
 
+// tokenOf is the fencing token of a grant key: the revision of the
+// transaction that granted it times 256 plus the grant's index within that
+// transaction (one transaction may grant several compatible requests), so
+// tokens are unique and increase with the revision.
+func tokenOf(kv *mvccpb.KeyValue) dlm.Token {
+	var idx byte
+	if len(kv.Value) > 1 {
+		idx = kv.Value[1]
+	}
+	return mkToken(kv.ModRevision, idx)
+}
+
+func mkToken(rev int64, idx byte) dlm.Token { return dlm.Token(rev)<<8 | dlm.Token(idx) }
+
+// gval is the value of a grant key: mode and index in its transaction.
+func gval(m dlm.Mode, idx byte) string { return string([]byte{byte(m), idx}) }
+
+// maxGrantsPerTxn keeps the index in one byte.
+const maxGrantsPerTxn = 255
+
 // entry is one lock as seen in a view.
 type entry struct {
 	id    string
@@ -34,7 +54,8 @@ type entry struct {
 
 	hasG bool
 	gMod dlm.Mode
-	gRev int64 // mod revision of g: the fencing token
+	gRev int64     // mod revision of g: the grant's revision
+	gTok dlm.Token // fencing token (tokenOf)
 
 	hasC bool
 	cMod dlm.Mode
@@ -96,7 +117,7 @@ func (v *view) apply(rel string, kv *mvccpb.KeyValue, deleted bool) {
 	case "g":
 		e.hasG = !deleted
 		if !deleted {
-			e.gMod, e.gRev = mode, kv.ModRevision
+			e.gMod, e.gRev, e.gTok = mode, kv.ModRevision, tokenOf(kv)
 		}
 	case "c":
 		e.hasC = !deleted

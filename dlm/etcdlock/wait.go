@@ -175,7 +175,7 @@ func (l *Lock) wait(ctx context.Context, op string, check waitCheck) error {
 			return err
 		}
 		if done {
-			l.granted(me.gMod, dlm.Token(me.gRev), v.lvb)
+			l.granted(me.gMod, me.gTok, v.lvb)
 			return nil
 		}
 		if slices.ContainsFunc(v.grantPass(), func(g grant) bool { return g.e.id == l.id }) {
@@ -209,14 +209,18 @@ func (l *Lock) wait(ctx context.Context, op string, check waitCheck) error {
 // among them, in one transaction.
 func (l *Lock) selfGrant(ctx context.Context, op string) (bool, error) {
 	var mine grant
+	var idx int
 	resp, v, err := l.commit(ctx, op, func(v *view) ([]clientv3.Cmp, []clientv3.Op, error) {
 		gs := v.grantPass()
 		i := slices.IndexFunc(gs, func(g grant) bool { return g.e.id == l.id })
 		if i < 0 {
 			return nil, nil, errRetry
 		}
-		mine = gs[i]
-		c, o := grantOps(l.dir, gs)
+		mine, idx = gs[i], i
+		if i >= maxGrantsPerTxn {
+			gs, mine, idx = []grant{gs[i]}, gs[i], 0
+		}
+		c, o := grantOps(l.dir, gs, 0)
 		return append(l.baseCmps(v.rev), c...), o, nil
 	})
 	if errors.Is(err, errRetry) {
@@ -225,6 +229,6 @@ func (l *Lock) selfGrant(ctx context.Context, op string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	l.granted(mine.mode, dlm.Token(resp.Header.Revision), v.lvb)
+	l.granted(mine.mode, mkToken(resp.Header.Revision, byte(idx)), v.lvb)
 	return true, nil
 }
