@@ -37,7 +37,7 @@ func TestReadBitmapPlain(t *testing.T) {
 
 func TestReadBitmapClustered(t *testing.T) {
 	sb := testSuperblock()
-	sb.FeatureMap |= FeatureBitmapVersioned
+	sb.FeatureMap |= FeatureClustered
 	bsb := testBitmapSuper(5, 4, testSync+1, testChunk) // partial last chunk: 993 bits
 	all := make([]uint64, 993)
 	for i := range all {

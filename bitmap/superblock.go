@@ -26,7 +26,8 @@ const (
 	FeatureReplacement      = 1 << 4  // this device replaces one with the same role
 	FeatureReshapeBackwards = 1 << 5  // reshape runs backwards
 	FeatureNewOffset        = 1 << 6  // new_offset is valid
-	FeatureBitmapVersioned  = 1 << 8  // also MD_FEATURE_CLUSTERED in md-cluster docs
+	FeatureRecoveryBitmap   = 1 << 7  // recovery is guided by the bitmap
+	FeatureClustered        = 1 << 8  // clustered md (mdadm 4.2: MD_FEATURE_BITMAP_VERSIONED)
 	FeatureJournal          = 1 << 9  // array has a write journal
 	FeaturePPL              = 1 << 10 // partial parity log; ppl union is valid
 	FeatureMultiplePPLs     = 1 << 11 // multiple PPL areas
@@ -35,7 +36,7 @@ const (
 	// FeatureAll is every bit the kernel (MD_FEATURE_ALL) understands.
 	FeatureAll = FeatureBitmapOffset | FeatureRecoveryOffset | FeatureReshapeActive |
 		FeatureBadBlocks | FeatureReplacement | FeatureReshapeBackwards | FeatureNewOffset |
-		FeatureBitmapVersioned | FeatureJournal | FeaturePPL | FeatureMultiplePPLs | FeatureRAID0Layout
+		FeatureRecoveryBitmap | FeatureClustered | FeatureJournal | FeaturePPL | FeatureMultiplePPLs | FeatureRAID0Layout
 )
 
 // Special values of a dev_roles entry.

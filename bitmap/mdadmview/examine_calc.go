@@ -7,6 +7,15 @@ import (
 	"mdcluster.dev/bitmap"
 )
 
+// infoRole is the role getinfo_super1 uses: faulty when dev_number is
+// outside dev_roles (role_from_sb says spare instead).
+func infoRole(sb *bitmap.Superblock) uint16 {
+	if sb.DevNumber >= sb.MaxDev || sb.DevNumber >= bitmap.MaxDevs || int(sb.DevNumber) >= len(sb.DevRoles) {
+		return bitmap.RoleFaulty
+	}
+	return sb.DevRoles[sb.DevNumber]
+}
+
 func deviceRole(sb *bitmap.Superblock, fm uint32) string {
 	role := sb.Role()
 	switch {
@@ -122,6 +131,9 @@ func unusedSpace(sb *bitmap.Superblock, fm uint32, bms *bitmap.BitmapSuperblock,
 	}
 	if sp.Before == 0 && sp.After == 0 {
 		sp.After = 1
+	}
+	if infoRole(sb) == bitmap.RoleJournal {
+		sp.After = (devSectors - sb.DataOffset) % 8 // "journal uses all 4kB blocks"
 	}
 	return sp
 }

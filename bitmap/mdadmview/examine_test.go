@@ -24,7 +24,7 @@ var (
 func member() *Member {
 	sb := &bitmap.Superblock{
 		Magic: bitmap.SuperblockMagic, MajorVersion: 1,
-		FeatureMap: bitmap.FeatureBitmapOffset | bitmap.FeatureBitmapVersioned,
+		FeatureMap: bitmap.FeatureBitmapOffset | bitmap.FeatureClustered,
 		SetUUID:    arrayUUID, CTime: 1700000000, Level: 1, Size: 126976, RaidDisks: 2,
 		BitmapOffset: 8, DataOffset: 4096, DataSize: 126976, SuperOffset: 8, DevNumber: 1,
 		DeviceUUID: deviceUUID, BBLogShift: 9, BBLogSize: 8, BBLogOffset: 16,
