@@ -79,7 +79,7 @@ type Examine struct {
 	Name            string       `json:"name"`
 	LocalToHost     string       `json:"local_to_host,omitempty"`
 	ClusterName     *string      `json:"cluster_name,omitempty"`
-	CreationTime    time.Time    `json:"creation_time"`
+	CreationTime    Time         `json:"creation_time"`
 	RaidLevel       string       `json:"raid_level"`
 	RaidDevices     int32        `json:"raid_devices"`
 	AvailDevSectors uint64       `json:"avail_dev_sectors"`
@@ -96,7 +96,7 @@ type Examine struct {
 	PPL             *PPL         `json:"ppl,omitempty"`
 	Reshape         *Reshape     `json:"reshape,omitempty"`
 	Flags           []string     `json:"flags,omitempty"`
-	UpdateTime      time.Time    `json:"update_time"`
+	UpdateTime      Time         `json:"update_time"`
 	BadBlockLog     *BadBlockLog `json:"bad_block_log,omitempty"`
 	Checksum        uint32       `json:"checksum"`
 	ChecksumWant    uint32       `json:"checksum_expected"`
@@ -113,6 +113,16 @@ type Examine struct {
 
 	arraySizeBytes int64 // for the human-readable suffix
 	uuidOK         bool
+}
+
+// Time is a superblock time. Its JSON form is RFC 3339 for every year the
+// 40-bit seconds field can hold, including those past 9999 that
+// time.Time's MarshalJSON refuses.
+type Time struct{ time.Time }
+
+// MarshalJSON encodes t as an RFC 3339 string.
+func (t Time) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + t.Format(time.RFC3339) + `"`), nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -134,13 +144,13 @@ func NewExamine(m *Member, opt Options) *Examine {
 		FeatureMap:      fm,
 		ArrayUUID:       uuidString(sb.SetUUID),
 		Name:            cstr(sb.SetName[:], 32),
-		CreationTime:    time.Unix(int64(sb.CTime&0xffffffffff), 0).In(loc),
+		CreationTime:    Time{time.Unix(int64(sb.CTime&0xffffffffff), 0).In(loc)},
 		RaidLevel:       levelName(sb.Level),
 		RaidDevices:     int32(sb.RaidDisks),
 		AvailDevSectors: sb.DataSize,
 		SuperOffset:     sb.SuperOffset,
 		DeviceUUID:      uuidString(sb.DeviceUUID),
-		UpdateTime:      time.Unix(int64(sb.UTime&0xffffffffff), 0).In(loc),
+		UpdateTime:      Time{time.Unix(int64(sb.UTime&0xffffffffff), 0).In(loc)},
 		Checksum:        sb.SBCsum,
 		ChecksumWant:    sb.ComputedCsum,
 		ChecksumOK:      sb.SBCsum == sb.ComputedCsum,

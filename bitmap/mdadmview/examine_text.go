@@ -25,7 +25,7 @@ func (e *Examine) WriteText(w io.Writer, opt Options) error {
 	if e.ClusterName != nil {
 		p("   Cluster Name : %-64s\n", *e.ClusterName)
 	}
-	p("  Creation Time : %s\n", ctimeOf(e.CreationTime, loc))
+	p("  Creation Time : %s\n", ctimeOf(e.CreationTime.Time, loc))
 	p("     Raid Level : %s\n", e.RaidLevel)
 	p("   Raid Devices : %d\n", e.RaidDevices)
 	p("\n")
@@ -84,7 +84,7 @@ func (e *Examine) WriteText(w io.Writer, opt Options) error {
 		}
 		p("\n")
 	}
-	p("    Update Time : %s\n", ctimeOf(e.UpdateTime, loc))
+	p("    Update Time : %s\n", ctimeOf(e.UpdateTime.Time, loc))
 	if bb := e.BadBlockLog; bb != nil {
 		p("  Bad Block Log : %d entries available at offset %d sectors", bb.Entries, bb.Offset)
 		if bb.Present {

@@ -1,6 +1,7 @@
 package mdadmview
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -71,6 +72,8 @@ func TestSmallFormats(t *testing.T) {
 		{"ctime UTC", ctimeOf(time.Unix(1700000000, 0), utc), "Tue Nov 14 22:13:20 2023"},
 		{"ctime CET", ctimeOf(time.Unix(1700000000, 0), plus), "Tue Nov 14 23:13:20 2023"},
 		{"ctime day pad", ctimeOf(time.Unix(1704412800, 0), utc), "Fri Jan  5 00:00:00 2024"},
+		{"ctime year 36812 cut like %.24s", ctimeOf(time.Unix(0xffffffffff, 0), utc), "Mon Feb 20 00:36:15 3681"},
+		{"JSON year 36812", mustJSON(t, Time{time.Unix(0xffffffffff, 0).In(utc)}), `"36812-02-20T00:36:15Z"`},
 		{"uuid", uuidString([16]byte{0x10, 0xd4, 0x2f, 0x6e, 0x50, 0x47, 0x03, 0x13, 0xe0, 0x14, 0x6a, 0xe7, 0xb4, 0xd8, 0x71, 0xb2}),
 			"10d42f6e:50470313:e0146ae7:b4d871b2"},
 		{"cstr full", cstr([]byte("abcdef"), 4), "abcd"},
@@ -81,4 +84,13 @@ func TestSmallFormats(t *testing.T) {
 			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
 		}
 	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
