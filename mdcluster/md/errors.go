@@ -1,0 +1,22 @@
+package md
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+)
+
+// Sentinel errors; the errors returned wrap them with the array, attribute and offending text.
+var (
+	// ErrParse marks sysfs, mdstat or uevent text that does not have the expected form.
+	ErrParse = errors.New("md: malformed kernel text")
+	// ErrRead marks a sysfs or procfs file that could not be read.
+	ErrRead = errors.New("md: cannot read")
+	// ErrWrite marks a sysfs attribute that refused a value.
+	ErrWrite = errors.New("md: write refused")
+	// ErrNoArray marks an array name without /sys/block/<name>/md.
+	ErrNoArray = errors.New("md: no such array")
+)
+
+// errUnimplemented is what the ioctl and device code return off Linux.
+var errUnimplemented = fmt.Errorf("md: not implemented on %s/%s", runtime.GOOS, runtime.GOARCH)
