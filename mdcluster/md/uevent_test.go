@@ -1,0 +1,182 @@
+package md
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mdlayher/kobject"
+)
+
+// loadUevents reads testdata/uevents/<name>.txt: raw uevent messages captured in a lab guest,
+// Go-quoted, one a line.
+func loadUevents(t *testing.T, name string) [][]byte {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", "uevents", name+".txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var msgs [][]byte
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		s, err := strconv.Unquote(sc.Text())
+		if err != nil {
+			t.Fatalf("%s: %v", sc.Text(), err)
+		}
+		msgs = append(msgs, []byte(s))
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
+func decodeAll(t *testing.T, msgs [][]byte) []Event {
+	t.Helper()
+	var evs []Event
+	for _, m := range msgs {
+		env, err := ParseUevent(m)
+		if err != nil {
+			t.Fatalf("ParseUevent(%q): %v", m, err)
+		}
+		ev, ok, err := DecodeUevent(env)
+		if err != nil {
+			t.Fatalf("DecodeUevent(%v): %v", env, err)
+		}
+		if ok {
+			evs = append(evs, ev)
+		}
+	}
+	return evs
+}
+
+func TestUeventCaptures(t *testing.T) {
+	const ls = "c813494d-b471-bf0d-b2b2-abc90841570e"
+	tests := []struct {
+		capture string
+		want    []Event
+	}{{
+		// mdadm --create, --fail, --remove, --re-add, --stop: member changes send no uevent.
+		capture: "md-lifecycle",
+		want: []Event{
+			&ArrayEvent{Action: "add", Array: "md0", Major: 9, Seq: 749},
+			&ArrayEvent{Action: "change", Array: "md0", Major: 9, Seq: 750},
+			&ArrayEvent{Action: "change", Array: "md0", Major: 9, Seq: 751},
+			&ArrayEvent{Action: "remove", Array: "md0", Major: 9, Seq: 753},
+		},
+	}, {
+		// A clustered RAID1 created and stopped on one node: mdadm's own lockspace "mdlab" and
+		// md-cluster's, named after the array UUID.
+		capture: "dlm-lockspace",
+		want: []Event{
+			&LockspaceEvent{Action: "add", Lockspace: "mdlab", Seq: 754},
+			&LockspaceEvent{Action: "online", Lockspace: "mdlab", Seq: 755},
+			&ArrayEvent{Action: "add", Array: "md0", Major: 9, Seq: 758},
+			&LockspaceEvent{Action: "add", Lockspace: ls, Seq: 759},
+			&LockspaceEvent{Action: "online", Lockspace: ls, Seq: 760},
+			&ArrayEvent{Action: "change", Array: "md0", Major: 9, Seq: 761},
+			&ArrayEvent{Action: "change", Array: "md0", Major: 9, Seq: 762},
+			&LockspaceEvent{Action: "offline", Lockspace: "mdlab", Seq: 764},
+			&LockspaceEvent{Action: "remove", Lockspace: "mdlab", Seq: 765},
+			&LockspaceEvent{Action: "offline", Lockspace: ls, Seq: 766},
+			&LockspaceEvent{Action: "remove", Lockspace: ls, Seq: 767},
+			&ArrayEvent{Action: "remove", Array: "md0", Major: 9, Seq: 769},
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.capture, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, decodeAll(t, loadUevents(t, tt.capture))); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestDecodeNewDisk decodes md-cluster's ADD_DEVICE request. It reaches only a peer of the node
+// that adds a disk, so the environment is the one md-cluster.c builds (a two-node capture is
+// still to come).
+func TestDecodeNewDisk(t *testing.T) {
+	env := map[string]string{"ACTION": "change", "DEVPATH": "/devices/virtual/block/md0", "SUBSYSTEM": "block",
+		"MAJOR": "9", "MINOR": "0", "DEVNAME": "md0", "DEVTYPE": "disk", "SEQNUM": "812",
+		"EVENT": "ADD_DEVICE", "DEVICE_UUID": "5b3b7e0a-9d2c-4f61-8a0e-3c1d2b4a5f60", "RAID_DISK": "2"}
+	ev, ok, err := DecodeUevent(env)
+	if err != nil || !ok {
+		t.Fatalf("DecodeUevent: %v, %v", ok, err)
+	}
+	want := &NewDiskEvent{Array: "md0", DeviceUUID: mustUUID(t, "5b3b7e0a-9d2c-4f61-8a0e-3c1d2b4a5f60"), RaidDisk: 2, Seq: 812}
+	if diff := cmp.Diff(Event(want), ev); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	env["RAID_DISK"] = "two"
+	if _, _, err := DecodeUevent(env); !errors.Is(err, ErrParse) {
+		t.Errorf("bad RAID_DISK: got %v, want ErrParse", err)
+	}
+	env["RAID_DISK"], env["DEVICE_UUID"] = "2", "nope"
+	if _, _, err := DecodeUevent(env); !errors.Is(err, ErrParse) {
+		t.Errorf("bad DEVICE_UUID: got %v, want ErrParse", err)
+	}
+}
+
+func TestDecodeIgnored(t *testing.T) {
+	for _, env := range []map[string]string{
+		{"ACTION": "add", "SUBSYSTEM": "bdi", "DEVPATH": "/devices/virtual/bdi/9:0", "SEQNUM": "1"},
+		{"ACTION": "change", "SUBSYSTEM": "block", "DEVNAME": "vda", "DEVTYPE": "disk", "SEQNUM": "2"},
+		{"ACTION": "add", "SUBSYSTEM": "block", "DEVNAME": "md0p1", "DEVTYPE": "partition", "SEQNUM": "3"},
+		{"ACTION": "add", "SUBSYSTEM": "misc", "DEVNAME": "dlm_mdlab", "SEQNUM": "4"},
+	} {
+		if ev, ok, err := DecodeUevent(env); ev != nil || ok || err != nil {
+			t.Errorf("DecodeUevent(%v) = %v, %v, %v; want ignored", env, ev, ok, err)
+		}
+	}
+}
+
+func TestUeventInvalid(t *testing.T) {
+	for _, b := range []string{
+		"",
+		"libudev\x00\xfe\xed\xca\xfe",
+		"change@/devices/virtual/block/md0\x00ACTION=change\x00NOEQUALS\x00",
+		"change@/devices/virtual/block/md0\x00ACTION=add\x00DEVPATH=/devices/virtual/block/md0\x00",
+	} {
+		if _, err := ParseUevent([]byte(b)); !errors.Is(err, ErrParse) {
+			t.Errorf("ParseUevent(%q): got %v, want ErrParse", b, err)
+		}
+	}
+	for _, env := range []map[string]string{
+		{"ACTION": "add", "SUBSYSTEM": "dlm", "DEVPATH": "/kernel/dlm/x", "SEQNUM": "5"},
+		{"ACTION": "add", "SUBSYSTEM": "block", "DEVNAME": "md0", "SEQNUM": "x"},
+		{"ACTION": "add", "SUBSYSTEM": "block", "DEVNAME": "md0", "MAJOR": "nine", "MINOR": "0"},
+	} {
+		if _, _, err := DecodeUevent(env); !errors.Is(err, ErrParse) {
+			t.Errorf("DecodeUevent(%v): got %v, want ErrParse", env, err)
+		}
+	}
+}
+
+// TestKobjectEnv checks that an event as mdlayher/kobject hands it over decodes like the raw
+// message it came from.
+func TestKobjectEnv(t *testing.T) {
+	raw := loadUevents(t, "dlm-lockspace")[6]
+	ke := &kobject.Event{Action: "online", DevicePath: "/kernel/dlm/c813494d-b471-bf0d-b2b2-abc90841570e",
+		Subsystem: "dlm", Sequence: 760, Values: map[string]string{"LOCKSPACE": "c813494d-b471-bf0d-b2b2-abc90841570e"}}
+	env, err := ParseUevent(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(env, kobjectEnv(ke)); diff != "" {
+		t.Errorf("(-raw +kobject):\n%s", diff)
+	}
+}
+
+func TestIsArrayName(t *testing.T) {
+	for name, want := range map[string]bool{"md0": true, "md127": true, "md_home": true,
+		"md": false, "md_": false, "mda": false, "vda": false, "md0p1": false} {
+		if got := isArrayName(name); got != want {
+			t.Errorf("isArrayName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
