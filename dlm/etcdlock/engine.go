@@ -73,12 +73,18 @@ func (e *Engine) CheckToken(ctx context.Context, resource string, token dlm.Toke
 	if err := dlm.CheckRequest(resource, dlm.NL); err != nil {
 		return err
 	}
-	resp, err := e.cli.Get(clientv3.WithRequireLeader(ctx), e.dir(resource)+"g/", clientv3.WithPrefix())
+	dir := e.dir(resource)
+	resp, err := e.cli.Get(clientv3.WithRequireLeader(ctx), dir, clientv3.WithPrefix())
 	if err != nil {
 		return wrapErr("check token", resource, err)
 	}
+	v := newView()
 	for _, kv := range resp.Kvs {
-		if tokenOf(kv) == token {
+		v.apply(strings.TrimPrefix(string(kv.Key), dir), kv, false)
+	}
+	v.clean()
+	for _, en := range v.entries {
+		if en.hasG && en.gTok == token {
 			return nil
 		}
 	}

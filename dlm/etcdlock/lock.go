@@ -96,7 +96,7 @@ func (s *Session) lock(ctx context.Context, resource string, mode dlm.Mode, opts
 	}
 	els = append(els, clientv3.OpGet(l.dir, clientv3.WithPrefix()))
 	resp, err := s.cli.Txn(clientv3.WithRequireLeader(ctx)).If(empty).
-		Then(clientv3.OpPut(l.key("q"), string(mval), lease), clientv3.OpPut(l.key("g"), gval(mode, 0), lease), clientv3.OpGet(l.dir+"lvb")).
+		Then(clientv3.OpPut(l.key("q"), string([]byte{byte(mode), qGranted}), lease), clientv3.OpGet(l.dir+"lvb")).
 		Else(els...).Commit()
 	if err != nil {
 		return nil, wrapErr("lock", resource, err)
@@ -105,7 +105,7 @@ func (s *Session) lock(ctx context.Context, resource string, mode dlm.Mode, opts
 		v := newView()
 		v.rev = resp.Header.Revision
 		v.entries[l.id] = &entry{id: l.id, lease: int64(s.lease), qRev: v.rev, req: mode, hasG: true, gMod: mode, gRev: v.rev, gTok: mkToken(v.rev, 0)}
-		if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) > 0 {
+		if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
 			v.lvb = slices.Clone(kvs[0].Value)
 		}
 		l.v = v
@@ -312,7 +312,7 @@ func (l *Lock) Unlock(ctx context.Context, opts ...dlm.LockOption) error {
 	if err := l.s.alive("unlock", l.res); err != nil {
 		return err
 	}
-	_, _, err = l.commit(ctx, "unlock", func(v *view) ([]clientv3.Cmp, []clientv3.Op, error) {
+	resp, _, err := l.commit(ctx, "unlock", func(v *view) ([]clientv3.Cmp, []clientv3.Op, error) {
 		me := v.entries[l.id]
 		if me == nil {
 			return nil, nil, l.lostErr("unlock")
@@ -320,16 +320,34 @@ func (l *Lock) Unlock(ctx context.Context, opts ...dlm.LockOption) error {
 		nv := v.clone()
 		delete(nv.entries, l.id)
 		gs := nv.grantPass()
-		cmps := append(l.baseCmps(v.rev), clientv3.Compare(clientv3.CreateRevision(l.key("q")), "=", me.qRev))
-		ops := []clientv3.Op{clientv3.OpDelete(l.key("q")), clientv3.OpDelete(l.key("g")), clientv3.OpDelete(l.key("c"))}
+		ops := []clientv3.Op{clientv3.OpDelete(l.key("q"))}
+		if me.gKey {
+			ops = append(ops, clientv3.OpDelete(l.key("g")))
+		}
+		if me.hasC {
+			ops = append(ops, clientv3.OpDelete(l.key("c")))
+		}
+		self := clientv3.Compare(clientv3.CreateRevision(l.key("q")), "=", me.qRev)
+		var cmps []clientv3.Cmp
 		if o.LVB != nil && cur.WritesLVB() {
+			// Write the LVB only while the lock is ours.
+			cmps = append(cmps, self)
 			ops = append(ops, clientv3.OpPut(l.dir+"lvb", string(o.LVB)))
 		}
+		if len(gs) == 0 {
+			// Nothing to hand over (as far as we know): a plain delete.
+			// Requests we have not seen grant themselves when they see it.
+			return cmps, ops, nil
+		}
+		cmps = append(append(cmps, self), l.baseCmps(v.rev)...)
 		c2, o2 := grantOps(l.dir, gs, 0)
 		return append(cmps, c2...), append(ops, o2...), nil
 	})
 	if err != nil {
 		return err
+	}
+	if resp.Responses[0].GetResponseDeleteRange().Deleted == 0 {
+		return l.lostErr("unlock")
 	}
 	l.mu.Lock()
 	l.held = false

@@ -298,6 +298,11 @@ func checkEtcdHistory(ctx context.Context, rt *rapid.T, cli *clientv3.Client, pr
 	check := func() {
 		byRes := map[string][]*mvccpb.KeyValue{}
 		for k, kv := range state {
+			if i := strings.Index(k, "/q/"); i >= 0 && len(kv.Value) > 1 && kv.Value[1] == qGranted {
+				if _, conv := state[strings.Replace(k, "/q/", "/g/", 1)]; !conv {
+					byRes[k[:i]] = append(byRes[k[:i]], kv)
+				}
+			}
 			if strings.Contains(k, "/g/") {
 				res := k[:strings.Index(k, "/g/")]
 				byRes[res] = append(byRes[res], kv)
@@ -306,7 +311,7 @@ func checkEtcdHistory(ctx context.Context, rt *rapid.T, cli *clientv3.Client, pr
 				}
 			}
 			if strings.Contains(k, "/c/") {
-				if _, ok := state[strings.Replace(k, "/c/", "/g/", 1)]; !ok {
+				if _, ok := state[strings.Replace(k, "/c/", "/q/", 1)]; !ok {
 					rt.Errorf("rev %d: conversion %s without a grant", rev, k)
 				}
 			}
@@ -337,6 +342,13 @@ func checkEtcdHistory(ctx context.Context, rt *rapid.T, cli *clientv3.Client, pr
 				continue
 			}
 			state[k] = ev.Kv
+			if i := strings.Index(k, "/q/"); i >= 0 && len(ev.Kv.Value) > 1 && ev.Kv.Value[1] == qGranted {
+				tok := int64(mkToken(ev.Kv.ModRevision, 0))
+				if tok <= lastTok[k[:i]] {
+					rt.Errorf("fast-path grant token %d on %s not above %d", tok, k[:i], lastTok[k[:i]])
+				}
+				lastTok[k[:i]] = tok
+			}
 			if i := strings.Index(k, "/g/"); i >= 0 {
 				tok := int64(tokenOf(ev.Kv))
 				if tok <= lastTok[k[:i]] {

@@ -19,6 +19,9 @@ import (
 //	        is the fencing token (written only by the txn that grants).
 //	c/<id>  a pending conversion; value = wanted mode, create revision
 //	        orders the convert queue.
+//	        A request granted on the fast path (the resource had no
+//	        request at all) has value [mode, qGranted] and no g key until
+//	        its first conversion; its token is its create revision.
 //	lvb     the lock value block (no lease: it outlives its writers).
 //
 // q, g and c keys carry the owner's session lease, so they all vanish in the
@@ -41,6 +44,11 @@ func mkToken(rev int64, idx byte) dlm.Token { return dlm.Token(rev)<<8 | dlm.Tok
 // gval is the value of a grant key: mode and index in its transaction.
 func gval(m dlm.Mode, idx byte) string { return string([]byte{byte(m), idx}) }
 
+// qGranted marks a request granted on the fast path. No other decision can
+// race with such a grant: it commits only while the resource has no request,
+// and every other decision is taken by a request that exists.
+const qGranted = 1
+
 // maxGrantsPerTxn keeps the index in one byte.
 const maxGrantsPerTxn = 255
 
@@ -52,7 +60,8 @@ type entry struct {
 	qRev int64
 	req  dlm.Mode
 
-	hasG bool
+	hasG bool // granted, by a g key or on the fast path
+	gKey bool // the g key exists
 	gMod dlm.Mode
 	gRev int64     // mod revision of g: the grant's revision
 	gTok dlm.Token // fencing token (tokenOf)
@@ -114,8 +123,12 @@ func (v *view) apply(rel string, kv *mvccpb.KeyValue, deleted bool) {
 			return
 		}
 		e.qRev, e.req = kv.CreateRevision, mode
+		if len(kv.Value) > 1 && kv.Value[1] == qGranted && !e.gKey {
+			// Granted on the fast path, with no grant key (yet).
+			e.hasG, e.gMod, e.gRev, e.gTok = true, mode, kv.ModRevision, mkToken(kv.ModRevision, 0)
+		}
 	case "g":
-		e.hasG = !deleted
+		e.hasG, e.gKey = !deleted, !deleted
 		if !deleted {
 			e.gMod, e.gRev, e.gTok = mode, kv.ModRevision, tokenOf(kv)
 		}
