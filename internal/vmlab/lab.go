@@ -95,7 +95,7 @@ func Start(ctx context.Context, name string, o Options) (*Lab, error) {
 	if err := os.MkdirAll(filepath.Join(cache, "run"), 0o755); err != nil {
 		return nil, fmt.Errorf("vmlab: %w", err)
 	}
-	dir, err := os.MkdirTemp(filepath.Join(cache, "run"), name+"-")
+	dir, err := os.MkdirTemp(filepath.Join(cache, "run"), strings.ReplaceAll(name, "/", "_")+"-")
 	if err != nil {
 		return nil, fmt.Errorf("vmlab: run dir: %w", err)
 	}

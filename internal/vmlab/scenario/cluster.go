@@ -123,10 +123,12 @@ func ClusteredRAID1(ctx context.Context, l *vmlab.Lab) error {
 		"/lab/dlm-standin.sh dead "+lsName+" 2"); err != nil {
 		return err
 	}
-	if _, err := step(ctx, l, 1, slow, "kernel: md-cluster recovers slot 2",
-		"for i in $(seq 1 240); do dmesg | grep -E 'md-cluster: .* Node 2/2 down. My slot: 1. Initiating recovery' && exit 0; sleep 0.5; done; exit 1"); err != nil {
+	kmsg, err := step(ctx, l, 1, slow, "kernel: md-cluster recovers slot 2",
+		"for i in $(seq 1 240); do dmesg | grep -E 'md-cluster: .* Node 2/2 down. My slot: 1. Initiating recovery' && exit 0; sleep 0.5; done; exit 1")
+	if err != nil {
 		return err
 	}
+	l.Logf("node1 kernel: %s", kmsg)
 	if _, err := waitSync(ctx, l, 1, md); err != nil {
 		return err
 	}

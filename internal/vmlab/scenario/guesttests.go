@@ -31,6 +31,10 @@ func GuestTestBinaries() ([]string, error) {
 	return bins, err
 }
 
+// CrashTestPrefix marks guest tests that end the guest on purpose (a watchdog reset, a panic):
+// the plain guest suite skips them and dedicated scenarios run them.
+const CrashTestPrefix = "TestGuestCrash"
+
 // RunGuestTest runs one guest-test binary on node with `go test` flags (e.g. -test.run) and
 // returns its output. The binary's own -test.timeout is set a little below the step's.
 func RunGuestTest(ctx context.Context, l *vmlab.Lab, node int, binary string, timeout time.Duration, flags ...string) (string, error) {
@@ -39,4 +43,25 @@ func RunGuestTest(ctx context.Context, l *vmlab.Lab, node int, binary string, ti
 		GuestTestDisks, binary, inner, strings.Join(flags, " "))
 	r, err := l.Step(ctx, node, timeout, "guest test "+binary+" "+strings.Join(flags, " "), cmd)
 	return r.Stdout, err
+}
+
+// WatchdogFires runs the fence package's crash test: the guest arms softdog with a 2 s timeout
+// and stops petting it; the guest must be reset (QEMU exits: -no-reboot) within 15 s.
+func WatchdogFires(ctx context.Context, l *vmlab.Lab) error {
+	vm := l.Node(1)
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	go vm.Run(cctx, "cd /tmp && MDLAB_GUEST=1 /lab/tests/mdcluster-fence.test -test.v -test.run '^"+CrashTestPrefix+"WatchdogFires$' 2>&1")
+	select {
+	case <-vm.Done():
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("guest still running 30 s after it abandoned a 2 s watchdog")
+	}
+	took := time.Since(start)
+	l.Logf("node1: reset by the watchdog %.1fs after the test started", took.Seconds())
+	if !strings.Contains(vm.ConsoleTail(200), "softdog") {
+		return fmt.Errorf("guest died, but its console shows no softdog reset:\n%s", vm.ConsoleTail(20))
+	}
+	return nil
 }

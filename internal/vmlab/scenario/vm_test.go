@@ -96,11 +96,18 @@ func TestGuestSuites(t *testing.T) {
 	for _, b := range bins {
 		t.Run(b, func(t *testing.T) {
 			l, ctx := startLab(t, GuestTestOptions)
-			out, err := RunGuestTest(ctx, l, 1, b, 9*time.Minute)
+			out, err := RunGuestTest(ctx, l, 1, b, 9*time.Minute, "-test.skip='^"+CrashTestPrefix+"'")
 			t.Log(out)
 			if err != nil {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+func TestWatchdogFires(t *testing.T) {
+	l, ctx := startLab(t, vmlab.Options{Nodes: 1})
+	if err := WatchdogFires(ctx, l); err != nil {
+		t.Fatal(err)
 	}
 }
