@@ -1,0 +1,108 @@
+// Package api is mdclusterd's local API: JSON over HTTP on a Unix socket that only root may use
+// (mode 0600, and the peer's uid is checked). mdcadm asks it for leases before it runs mdadm,
+// and operators read the cluster's state from it.
+package api
+
+import "time"
+
+// Lease kinds mdcadm and the agent take on an array.
+const (
+	// KindActivation (EX) lets its holder assemble an exclusive array.
+	KindActivation = "activation"
+	// KindRecovery lets its holder add a member and rebuild it.
+	KindRecovery = "recovery"
+	// KindResync lets its holder resync the array.
+	KindResync = "resync"
+	// KindAdmin serialises changes to an array's shape (grow, level change).
+	KindAdmin = "admin"
+)
+
+// Status is the agent's view of the cluster.
+type Status struct {
+	Node     string        `json:"node"`
+	NodeID   int           `json:"node_id"`
+	Cluster  string        `json:"cluster"`
+	Engine   string        `json:"engine"`
+	Session  SessionInfo   `json:"session"`
+	Members  []Member      `json:"members"`
+	Arrays   []ArrayStatus `json:"arrays"`
+	Leases   []Lease       `json:"leases"`
+	Resyncs  []Resync      `json:"resyncs"`
+	Observed time.Time     `json:"observed"`
+}
+
+// SessionInfo is this node's session in the lock engine.
+type SessionInfo struct {
+	Valid bool          `json:"valid"`
+	TTL   time.Duration `json:"ttl_ns"`
+}
+
+// Member is a node that has a live session.
+type Member struct {
+	Name string `json:"name"`
+	ID   int    `json:"id"`
+}
+
+// ArrayStatus is one managed array as this node sees it.
+type ArrayStatus struct {
+	UUID       string `json:"uuid"`
+	Name       string `json:"name"`
+	Mode       string `json:"mode"`
+	Device     string `json:"device,omitempty"` // md device here, e.g. md127; "" if not assembled
+	Level      string `json:"level,omitempty"`
+	State      string `json:"state,omitempty"`
+	SyncAction string `json:"sync_action,omitempty"`
+	Degraded   int    `json:"degraded"`
+	// ActiveOn names the node holding the activation lease (exclusive arrays).
+	ActiveOn string `json:"active_on,omitempty"`
+	Problem  string `json:"problem,omitempty"`
+}
+
+// Lease is a lease held in the cluster.
+type Lease struct {
+	Array  string `json:"array"`
+	Kind   string `json:"kind"`
+	Holder string `json:"holder"`
+	Token  uint64 `json:"token"`
+}
+
+// Resync is a resync or recovery running or waiting somewhere in the cluster.
+type Resync struct {
+	Array    string  `json:"array"`
+	Node     string  `json:"node"`
+	Action   string  `json:"action"` // resync, recover, check, repair
+	Progress float64 `json:"progress"`
+	Waiting  bool    `json:"waiting"` // held back: no lease or over the concurrency limit
+}
+
+// AcquireRequest asks for a lease on an array for a caller such as mdcadm.
+type AcquireRequest struct {
+	Array string `json:"array"` // UUID or name
+	Kind  string `json:"kind"`
+	// Owner says who asks (e.g. "mdcadm pid 1234"); it appears in status.
+	Owner string `json:"owner"`
+	// Wait bounds how long to wait for the lease; 0 means fail at once if it is held.
+	Wait time.Duration `json:"wait_ns"`
+}
+
+// Grant is a lease the agent holds for a caller until it is released (or the agent's session
+// ends). The caller passes Token along; the agent re-checks it before acting on md.
+type Grant struct {
+	Array string `json:"array"`
+	Kind  string `json:"kind"`
+	Token uint64 `json:"token"`
+}
+
+// ReleaseRequest gives a lease back.
+type ReleaseRequest struct {
+	Array string `json:"array"`
+	Kind  string `json:"kind"`
+	Token uint64 `json:"token"`
+}
+
+// Error is the body of every non-2xx reply.
+type Error struct {
+	Error string `json:"error"`
+	// Holder names the node holding a contended lease, when that is why the request failed.
+	Holder string `json:"holder,omitempty"`
+}
