@@ -73,6 +73,9 @@ func WithMaxExtents(n int) Option { return func(o *options) { o.maxExtents = n }
 
 // ReadBitmap reads the internal bitmap that sb points to: slot 0's
 // superblock, then each slot's superblock, dirty count and dirty extents.
+// The slot layout (count and size) comes from slot 0, as in the kernel;
+// each slot's bits are counted with its own sync_size and chunksize, as
+// mdadm --examine-bitmap does, and must fit in the slot.
 // A slot that fails to read or parse gets Err set and the others are still
 // read; the returned error then joins the slot errors, each wrapped as
 // "read bitmap slot N: ...". An error in slot 0's superblock or in the
