@@ -101,7 +101,7 @@ func FuzzBitmap(f *testing.F) {
 		}
 		// The data is a device whose bitmap starts at sector 0.
 		dev := &sparse{size: int64(len(data)), flat: data}
-		sb := &Superblock{FeatureMap: FeatureBitmapOffset}
+		sb := &Superblock{FeatureMap: FeatureBitmapOffset, SetUUID: bsb.UUID}
 		bm, _ := NewReader(dev, dev.size).ReadBitmap(sb, WithMaxExtents(16), WithBufferSize(8))
 		checkBitmap(t, dev, bm)
 	})

@@ -13,52 +13,13 @@ import (
 // layout byte for byte, for tests until captures from the VM lab land in
 // testdata/.
 
-// encodeSuperblock lays sb out as struct mdp_superblock_1 and, unless
-// keepCsum, stores the checksum computed over the result.
+// encodeSuperblock is sb.MarshalBinary with, unless keepCsum, the
+// checksum of the result stored. TestSuperblockChecksum checks it against
+// the hand-written hex layout.
 func encodeSuperblock(sb *Superblock, keepCsum bool) []byte {
-	b := make([]byte, SuperblockSize+2*len(sb.DevRoles))
-	le := binary.LittleEndian
-	le.PutUint32(b[0:], sb.Magic)
-	le.PutUint32(b[4:], sb.MajorVersion)
-	le.PutUint32(b[8:], sb.FeatureMap)
-	le.PutUint32(b[12:], sb.Pad0)
-	copy(b[16:], sb.SetUUID[:])
-	copy(b[32:], sb.SetName[:])
-	le.PutUint64(b[64:], sb.CTime)
-	le.PutUint32(b[72:], uint32(sb.Level))
-	le.PutUint32(b[76:], sb.Layout)
-	le.PutUint64(b[80:], sb.Size)
-	le.PutUint32(b[88:], sb.ChunkSize)
-	le.PutUint32(b[92:], sb.RaidDisks)
-	le.PutUint32(b[96:], uint32(sb.BitmapOffset))
-	le.PutUint32(b[100:], sb.NewLevel)
-	le.PutUint64(b[104:], sb.ReshapePosition)
-	le.PutUint32(b[112:], uint32(sb.DeltaDisks))
-	le.PutUint32(b[116:], sb.NewLayout)
-	le.PutUint32(b[120:], sb.NewChunk)
-	le.PutUint32(b[124:], uint32(sb.NewOffset))
-	le.PutUint64(b[128:], sb.DataOffset)
-	le.PutUint64(b[136:], sb.DataSize)
-	le.PutUint64(b[144:], sb.SuperOffset)
-	le.PutUint64(b[152:], sb.RecoveryOffset)
-	le.PutUint32(b[160:], sb.DevNumber)
-	le.PutUint32(b[164:], sb.CntCorrectedRead)
-	copy(b[168:], sb.DeviceUUID[:])
-	b[184] = sb.DevFlags
-	b[185] = sb.BBLogShift
-	le.PutUint16(b[186:], sb.BBLogSize)
-	le.PutUint32(b[188:], uint32(sb.BBLogOffset))
-	le.PutUint64(b[192:], sb.UTime)
-	le.PutUint64(b[200:], sb.Events)
-	le.PutUint64(b[208:], sb.ResyncOffset)
-	le.PutUint32(b[216:], sb.SBCsum)
-	le.PutUint32(b[220:], sb.MaxDev)
-	copy(b[224:], sb.Pad3[:])
-	for i, r := range sb.DevRoles {
-		le.PutUint16(b[SuperblockSize+2*i:], r)
-	}
+	b, _ := sb.MarshalBinary()
 	if !keepCsum {
-		le.PutUint32(b[216:], Checksum(b))
+		binary.LittleEndian.PutUint32(b[216:], Checksum(b))
 	}
 	return b
 }

@@ -153,13 +153,30 @@ func (r *Reader) BitmapSuperblockAt(off int64) (*BitmapSuperblock, error) {
 }
 
 // BitmapSuperblock reads the bitmap superblock that sb points to (slot 0 of
-// a clustered bitmap).
+// a clustered bitmap). Its UUID must be the array's, as the kernel and
+// mdadm require.
 func (r *Reader) BitmapSuperblock(sb *Superblock) (*BitmapSuperblock, error) {
 	off, err := r.BitmapOffset(sb)
 	if err != nil {
 		return nil, err
 	}
-	return r.BitmapSuperblockAt(off)
+	bsb, err := r.BitmapSuperblockAt(off)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkUUID(bsb, sb); err != nil {
+		return nil, err
+	}
+	return bsb, nil
+}
+
+// checkUUID reports a bitmap superblock that belongs to another array.
+func checkUUID(bsb *BitmapSuperblock, sb *Superblock) error {
+	if bsb.UUID == sb.SetUUID {
+		return nil
+	}
+	return fieldErr(bsbStruct, "uuid", 8, fmt.Sprintf("%x", bsb.UUID), ErrInvalidField,
+		fmt.Sprintf("does not match the array UUID %x", sb.SetUUID))
 }
 
 // SlotOffsets returns the byte offset of every slot of the bitmap whose

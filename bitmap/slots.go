@@ -73,7 +73,7 @@ func WithMaxExtents(n int) Option { return func(o *options) { o.maxExtents = n }
 
 // ReadBitmap reads the internal bitmap that sb points to: slot 0's
 // superblock, then each slot's superblock, dirty count and dirty extents.
-// The slot layout (count and size) comes from slot 0, as in the kernel;
+// Every slot's UUID must be the array's. The slot layout (count and size) comes from slot 0, as in the kernel;
 // each slot's bits are counted with its own sync_size and chunksize, as
 // mdadm --examine-bitmap does, and must fit in the slot.
 // A slot that fails to read or parse gets Err set and the others are still
@@ -90,6 +90,9 @@ func (r *Reader) ReadBitmap(sb *Superblock, opts ...Option) (*Bitmap, error) {
 		return nil, err
 	}
 	bsb, err := r.BitmapSuperblockAt(base)
+	if err == nil {
+		err = checkUUID(bsb, sb)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read bitmap slot 0: %w", err)
 	}
@@ -103,7 +106,7 @@ func (r *Reader) ReadBitmap(sb *Superblock, opts ...Option) (*Bitmap, error) {
 	for i, off := range offs {
 		s := &bm.Slots[i]
 		s.Index, s.Offset = i, off
-		if err := r.readSlot(s, bm.SlotBytes, buf, o.maxExtents); err != nil {
+		if err := r.readSlot(s, sb, bm.SlotBytes, buf, o.maxExtents); err != nil {
 			s.Err = fmt.Errorf("read bitmap slot %d: %w", i, err)
 			errs = append(errs, s.Err)
 		}
@@ -111,12 +114,15 @@ func (r *Reader) ReadBitmap(sb *Superblock, opts ...Option) (*Bitmap, error) {
 	return bm, errors.Join(errs...)
 }
 
-func (r *Reader) readSlot(s *Slot, slotBytes uint64, buf []byte, maxExtents int) error {
+func (r *Reader) readSlot(s *Slot, sb *Superblock, slotBytes uint64, buf []byte, maxExtents int) error {
 	bsb, err := r.BitmapSuperblockAt(s.Offset)
 	if err != nil {
 		return err
 	}
 	s.Super = bsb
+	if err := checkUUID(bsb, sb); err != nil {
+		return err
+	}
 	s.Chunks = bsb.Chunks()
 	if need := (s.Chunks+7)/8 + BitmapSuperblockSize; need > slotBytes {
 		return fieldErr(bsbStruct, "sync_size", 40, bsb.SyncSize, ErrInvalidField,

@@ -124,6 +124,25 @@ func TestReadBitmapErrors(t *testing.T) {
 			t.Fatalf("err = %v, want sync_size out of bounds", err)
 		}
 	})
+	t.Run("uuid of another array", func(t *testing.T) {
+		sb := testSuperblock()
+		bsb := testBitmapSuper(5, 2, testSync, testChunk)
+		im := buildImage(t, 2, devSectors, sb, bsb, nil)
+		r := NewReader(im, int64(len(im.buf)))
+		im.buf[8192+4096+8] ^= 1 // slot 1 uuid
+		bm, err := r.ReadBitmap(sb)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "uuid" || fe.Offset != 8 || bm.Slots[1].Super == nil {
+			t.Fatalf("slot 1: err = %v, want uuid field error with the superblock kept", err)
+		}
+		im.buf[8192+8] ^= 1 // slot 0 uuid
+		if _, err := r.ReadBitmap(sb); !errors.As(err, &fe) || fe.Field != "uuid" {
+			t.Fatalf("slot 0: err = %v, want uuid field error", err)
+		}
+		if _, err := r.BitmapSuperblock(sb); !errors.As(err, &fe) || fe.Field != "uuid" {
+			t.Fatalf("BitmapSuperblock: err = %v, want uuid field error", err)
+		}
+	})
 	t.Run("lockless", func(t *testing.T) {
 		sb := testSuperblock()
 		im := buildImage(t, 2, devSectors, sb, testBitmapSuper(4, 0, testSync, testChunk), nil)

@@ -188,6 +188,55 @@ func (sb *Superblock) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
+// MarshalBinary lays sb out as on disk: the 256-byte fixed part and
+// len(DevRoles) roles, with SBCsum stored as is (use Checksum on the result
+// for the checksum of the new bytes). This package never writes devices;
+// this is for checksums over modified fields and for tests.
+func (sb *Superblock) MarshalBinary() ([]byte, error) {
+	b := make([]byte, SuperblockSize+2*len(sb.DevRoles))
+	le := binary.LittleEndian
+	le.PutUint32(b[0:], sb.Magic)
+	le.PutUint32(b[4:], sb.MajorVersion)
+	le.PutUint32(b[8:], sb.FeatureMap)
+	le.PutUint32(b[12:], sb.Pad0)
+	copy(b[16:], sb.SetUUID[:])
+	copy(b[32:], sb.SetName[:])
+	le.PutUint64(b[64:], sb.CTime)
+	le.PutUint32(b[72:], uint32(sb.Level))
+	le.PutUint32(b[76:], sb.Layout)
+	le.PutUint64(b[80:], sb.Size)
+	le.PutUint32(b[88:], sb.ChunkSize)
+	le.PutUint32(b[92:], sb.RaidDisks)
+	le.PutUint32(b[96:], uint32(sb.BitmapOffset))
+	le.PutUint32(b[100:], sb.NewLevel)
+	le.PutUint64(b[104:], sb.ReshapePosition)
+	le.PutUint32(b[112:], uint32(sb.DeltaDisks))
+	le.PutUint32(b[116:], sb.NewLayout)
+	le.PutUint32(b[120:], sb.NewChunk)
+	le.PutUint32(b[124:], uint32(sb.NewOffset))
+	le.PutUint64(b[128:], sb.DataOffset)
+	le.PutUint64(b[136:], sb.DataSize)
+	le.PutUint64(b[144:], sb.SuperOffset)
+	le.PutUint64(b[152:], sb.RecoveryOffset)
+	le.PutUint32(b[160:], sb.DevNumber)
+	le.PutUint32(b[164:], sb.CntCorrectedRead)
+	copy(b[168:], sb.DeviceUUID[:])
+	b[184] = sb.DevFlags
+	b[185] = sb.BBLogShift
+	le.PutUint16(b[186:], sb.BBLogSize)
+	le.PutUint32(b[188:], uint32(sb.BBLogOffset))
+	le.PutUint64(b[192:], sb.UTime)
+	le.PutUint64(b[200:], sb.Events)
+	le.PutUint64(b[208:], sb.ResyncOffset)
+	le.PutUint32(b[216:], sb.SBCsum)
+	le.PutUint32(b[220:], sb.MaxDev)
+	copy(b[224:], sb.Pad3[:])
+	for i, r := range sb.DevRoles {
+		le.PutUint16(b[SuperblockSize+2*i:], r)
+	}
+	return b, nil
+}
+
 // Checksum computes the superblock checksum like the kernel's
 // calc_sb_1_csum: the sum of the little-endian 32-bit words of the first
 // 256+2*max_dev bytes (a trailing 16-bit word added as such), with sb_csum

@@ -133,8 +133,16 @@ func NewExamine(m *Member, opt Options) *Examine {
 	loc := opt.loc()
 	fm := sb.FeatureMap
 	bms := m.Bitmap
+	want := sb.ComputedCsum
 	if fm&bitmap.FeatureBitmapOffset != 0 && (bms == nil || bms.Magic != bitmap.BitmapMagic || bms.UUID != sb.SetUUID) {
-		fm &^= bitmap.FeatureBitmapOffset // load_super1's no_bitmap path
+		// load_super1's no_bitmap path clears the bit in memory, and
+		// examine_super1 checksums that modified copy.
+		fm &^= bitmap.FeatureBitmapOffset
+		c := *sb
+		c.FeatureMap = fm
+		if b, err := c.MarshalBinary(); err == nil {
+			want = bitmap.Checksum(b)
+		}
 	}
 	level := uint32(sb.Level) // mdadm compares the level unsigned
 	e := &Examine{
@@ -152,8 +160,8 @@ func NewExamine(m *Member, opt Options) *Examine {
 		DeviceUUID:      uuidString(sb.DeviceUUID),
 		UpdateTime:      Time{time.Unix(int64(sb.UTime&0xffffffffff), 0).In(loc)},
 		Checksum:        sb.SBCsum,
-		ChecksumWant:    sb.ComputedCsum,
-		ChecksumOK:      sb.SBCsum == sb.ComputedCsum,
+		ChecksumWant:    want,
+		ChecksumOK:      sb.SBCsum == want,
 		Events:          sb.Events,
 	}
 	if l := len(opt.Homehost); l > 0 && l < 32 && sb.SetName[l] == ':' && string(sb.SetName[:l]) == opt.Homehost {

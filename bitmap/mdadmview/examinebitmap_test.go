@@ -131,37 +131,11 @@ func TestExamineBitmapJSON(t *testing.T) {
 	}
 }
 
-// putSuperblock writes the fields of sb that LoadMember needs, with a
-// valid checksum, into dev at sector sb.SuperOffset.
+// putSuperblock writes sb at sector sb.SuperOffset of dev with its
+// checksum computed.
 func putSuperblock(dev []byte, sb *bitmap.Superblock) {
-	b := make([]byte, bitmap.SuperblockSize+2*len(sb.DevRoles))
-	le := binary.LittleEndian
-	le.PutUint32(b[0:], sb.Magic)
-	le.PutUint32(b[4:], sb.MajorVersion)
-	le.PutUint32(b[8:], sb.FeatureMap)
-	copy(b[16:], sb.SetUUID[:])
-	copy(b[32:], sb.SetName[:])
-	le.PutUint64(b[64:], sb.CTime)
-	le.PutUint32(b[72:], uint32(sb.Level))
-	le.PutUint64(b[80:], sb.Size)
-	le.PutUint32(b[92:], sb.RaidDisks)
-	le.PutUint32(b[96:], uint32(sb.BitmapOffset))
-	le.PutUint64(b[128:], sb.DataOffset)
-	le.PutUint64(b[136:], sb.DataSize)
-	le.PutUint64(b[144:], sb.SuperOffset)
-	le.PutUint32(b[160:], sb.DevNumber)
-	copy(b[168:], sb.DeviceUUID[:])
-	b[185] = sb.BBLogShift
-	le.PutUint16(b[186:], sb.BBLogSize)
-	le.PutUint32(b[188:], uint32(sb.BBLogOffset))
-	le.PutUint64(b[192:], sb.UTime)
-	le.PutUint64(b[200:], sb.Events)
-	le.PutUint64(b[208:], sb.ResyncOffset)
-	le.PutUint32(b[220:], sb.MaxDev)
-	for i, r := range sb.DevRoles {
-		le.PutUint16(b[bitmap.SuperblockSize+2*i:], r)
-	}
-	le.PutUint32(b[216:], bitmap.Checksum(b))
+	b, _ := sb.MarshalBinary()
+	binary.LittleEndian.PutUint32(b[216:], bitmap.Checksum(b))
 	copy(dev[sb.SuperOffset*bitmap.SectorSize:], b)
 }
 
@@ -178,6 +152,8 @@ func putBitmapSuper(dev []byte, off int, s *bitmap.BitmapSuperblock) {
 	le.PutUint32(b[48:], s.State)
 	le.PutUint32(b[52:], s.ChunkSize)
 	le.PutUint32(b[56:], s.DaemonSleep)
+	le.PutUint32(b[60:], s.WriteBehind)
+	le.PutUint32(b[64:], s.SectorsReserved)
 	le.PutUint32(b[68:], s.Nodes)
 	copy(b[72:], s.ClusterName[:])
 }
