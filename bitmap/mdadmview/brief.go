@@ -16,7 +16,10 @@ import (
 func WriteBrief(w io.Writer, m *Member) error {
 	sb := m.Super
 	var b bytes.Buffer
-	name := cstr(sb.SetName[:], 32)
+	// mdadm treats set_name as a C string: a name of 32 bytes without a
+	// NUL runs on into ctime and the fields after it.
+	raw, _ := sb.MarshalBinary()
+	name := cstr(raw[32:], len(raw)-32)
 	b.WriteString("ARRAY ")
 	nm := name
 	if i := strings.IndexByte(name, ':'); i >= 0 {
