@@ -28,8 +28,9 @@ type Session struct {
 	ended  sync.Once
 	wg     sync.WaitGroup
 
-	seq     atomic.Uint64
-	paused  atomic.Bool // test hook: stop renewing, as a stalled process would
+	slotMu  sync.Mutex
+	slots   map[string]map[uint64]bool // resource -> lock ids in use
+	paused  atomic.Bool                // test hook: stop renewing, as a stalled process would
 	closed  atomic.Bool
 	expired atomic.Bool
 }
@@ -173,7 +174,35 @@ func (s *Session) CheckToken(ctx context.Context, resource string, token dlm.Tok
 	return s.eng.CheckToken(ctx, resource, token)
 }
 
-// nextID returns a lock id unique to the session: "<lease hex>.<seq>".
-func (s *Session) nextID() string {
-	return fmt.Sprintf("%016x.%x", uint64(s.lease), s.seq.Add(1))
+// takeID returns a lock id "<lease hex>.<n>" with the smallest n not in use
+// by this session on resource. Ids are reused on purpose: etcd keeps every
+// deleted key in its index until compaction, so a fresh key per lock would
+// make every range over the resource slower with each lock ever taken.
+func (s *Session) takeID(resource string) (string, uint64) {
+	s.slotMu.Lock()
+	defer s.slotMu.Unlock()
+	if s.slots == nil {
+		s.slots = map[string]map[uint64]bool{}
+	}
+	used := s.slots[resource]
+	if used == nil {
+		used = map[uint64]bool{}
+		s.slots[resource] = used
+	}
+	n := uint64(0)
+	for used[n] {
+		n++
+	}
+	used[n] = true
+	return fmt.Sprintf("%016x.%x", uint64(s.lease), n), n
+}
+
+// releaseID makes an id reusable once its keys are known to be deleted.
+func (s *Session) releaseID(resource string, n uint64) {
+	s.slotMu.Lock()
+	defer s.slotMu.Unlock()
+	delete(s.slots[resource], n)
+	if len(s.slots[resource]) == 0 {
+		delete(s.slots, resource)
+	}
 }
