@@ -40,27 +40,28 @@ func TestCaptureSysfs(t *testing.T) {
 	S := func(md string) string { return "/sys/block/" + md + "/md/" }
 	idle := func(md string) func() (bool, string) {
 		return func() (bool, string) {
-			a, g := readSys(S(md)+"sync_action"), readSys(S(md)+"degraded")
-			return a == "idle" && g == "0", a + " degraded=" + g
+			// Right after mdadm --create, sync_action can read idle before the first sync starts.
+			a, g, l := readSys(S(md)+"sync_action"), readSys(S(md)+"degraded"), readSys(S(md)+"last_sync_action")
+			return a == "idle" && g == "0" && l != "none", a + " degraded=" + g + " last=" + l
 		}
 	}
 	t.Run("raid1-bitmap", func(t *testing.T) {
-		createArray(t, "/dev/md0", d[:2], "--level=1 --raid-devices=2 --bitmap=internal --size=65536")
+		createArray(t, "/dev/md0", d[:2], "--uuid=a1000000:00000000:00000000:00000001 --level=1 --raid-devices=2 --bitmap=internal --size=65536")
 		waitFor(t, "md0 resync", idle("md0"))
 		dumpArray(t, "raid1-bitmap", "md0")
 	})
 	t.Run("raid5-nobitmap", func(t *testing.T) {
-		createArray(t, "/dev/md1", d[:3], "--level=5 --raid-devices=3 --bitmap=none --chunk=64 --size=32768")
+		createArray(t, "/dev/md1", d[:3], "--uuid=a5000000:00000000:00000000:00000002 --level=5 --raid-devices=3 --bitmap=none --chunk=64 --size=32768")
 		waitFor(t, "md1 recovery", idle("md1"))
 		dumpArray(t, "raid5-nobitmap", "md1")
 	})
 	t.Run("raid10", func(t *testing.T) {
-		createArray(t, "/dev/md2", d[:4], "--level=10 --raid-devices=4 --bitmap=none --chunk=128 --size=32768")
+		createArray(t, "/dev/md2", d[:4], "--uuid=a1000000:00000000:00000000:00000003 --level=10 --raid-devices=4 --bitmap=none --chunk=128 --size=32768")
 		waitFor(t, "md2 resync", idle("md2"))
 		dumpArray(t, "raid10", "md2")
 	})
 	t.Run("raid1-degraded", func(t *testing.T) {
-		createArray(t, "/dev/md3", d[:2], "--level=1 --raid-devices=3 --bitmap=internal --size=32768", "missing")
+		createArray(t, "/dev/md3", d[:2], "--uuid=a1000000:00000000:00000000:00000004 --level=1 --raid-devices=3 --bitmap=internal --size=32768", "missing")
 		waitFor(t, "md3 idle", func() (bool, string) { a := readSys(S("md3") + "sync_action"); return a == "idle", a })
 		sh(t, "mdadm /dev/md3 --fail "+d[1]+" 2>&1")
 		vdb := S("md3") + "dev-" + filepath.Base(d[1]) + "/"
@@ -70,22 +71,43 @@ func TestCaptureSysfs(t *testing.T) {
 		})
 		dumpArray(t, "raid1-degraded", "md3")
 	})
+	t.Run("raid1-inactive", func(t *testing.T) {
+		createArray(t, "/dev/md6", d[:2], "--uuid=a1000000:00000000:00000000:00000007 --level=1 --raid-devices=2 --bitmap=internal --assume-clean --size=16384")
+		sh(t, "mdadm --stop /dev/md6 2>&1")
+		// One of two members: mdadm --incremental assembles the array but cannot start it.
+		sh(t, "mdadm --incremental "+d[0]+" 2>&1")
+		var md string
+		waitFor(t, "an inactive array", func() (bool, string) {
+			for _, e := range readDirNames("/sys/block") {
+				if readSys("/sys/block/"+e+"/md/array_state") == "inactive" {
+					md = e
+					return true, ""
+				}
+			}
+			return false, "none inactive"
+		})
+		t.Cleanup(func() { destroyArray(t, "/dev/"+md, d[:2]) })
+		dumpArray(t, "raid1-inactive", md)
+	})
 	// Slow resyncs: the system limit holds md at about 2 MB/s (restored at the end).
 	old := readSys("/proc/sys/dev/raid/speed_limit_max")
 	t.Cleanup(func() { os.WriteFile("/proc/sys/dev/raid/speed_limit_max", []byte(old), 0) })
 	sh(t, "echo 2000 > /proc/sys/dev/raid/speed_limit_max")
-	t.Run("raid1-resyncing", func(t *testing.T) {
-		createArray(t, "/dev/md4", d[:2], "--level=1 --raid-devices=2 --bitmap=internal --size=65536")
-		sh(t, "echo 3000 > "+S("md4")+"sync_speed_max")
-		waitFor(t, "md4 resync under way", func() (bool, string) {
+	// A resync held at sync_max: frozen, given a window, unfrozen; only sync_speed varies.
+	t.Run("raid1-resync-held", func(t *testing.T) {
+		createArray(t, "/dev/md4", d[:2], "--uuid=a1000000:00000000:00000000:00000005 --level=1 --raid-devices=2 --bitmap=internal --size=65536")
+		waitFor(t, "md4 resync under way", func() (bool, string) { a := readSys(S("md4") + "sync_action"); return a == "resync", a })
+		sh(t, "echo frozen > "+S("md4")+"sync_action")
+		waitFor(t, "md4 frozen", func() (bool, string) { a := readSys(S("md4") + "sync_action"); return a == "frozen", a })
+		sh(t, "echo 65536 > "+S("md4")+"sync_max; echo 3000 > "+S("md4")+"sync_speed_max; echo idle > "+S("md4")+"sync_action")
+		waitFor(t, "md4 resync held at sync_max", func() (bool, string) {
 			c := readSys(S("md4") + "sync_completed")
-			n, _ := strconv.Atoi(strings.Fields(c + " x")[0])
-			return n > 0, c
+			return c == "65536 / 131072", c
 		})
-		dumpArray(t, "raid1-resyncing", "md4")
+		dumpArray(t, "raid1-resync-held", "md4")
 	})
 	t.Run("raid1-frozen", func(t *testing.T) {
-		createArray(t, "/dev/md5", d[:2], "--level=1 --raid-devices=2 --bitmap=internal --size=65536")
+		createArray(t, "/dev/md5", d[:2], "--uuid=a1000000:00000000:00000000:00000006 --level=1 --raid-devices=2 --bitmap=internal --size=65536")
 		waitFor(t, "md5 resync under way", func() (bool, string) {
 			c := readSys(S("md5") + "sync_completed")
 			n, _ := strconv.Atoi(strings.Fields(c + " x")[0])
@@ -96,6 +118,15 @@ func TestCaptureSysfs(t *testing.T) {
 		waitFor(t, "md5 frozen", func() (bool, string) { a := readSys(S("md5") + "sync_action"); return a == "frozen", a })
 		dumpArray(t, "raid1-frozen", "md5")
 	})
+}
+
+func readDirNames(dir string) []string {
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
 }
 
 // dumpArray prints md's sysfs tree and /proc/mdstat between capture markers.
@@ -146,7 +177,7 @@ func TestCaptureUevents(t *testing.T) {
 	d := guestDisks(t)
 	t.Run("md-lifecycle", func(t *testing.T) {
 		got := recordUevents(t, func() {
-			createArray(t, "/dev/md0", d[:2], "--level=1 --raid-devices=2 --bitmap=internal --size=16384")
+			createArray(t, "/dev/md0", d[:2], "--uuid=a1000000:00000000:00000000:00000010 --level=1 --raid-devices=2 --bitmap=internal --size=16384")
 			sh(t, "mdadm --wait /dev/md0; mdadm /dev/md0 --fail "+d[1]+" 2>&1; sleep 1; mdadm /dev/md0 --remove "+d[1]+" 2>&1")
 			sh(t, "mdadm /dev/md0 --re-add "+d[1]+" 2>&1; mdadm --wait /dev/md0; true")
 			destroyArray(t, "/dev/md0", d[:2])
@@ -172,7 +203,7 @@ func TestCaptureUevents(t *testing.T) {
 			}
 		}()
 		got := recordUevents(t, func() {
-			createArray(t, "/dev/md0", d[:2], "--level=1 --raid-devices=2 --bitmap=clustered --nodes=2 --size=16384")
+			createArray(t, "/dev/md0", d[:2], "--uuid=c1000000:00000000:00000000:00000011 --level=1 --raid-devices=2 --bitmap=clustered --nodes=2 --size=16384")
 			sh(t, "mdadm --wait /dev/md0; true")
 			destroyArray(t, "/dev/md0", d[:2])
 		})

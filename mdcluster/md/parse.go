@@ -127,10 +127,10 @@ func (p *attrParser) uint(attr string) uint64 {
 	return n
 }
 
-// first parses the first number of "N" or "N (M)".
+// first parses the first number of "N" or "N (M)"; an inactive array prints raid_disks as "".
 func (p *attrParser) first(attr string) uint64 {
 	v, ok := p.attrs[attr]
-	if !ok {
+	if !ok || v == "" {
 		return 0
 	}
 	f := strings.Fields(v)
