@@ -15,15 +15,17 @@ type Event interface {
 	Seqnum() uint64
 }
 
-// ArrayEvent is a uevent of an md array's block device (SUBSYSTEM=block, DEVNAME=mdN). md
-// sends "add" when the device appears, "change" when the array starts or stops, and "remove"
-// when it goes away; member changes (fail, remove, re-add) and sync progress send none.
+// ArrayEvent is a uevent of an md array's block device (SUBSYSTEM=block, DEVNAME=mdN). On
+// Linux 6.1 md sends "add" when the device appears, "change" when the array starts, and
+// "remove" when a stopped array's device is released. Stopping, member changes (fail, remove,
+// re-add) and sync progress send none; mdadm --stop writes a synthetic "change".
 type ArrayEvent struct {
-	Action string // add, change, remove
-	Array  string // "md0"
-	Major  uint32
-	Minor  uint32
-	Seq    uint64
+	Action    string // add, change, remove
+	Array     string // "md0"
+	Major     uint32
+	Minor     uint32
+	Synthetic bool // SYNTH_UUID set: written by userspace to the device's uevent file
+	Seq       uint64
 }
 
 // NewDiskEvent is md-cluster's request to confirm a disk a peer added (ACTION=change,
@@ -107,7 +109,8 @@ func DecodeUevent(env map[string]string) (ev Event, ok bool, err error) {
 		if env["EVENT"] == "ADD_DEVICE" {
 			return decodeNewDisk(name, seq, env)
 		}
-		a := &ArrayEvent{Action: action, Array: name, Seq: seq}
+		_, synth := env["SYNTH_UUID"]
+		a := &ArrayEvent{Action: action, Array: name, Synthetic: synth, Seq: seq}
 		if maj, min := env["MAJOR"], env["MINOR"]; maj != "" || min != "" {
 			if a.Major, a.Minor, err = parseDevNum(maj + ":" + min); err != nil {
 				return nil, false, fmt.Errorf("md: %s uevent: %w", name, err)

@@ -80,12 +80,13 @@ func TestUeventCaptures(t *testing.T) {
 		capture string
 		want    []Event
 	}{{
-		// mdadm --create, --fail, --remove, --re-add, --stop: member changes send no uevent.
+		// mdadm --create, --fail, --remove, --re-add, --stop: member changes send no uevent, and
+		// the stop only mdadm's synthetic change.
 		capture: "md-lifecycle",
 		want: []Event{
 			&ArrayEvent{Action: "add", Array: "md0", Major: 9},
 			&ArrayEvent{Action: "change", Array: "md0", Major: 9},
-			&ArrayEvent{Action: "change", Array: "md0", Major: 9},
+			&ArrayEvent{Action: "change", Array: "md0", Major: 9, Synthetic: true},
 			&ArrayEvent{Action: "remove", Array: "md0", Major: 9},
 		},
 	}, {
@@ -99,7 +100,7 @@ func TestUeventCaptures(t *testing.T) {
 			&LockspaceEvent{Action: "add", Lockspace: ls},
 			&LockspaceEvent{Action: "online", Lockspace: ls},
 			&ArrayEvent{Action: "change", Array: "md0", Major: 9},
-			&ArrayEvent{Action: "change", Array: "md0", Major: 9},
+			&ArrayEvent{Action: "change", Array: "md0", Major: 9, Synthetic: true},
 			&LockspaceEvent{Action: "offline", Lockspace: "mdlab"},
 			&LockspaceEvent{Action: "remove", Lockspace: "mdlab"},
 			&LockspaceEvent{Action: "offline", Lockspace: ls},
