@@ -173,8 +173,9 @@ func (d *Device) BitmapFile() (string, error) {
 // AddNewDisk adds the block device Major:Minor to the array (ADD_NEW_DISK). On a running array
 // md reads the device's superblock: a former member comes back (re-add, a bitmap-based
 // recovery), a blank one becomes a spare. In an md-cluster, State DiskClusterAdd starts an add
-// that every peer must confirm, and a peer confirms with State DiskCandidate for its own view of
-// the device (or refuses with ClusteredDiskNack).
+// that every peer must confirm; a peer answers a NewDiskEvent within about 5 s with State
+// DiskCandidate, Number the event's RaidDisk and its own major:minor of the device (or refuses
+// with ClusteredDiskNack, and the initiator's add fails with ENOENT).
 func (d *Device) AddNewDisk(info DiskInfo) error {
 	return d.wrap(fmt.Sprintf("ADD_NEW_DISK %d:%d state %#x", info.Major, info.Minor, info.State),
 		d.ioctlPtr(reqAddNewDisk, unsafe.Pointer(&info)))

@@ -117,22 +117,39 @@ func TestUeventCaptures(t *testing.T) {
 	}
 }
 
-// TestDecodeNewDisk decodes md-cluster's ADD_DEVICE request. It reaches only a peer of the node
-// that adds a disk, so the environment is the one md-cluster.c builds (a two-node capture is
-// still to come).
+// TestDecodeNewDisk decodes md-cluster's ADD_DEVICE requests captured on the peer of a node
+// adding a disk (internal/capture -newdisk), one later confirmed, one refused. mdadm gives the
+// new disk a random device UUID, so the UUID is checked against the text it came from.
 func TestDecodeNewDisk(t *testing.T) {
-	env := map[string]string{"ACTION": "change", "DEVPATH": "/devices/virtual/block/md0", "SUBSYSTEM": "block",
-		"MAJOR": "9", "MINOR": "0", "DEVNAME": "md0", "DEVTYPE": "disk", "SEQNUM": "812",
-		"EVENT": "ADD_DEVICE", "DEVICE_UUID": "5b3b7e0a-9d2c-4f61-8a0e-3c1d2b4a5f60", "RAID_DISK": "2"}
-	ev, ok, err := DecodeUevent(env)
-	if err != nil || !ok {
-		t.Fatalf("DecodeUevent: %v, %v", ok, err)
+	for _, name := range []string{"cluster-newdisk-confirm", "cluster-newdisk-nack"} {
+		t.Run(name, func(t *testing.T) {
+			msgs := loadUevents(t, name)
+			if len(msgs) != 1 {
+				t.Fatalf("%d uevents, want the one request", len(msgs))
+			}
+			env, err := ParseUevent(msgs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs := decodeAll(t, msgs)
+			if len(evs) != 1 {
+				t.Fatalf("decoded %v", evs)
+			}
+			nd, ok := evs[0].(*NewDiskEvent)
+			if !ok {
+				t.Fatalf("decoded %T, want *NewDiskEvent", evs[0])
+			}
+			if nd.DeviceUUID.String() != env["DEVICE_UUID"] || nd.DeviceUUID == (UUID{}) {
+				t.Errorf("DeviceUUID %s, uevent says %s", nd.DeviceUUID, env["DEVICE_UUID"])
+			}
+			nd.DeviceUUID = UUID{}
+			if diff := cmp.Diff(&NewDiskEvent{Array: "md0", RaidDisk: 2}, nd); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	}
-	want := &NewDiskEvent{Array: "md0", DeviceUUID: mustUUID(t, "5b3b7e0a-9d2c-4f61-8a0e-3c1d2b4a5f60"), RaidDisk: 2, Seq: 812}
-	if diff := cmp.Diff(Event(want), ev); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
-	}
-	env["RAID_DISK"] = "two"
+	env := map[string]string{"ACTION": "change", "SUBSYSTEM": "block", "DEVNAME": "md0", "SEQNUM": "1",
+		"EVENT": "ADD_DEVICE", "DEVICE_UUID": "5b3b7e0a-9d2c-4f61-8a0e-3c1d2b4a5f60", "RAID_DISK": "two"}
 	if _, _, err := DecodeUevent(env); !errors.Is(err, ErrParse) {
 		t.Errorf("bad RAID_DISK: got %v, want ErrParse", err)
 	}

@@ -5,6 +5,10 @@
 // Run it from the module root after `make lab` (which builds the guest test binary):
 //
 //	go run ./mdcluster/md/internal/capture -dir mdcluster/md/testdata
+//
+// With -newdisk confirm (or nack) it instead boots two guests running md-cluster RAID1, adds a
+// disk on node 1, lets node 2 answer md-cluster's ADD_DEVICE request through the md package
+// (TestCaptureNewDisk) and writes the request's uevent to uevents/cluster-newdisk-<answer>.txt.
 package main
 
 import (
@@ -26,9 +30,16 @@ var captureRE = regexp.MustCompile(`(?s)-----BEGIN MDCAPTURE ([a-z0-9-]+)-----\n
 
 func main() {
 	dir := flag.String("dir", "mdcluster/md/testdata", "testdata directory to write")
-	run := flag.String("run", "^TestCapture", "guest tests to run (-test.run)")
+	run := flag.String("run", "^TestCapture(Sysfs|Uevents)$", "guest tests to run (-test.run)")
+	newDisk := flag.String("newdisk", "", "run the two-node new-disk scenario, answering confirm or nack")
 	flag.Parse()
-	if err := capture(*dir, *run); err != nil {
+	var err error
+	if *newDisk != "" {
+		err = captureNewDisk(*dir, *newDisk)
+	} else {
+		err = capture(*dir, *run)
+	}
+	if err != nil {
 		slog.Error("capture failed", "err", err)
 		os.Exit(1)
 	}
@@ -42,13 +53,26 @@ func capture(dir, run string) error {
 		return err
 	}
 	defer l.Close()
-	cmd := fmt.Sprintf("cd /tmp && MDLAB_GUEST=1 MDLAB_DISKS='/dev/vda /dev/vdb /dev/vdc /dev/vdd' "+
-		"/lab/tests/mdcluster-md.test -test.v -test.count=1 -test.timeout=9m -test.run '%s' -md.capture 2>&1", run)
 	// A failed run still writes the captures it printed, then reports the failure.
-	r, runErr := l.Step(ctx, 1, 10*time.Minute, "md capture guest tests", cmd)
-	found := captureRE.FindAllStringSubmatch(r.Stdout, -1)
-	if len(found) == 0 && runErr == nil {
-		return fmt.Errorf("no capture in the guest's output:\n%s", r.Stdout)
+	r, runErr := l.Step(ctx, 1, 10*time.Minute, "md capture guest tests", guestTest(4, run, "-md.capture"))
+	if err := writeCaptures(dir, r.Stdout); err != nil && runErr == nil {
+		return err
+	}
+	return runErr
+}
+
+// guestTest is the command that runs the md package's guest test binary in a guest with disks.
+func guestTest(disks int, run string, flags ...string) string {
+	devs := []string{"/dev/vda", "/dev/vdb", "/dev/vdc", "/dev/vdd"}[:disks]
+	return fmt.Sprintf("cd /tmp && MDLAB_GUEST=1 MDLAB_DISKS='%s' /lab/tests/mdcluster-md.test -test.v -test.count=1 "+
+		"-test.timeout=9m -test.run '%s' %s 2>&1", strings.Join(devs, " "), run, strings.Join(flags, " "))
+}
+
+// writeCaptures writes every capture printed in out below dir.
+func writeCaptures(dir, out string) error {
+	found := captureRE.FindAllStringSubmatch(out, -1)
+	if len(found) == 0 {
+		return fmt.Errorf("no capture in the guest's output:\n%s", out)
 	}
 	for _, m := range found {
 		name, body := m[1], m[2]
@@ -67,5 +91,5 @@ func capture(dir, run string) error {
 		}
 		slog.Info("wrote capture", "path", path, "bytes", len(body))
 	}
-	return runErr
+	return nil
 }
