@@ -1,10 +1,6 @@
 package md
 
-import (
-	"errors"
-	"fmt"
-	"runtime"
-)
+import "errors"
 
 // Sentinel errors; the errors returned wrap them with the array, attribute and offending text.
 var (
@@ -17,6 +13,3 @@ var (
 	// ErrNoArray marks an array name without /sys/block/<name>/md.
 	ErrNoArray = errors.New("md: no such array")
 )
-
-// errUnimplemented is what the ioctl and device code return off Linux.
-var errUnimplemented = fmt.Errorf("md: not implemented on %s/%s", runtime.GOOS, runtime.GOARCH)

@@ -2,7 +2,14 @@
 
 package md
 
-import "unsafe"
+import (
+	"fmt"
+	"runtime"
+	"unsafe"
+)
+
+// errUnimplemented is what the device code returns off Linux.
+var errUnimplemented = fmt.Errorf("md: not implemented on %s/%s", runtime.GOOS, runtime.GOARCH)
 
 // Device is an open md block device; md exists only on Linux, so here every call fails.
 type Device struct {
