@@ -9,8 +9,10 @@ import (
 	"strconv"
 )
 
-// SetSyncAction writes sync_action: SyncFrozen stops and holds the sync thread, SyncIdle
-// interrupts it (and unfreezes), SyncCheck/SyncRepair/SyncResync/SyncRecover request one.
+// SetSyncAction writes sync_action: SyncFrozen stops the sync thread and keeps it stopped;
+// SyncIdle lifts a freeze and interrupts a running sync, after which md restarts whatever the
+// array still needs (a frozen resync resumes where it stopped); SyncCheck, SyncRepair,
+// SyncResync and SyncRecover request one.
 func (f FS) SetSyncAction(array string, a SyncAction) error {
 	return f.writeAttr(array, "sync_action", string(a))
 }
