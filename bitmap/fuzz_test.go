@@ -31,13 +31,13 @@ func superblockSeeds(t testing.TB) [][]byte {
 	// A whole metadata area: superblock and a clustered bitmap behind it.
 	im := buildImage(t, 2, 64, testSuperblock(), testBitmapSuper(5, 2, 1024, 512), map[int][]uint64{0: {0, 1, 2}, 1: {7}})
 	seeds = append(seeds, im.buf[4096:])
-	for _, img := range testdataImages(t) {
+	forEachImage(t, func(img testImage) {
 		for _, off := range []int64{0, 4096, (img.sectors() - 16) &^ 7 * SectorSize} {
 			if off >= 0 && off < int64(len(img.data)) {
-				seeds = append(seeds, img.data[off:min(int64(len(img.data)), off+64<<10)])
+				seeds = append(seeds, bytes.Clone(img.data[off:min(int64(len(img.data)), off+64<<10)]))
 			}
 		}
-	}
+	})
 	return seeds
 }
 
@@ -78,15 +78,15 @@ func FuzzBitmap(f *testing.F) {
 	f.Add(im.buf[8192:])
 	im = buildImage(f, 2, 64, testSuperblock(), testBitmapSuper(4, 0, 20000, 4096), map[int][]uint64{0: {0, 63, 64, 65, 127, 128, 4999}})
 	f.Add(im.buf[8192:])
-	for _, img := range testdataImages(f) {
+	forEachImage(f, func(img testImage) {
 		dev := &sparse{size: int64(len(img.data)), flat: img.data}
 		r := NewReader(dev, dev.size)
 		if sb, _, err := r.ProbeSuperblock(); err == nil {
 			if off, err := r.BitmapOffset(sb); err == nil {
-				f.Add(img.data[off:min(int64(len(img.data)), off+256<<10)])
+				f.Add(bytes.Clone(img.data[off:min(int64(len(img.data)), off+256<<10)]))
 			}
 		}
-	}
+	})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var bsb BitmapSuperblock
 		if err := bsb.UnmarshalBinary(data); err != nil {

@@ -4,7 +4,9 @@ import (
 	"compress/gzip"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,23 +22,39 @@ type testImage struct {
 
 func (im testImage) sectors() int64 { return int64(len(im.data)) / SectorSize }
 
-// testdataImages loads testdata/*.img.gz: metadata-area images captured in
-// the VM lab (see testdata/README.md).
-func testdataImages(t testing.TB) []testImage {
+// forEachImage calls fn with each testdata/**/*.img.gz image (metadata
+// images captured in the VM lab, see testdata/README.md), one at a time so
+// that at most one decompressed image is held.
+func forEachImage(t testing.TB, fn func(testImage)) {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("testdata", "*.img.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []testImage
-	for _, p := range paths {
+	for _, p := range imagePaths(t) {
 		data, err := gunzip(p)
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
-		out = append(out, testImage{name: strings.TrimSuffix(filepath.Base(p), ".img.gz"), data: data})
+		rel, _ := filepath.Rel("testdata", p)
+		fn(testImage{name: strings.TrimSuffix(filepath.ToSlash(rel), ".img.gz"), data: data})
 	}
-	return out
+}
+
+// imagePaths lists testdata/**/*.img.gz, e.g.
+// testdata/images/raid1-1.2-bitmap/vda.img.gz.
+func imagePaths(t testing.TB) []string {
+	t.Helper()
+	var paths []string
+	err := filepath.WalkDir("testdata", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".img.gz") {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return paths
 }
 
 func gunzip(path string) ([]byte, error) {
@@ -59,20 +77,18 @@ func gunzip(path string) ([]byte, error) {
 	return data, nil
 }
 
-// TestTestdataImages reads every captured image. Images named "bad-*" must
-// fail to yield a superblock or bitmap; all others must parse, and their
+// TestTestdataImages reads every captured image. Images named "bad-*" (or
+// in a "bad-*" directory) may fail to yield a superblock or bitmap; all others must parse, and their
 // bitmap (if any) must read and agree with a bit-by-bit count.
 func TestTestdataImages(t *testing.T) {
-	imgs := testdataImages(t)
-	if len(imgs) == 0 {
-		t.Skip("no testdata/*.img.gz images yet")
-	}
-	for _, img := range imgs {
+	n := 0
+	forEachImage(t, func(img testImage) {
+		n++
 		t.Run(img.name, func(t *testing.T) {
 			dev := &sparse{size: int64(len(img.data)), flat: img.data}
 			r := NewReader(dev, dev.size)
 			sb, minor, err := r.ProbeSuperblock()
-			bad := strings.HasPrefix(img.name, "bad-")
+			bad := strings.HasPrefix(path.Base(img.name), "bad-") || strings.Contains(img.name, "/bad-")
 			if err != nil {
 				if !bad {
 					t.Fatalf("ProbeSuperblock: %v", err)
@@ -99,5 +115,8 @@ func TestTestdataImages(t *testing.T) {
 			}
 			checkBitmap(t, dev, bm)
 		})
+	})
+	if n == 0 {
+		t.Skip("no testdata/**/*.img.gz images yet")
 	}
 }
