@@ -1,38 +1,160 @@
-// Command mdclusterd is mdcluster's per-server agent. This first cut carries only the version
-// command; the agent's run and check-config commands arrive with the reconcile loop.
+// Command mdclusterd is mdcluster's per-server agent.
+//
+//	mdclusterd run --config /etc/mdcluster/mdclusterd.yaml
+//	mdclusterd check-config /etc/mdcluster/mdclusterd.yaml
+//	mdclusterd version
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/urfave/cli/v2"
 
 	"mdcluster.dev/internal/buildinfo"
+	"mdcluster.dev/mdcluster"
+	"mdcluster.dev/mdcluster/api"
+	"mdcluster.dev/mdcluster/config"
 )
 
 func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	code := 0
 	app := &cli.App{
-		Name:  "mdclusterd",
-		Usage: "cluster agent for Linux md RAID on shared disks",
-		Commands: []*cli.Command{{
-			Name:  "version",
-			Usage: "print the version and exit",
-			Action: func(c *cli.Context) error {
-				fmt.Fprintln(c.App.Writer, buildinfo.String("mdclusterd"))
-				return nil
+		Name:      "mdclusterd",
+		Usage:     "cluster agent for Linux md RAID on shared disks",
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Commands: []*cli.Command{
+			{
+				Name:  "run",
+				Usage: "run the agent",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: "/etc/mdcluster/mdclusterd.yaml", Usage: "configuration file"},
+					&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+				},
+				Action: func(c *cli.Context) error { return runAgent(c, stderr) },
 			},
-		}},
+			{
+				Name:      "check-config",
+				Usage:     "validate a configuration file and exit",
+				ArgsUsage: "FILE",
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return cli.Exit("mdclusterd check-config: want exactly one FILE", 2)
+					}
+					cfg, err := config.Load(c.Args().First())
+					if err != nil {
+						return cli.Exit("mdclusterd: "+err.Error(), 1)
+					}
+					fmt.Fprintf(c.App.Writer, "%s: OK (node %s, cluster %s, %d array(s), lock engine %s)\n",
+						c.Args().First(), cfg.Node.Name, cfg.Cluster.Name, len(cfg.Arrays), cfg.LockEngine.Type)
+					return nil
+				},
+			},
+			{
+				Name:  "status",
+				Usage: "print the local agent's view of the cluster as JSON",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "socket", Value: "/run/mdcluster/mdclusterd.sock", Usage: "the agent's API socket"},
+				},
+				Action: func(c *cli.Context) error {
+					ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
+					defer cancel()
+					st, err := api.NewClient(c.String("socket")).Status(ctx)
+					if err != nil {
+						return cli.Exit("mdclusterd status: "+err.Error(), 1)
+					}
+					enc := json.NewEncoder(c.App.Writer)
+					enc.SetIndent("", "  ")
+					return enc.Encode(st)
+				},
+			},
+			{
+				Name:  "version",
+				Usage: "print the version and exit",
+				Action: func(c *cli.Context) error {
+					fmt.Fprintln(c.App.Writer, buildinfo.String("mdclusterd"))
+					return nil
+				},
+			},
+		},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return cli.Exit("mdclusterd: "+err.Error(), 2)
 		},
 		CommandNotFound: func(c *cli.Context, name string) {
-			fmt.Fprintf(c.App.ErrWriter, "mdclusterd: unknown command %q\n", name)
-			os.Exit(2)
+			fmt.Fprintf(stderr, "mdclusterd: unknown command %q\n", name)
+			code = 2
+		},
+		ExitErrHandler: func(c *cli.Context, err error) {
+			if ec, ok := err.(cli.ExitCoder); ok {
+				fmt.Fprintln(stderr, ec.Error())
+				code = ec.ExitCode()
+			}
 		},
 	}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	if err := app.Run(args); err != nil {
+		if code == 0 {
+			fmt.Fprintln(stderr, "mdclusterd:", err)
+			code = 1
+		}
+	}
+	return code
+}
+
+func runAgent(c *cli.Context, stderr io.Writer) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return cli.Exit(fmt.Sprintf("mdclusterd: --log-level %q: want debug, info, warn or error", c.String("log-level")), 2)
+	}
+	cfg, err := config.Load(c.String("config"))
+	if err != nil {
+		return cli.Exit("mdclusterd: "+err.Error(), 1)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("node", cfg.Node.Name)
+	agent, err := mdcluster.New(cfg, log)
+	if err != nil {
+		return cli.Exit("mdclusterd: "+err.Error(), 1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go systemdWatchdog(ctx)
+	ready := func(status string) {
+		_, _ = daemon.SdNotify(false, daemon.SdNotifyReady+"\nSTATUS="+status)
+		log.Info("ready", "status", status)
+	}
+	if err := agent.Run(ctx, ready); err != nil {
+		return cli.Exit("mdclusterd: "+err.Error(), 1)
+	}
+	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
+	return nil
+}
+
+// systemdWatchdog pets systemd's service watchdog (WatchdogSec=) at half its interval.
+func systemdWatchdog(ctx context.Context) {
+	interval, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || interval == 0 {
+		return
+	}
+	t := time.NewTicker(interval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_, _ = daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+		}
 	}
 }

@@ -5,11 +5,14 @@ package scenario
 import (
 	"context"
 	"net"
+	"net/url"
 	"os"
+	"strconv"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"mdcluster.dev/dlm/etcdembed"
 	"mdcluster.dev/internal/vmlab"
 )
 
@@ -110,4 +113,36 @@ func TestWatchdogFires(t *testing.T) {
 	if err := WatchdogFires(ctx, l); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// hostEtcd runs an etcd member on the host's loopback for the guests (reached at 10.0.2.2).
+func hostEtcd(t *testing.T) int {
+	t.Helper()
+	urls, err := etcdembed.FreeURLs(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := etcdembed.Start(t.TempDir(), etcdembed.WithClientURLs(urls[0]), etcdembed.WithPeerURLs(urls[1]),
+		etcdembed.WithLogLevel("error"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	u, err := url.Parse(urls[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(u.Port())
+	return port
+}
+
+func TestExclusiveFailover(t *testing.T) {
+	port := hostEtcd(t)
+	l, ctx := startLab(t, AgentOptions)
+	ttl := 8 * time.Second
+	took, err := ExclusiveFailover(ctx, l, port, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("failover (crash to assembled elsewhere): %.1fs with TTL %s", took.Seconds(), ttl)
 }

@@ -1,0 +1,159 @@
+package scenario
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"mdcluster.dev/internal/vmlab"
+	"mdcluster.dev/mdcluster/api"
+)
+
+// AgentOptions is the lab for agent scenarios: guests with user networking (to reach the
+// etcd on the host's loopback) and three shared disks.
+var AgentOptions = vmlab.Options{Nodes: 2, Disks: 3, UserNet: true}
+
+// AgentConfig is the mdclusterd configuration of one lab node using an external etcd on the
+// host, reached at 10.0.2.2:etcdPort through QEMU user networking.
+func AgentConfig(node, etcdPort int, ttl, margin string, arrays string) string {
+	return fmt.Sprintf(`node: {name: node%[1]d, id: %[1]d, address: 192.168.100.%[1]d}
+cluster: {name: mdlab}
+lock_engine:
+  type: etcd-external
+  endpoints: ["http://10.0.2.2:%[2]d"]
+leases: {ttl: %[3]s, watchdog: /dev/watchdog, watchdog_margin: %[4]s}
+resync: {max_concurrent: 1}
+listen: {api_socket: /run/mdcluster/mdclusterd.sock, metrics: ""}
+arrays:
+%[5]s`, node, etcdPort, ttl, margin, arrays)
+}
+
+// startAgent writes the node's configuration and starts mdclusterd in the background; its log
+// goes to /tmp/mdclusterd.log in the guest.
+func startAgent(ctx context.Context, l *vmlab.Lab, node int, cfg string) error {
+	script := fmt.Sprintf(`mkdir -p /etc/mdcluster && cat > /etc/mdcluster/mdclusterd.yaml <<'EOF'
+%s
+EOF
+mdclusterd check-config /etc/mdcluster/mdclusterd.yaml || exit 1
+setsid mdclusterd run --config /etc/mdcluster/mdclusterd.yaml >>/tmp/mdclusterd.log 2>&1 </dev/null &
+for i in $(seq 1 100); do mdclusterd status >/dev/null 2>&1 && exit 0; sleep 0.2; done
+cat /tmp/mdclusterd.log; exit 1`, cfg)
+	_, err := step(ctx, l, node, quick, "start mdclusterd", script)
+	return err
+}
+
+// agentStatus reads the node's agent status through its local API.
+func agentStatus(ctx context.Context, l *vmlab.Lab, node int) (api.Status, error) {
+	var st api.Status
+	out, err := step(ctx, l, node, quick, "mdclusterd status", "mdclusterd status")
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		return st, fmt.Errorf("node%d status: %w: %s", node, err, out)
+	}
+	return st, nil
+}
+
+// mdWithUUID is a guest script printing the md device that runs the array with this mdadm-form
+// UUID, or nothing.
+func mdWithUUID(uuid string) string {
+	return fmt.Sprintf(`for d in /sys/block/md*/md; do [ -e "$d/array_state" ] || continue
+  n=${d%%/md}; n=${n##*/}
+  mdadm --detail --export /dev/$n 2>/dev/null | grep -qx 'MD_UUID=%s' && [ "$(cat $d/array_state)" != inactive ] && echo $n
+done; true`, uuid)
+}
+
+// waitAssembled polls node until md runs the array, returning the md name and when it was seen.
+func waitAssembled(ctx context.Context, l *vmlab.Lab, node int, uuid string, within time.Duration) (string, time.Time, error) {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		cctx, cancel := context.WithTimeout(ctx, quick)
+		r, err := l.Node(node).Run(cctx, mdWithUUID(uuid))
+		cancel()
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		if n := strings.TrimSpace(r.Stdout); n != "" {
+			return n, time.Now(), nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return "", time.Time{}, fmt.Errorf("node%d: array %s not assembled within %s", node, uuid, within)
+}
+
+// ExclusiveFailover is the exclusive-activation scenario with a RAID5: node1's agent holds the
+// activation lease and assembles the array; node2's agent refuses it (and stops a copy an
+// operator assembles by hand); node1 crashes and node2 assembles the array within the TTL plus
+// a few seconds, and reads what node1 wrote. It returns the failover time (crash to assembled).
+func ExclusiveFailover(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl time.Duration) (time.Duration, error) {
+	out, err := step(ctx, l, 1, slow, "mdadm --create RAID5 on vda vdb vdc, then stop it",
+		`mdadm --create /dev/md/data --run --level=5 --raid-devices=3 --bitmap=internal --metadata=1.2 --name=data /dev/vda /dev/vdb /dev/vdc >/dev/null 2>&1 || exit 1
+mdadm --wait /dev/md/data; mdadm --detail --export /dev/md/data | sed -n 's/^MD_UUID=//p'; mdadm --stop /dev/md/data >/dev/null 2>&1`)
+	if err != nil {
+		return 0, err
+	}
+	uuid := strings.TrimSpace(out)
+	arrays := fmt.Sprintf("  - {uuid: %s, name: data, mode: exclusive, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
+	margin := ttl / 2
+	for n := 1; n <= 2; n++ {
+		if err := startAgent(ctx, l, n, AgentConfig(n, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
+			return 0, err
+		}
+		if n == 1 {
+			mdName, _, err := waitAssembled(ctx, l, 1, uuid, 60*time.Second)
+			if err != nil {
+				return 0, err
+			}
+			l.Logf("node1: agent assembled the RAID5 as %s", mdName)
+			if err := odWrite(ctx, l, 1, "/dev/"+mdName, 1<<20, "written-by-node1"); err != nil {
+				return 0, err
+			}
+		}
+	}
+	// node2 must see the array active on node1 and keep it stopped.
+	var st api.Status
+	for i := 0; i < 50; i++ {
+		if st, err = agentStatus(ctx, l, 2); err != nil {
+			return 0, err
+		}
+		if len(st.Arrays) == 1 && st.Arrays[0].ActiveOn == "node1" {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(st.Arrays) != 1 || st.Arrays[0].ActiveOn != "node1" || st.Arrays[0].Device != "" {
+		return 0, fmt.Errorf("node2's agent should report the array active on node1 and not run it: %+v", st.Arrays)
+	}
+	l.Logf("node2: agent reports the array active on %s", st.Arrays[0].ActiveOn)
+	// An operator assembles it on node2 by hand anyway: the agent must stop that copy.
+	if _, err := step(ctx, l, 2, slow, "operator runs mdadm --assemble on node2 by hand",
+		"mdadm --assemble /dev/md/data --run /dev/vda /dev/vdb /dev/vdc 2>&1; true"); err != nil {
+		return 0, err
+	}
+	if _, err := step(ctx, l, 2, slow, "node2's agent stops the unleased copy, naming node1",
+		"running() {\n"+mdWithUUID(uuid)+"\n}\n"+
+			`for i in $(seq 1 60); do grep -q 'array is active on node1' /tmp/mdclusterd.log && [ -z "$(running)" ] && exit 0; sleep 0.5; done
+cat /tmp/mdclusterd.log; exit 1`); err != nil {
+		return 0, err
+	}
+	crashCtx, cancel := context.WithTimeout(ctx, quick)
+	defer cancel()
+	crashed := time.Now()
+	if err := l.Node(1).Crash(crashCtx); err != nil {
+		return 0, err
+	}
+	l.Logf("node1: crashed (sysrq c) holding the activation lease (TTL %s)", ttl)
+	mdName, at, err := waitAssembled(ctx, l, 2, uuid, ttl+60*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	failover := at.Sub(crashed)
+	l.Logf("node2: assembled the RAID5 as %s %.1fs after node1's crash (TTL %s)", mdName, failover.Seconds(), ttl)
+	if err := odRead(ctx, l, 2, "/dev/"+mdName, 1<<20, "written-by-node1"); err != nil {
+		return 0, err
+	}
+	return failover, nil
+}

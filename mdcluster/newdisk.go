@@ -1,0 +1,99 @@
+package mdcluster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"mdcluster.dev/bitmap"
+	"mdcluster.dev/mdcluster/md"
+)
+
+// errNoSuchDevice means no local block device carries the wanted md device UUID.
+var errNoSuchDevice = errors.New("no local device carries that md device UUID")
+
+// confirmNewDisk answers md-cluster's new-disk request for a member another node added: the
+// kernel waits a few seconds for ADD_NEW_DISK with MD_DISK_CANDIDATE naming the local device
+// whose v1 superblock has the device UUID, or for CLUSTERED_DISK_NACK when there is none.
+func (a *Agent) confirmNewDisk(ev *md.NewDiskEvent) error {
+	dev, err := md.OpenDevice("/dev/" + ev.Array)
+	if err != nil {
+		return fmt.Errorf("open /dev/%s: %w", ev.Array, err)
+	}
+	defer dev.Close()
+	major, minor, name, err := findByDeviceUUID("/sys/class/block", "/dev", ev.DeviceUUID)
+	if errors.Is(err, errNoSuchDevice) {
+		a.mu.Lock()
+		a.counter.NewDiskNacked++
+		a.mu.Unlock()
+		a.log.Warn("new disk not found here: NACK", "md", ev.Array, "device_uuid", ev.DeviceUUID.String(), "raid_disk", ev.RaidDisk)
+		if nerr := dev.ClusteredDiskNack(); nerr != nil {
+			return fmt.Errorf("nack new disk %s on %s: %w", ev.DeviceUUID, ev.Array, nerr)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	info := md.DiskInfo{Major: int32(major), Minor: int32(minor), RaidDisk: int32(ev.RaidDisk), State: md.DiskCandidate}
+	if err := dev.AddNewDisk(info); err != nil {
+		return fmt.Errorf("confirm new disk %s (%s) on %s: %w", name, ev.DeviceUUID, ev.Array, err)
+	}
+	a.mu.Lock()
+	a.counter.NewDiskConfirmed++
+	a.mu.Unlock()
+	a.log.Info("confirmed new disk", "md", ev.Array, "device", name, "device_uuid", ev.DeviceUUID.String(), "raid_disk", ev.RaidDisk)
+	return nil
+}
+
+// findByDeviceUUID scans the block devices under sysBlock (/sys/class/block) and returns the one
+// whose md v1 superblock (1.2, 1.1 or 1.0, read with the bitmap package) has device UUID want.
+func findByDeviceUUID(sysBlock, devDir string, want md.UUID) (major, minor uint32, name string, err error) {
+	entries, err := os.ReadDir(sysBlock)
+	if err != nil {
+		return 0, 0, "", fmt.Errorf("list block devices: %w", err)
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasPrefix(n, "md") || strings.HasPrefix(n, "loop") || strings.HasPrefix(n, "ram") {
+			continue
+		}
+		sb, err := readSuperblock(filepath.Join(devDir, n), filepath.Join(sysBlock, n, "size"))
+		if err != nil || sb.DeviceUUID != want {
+			continue
+		}
+		mm, err := os.ReadFile(filepath.Join(sysBlock, n, "dev"))
+		if err != nil {
+			return 0, 0, "", err
+		}
+		parts := strings.SplitN(strings.TrimSpace(string(mm)), ":", 2)
+		ma, err1 := strconv.ParseUint(parts[0], 10, 32)
+		mi, err2 := strconv.ParseUint(parts[len(parts)-1], 10, 32)
+		if len(parts) != 2 || err1 != nil || err2 != nil {
+			return 0, 0, "", fmt.Errorf("%s/dev: malformed %q", n, mm)
+		}
+		return uint32(ma), uint32(mi), n, nil
+	}
+	return 0, 0, "", errNoSuchDevice
+}
+
+func readSuperblock(dev, sizeFile string) (*bitmap.Superblock, error) {
+	b, err := os.ReadFile(sizeFile)
+	if err != nil {
+		return nil, err
+	}
+	sectors, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || sectors == 0 {
+		return nil, fmt.Errorf("%s: size %q", dev, b)
+	}
+	f, err := os.Open(dev)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sb, _, err := bitmap.NewReader(f, sectors*512).ProbeSuperblock()
+	return sb, err
+}
