@@ -40,7 +40,7 @@ type Agent struct {
 	mu      sync.Mutex
 	sess    dlm.Session
 	arrays  map[string]*arrayState // by UUID
-	callers map[string]callerLease  // leases held for local callers, by resource
+	callers map[string]callerLease // leases held for local callers, by resource
 	counter Counters
 }
 
