@@ -63,6 +63,10 @@ type arrayState struct {
 	sync, slot dlm.Lock
 	// unfrozen is when we let md's sync run; see reconcileSync.
 	unfrozen time.Time
+	// waiting is set while a goroutine queues for the activation lease; granted is the lease
+	// it got, for the loop to take over.
+	waiting bool
+	granted dlm.Lock
 	// holder is the node the activation lease was last seen with, if not us.
 	holder  string
 	problem string
@@ -176,7 +180,7 @@ func (a *Agent) sessionLost(ctx context.Context) {
 	defer a.mu.Unlock()
 	a.sess = nil
 	for _, st := range a.arrays {
-		st.act, st.sync, st.slot = nil, nil, nil
+		st.act, st.sync, st.slot, st.granted = nil, nil, nil, nil
 		if st.cfg.Mode == config.ModeExclusive && st.mdName != "" {
 			a.log.Error("session lost: stopping exclusive array", "array", st.cfg.Name, "md", st.mdName)
 			if err := a.fs.Stop(st.mdName); err != nil {

@@ -136,10 +136,22 @@ func (a *Agent) reconcileActivation(ctx context.Context, st *arrayState, obs *md
 		}
 		return nil
 	}
-	l, err := a.tryLock(ctx, res, dlm.EX)
+	var l dlm.Lock
+	var err error
+	if st.granted != nil {
+		l, st.granted = st.granted, nil
+	} else {
+		l, err = a.tryLock(ctx, res, dlm.EX)
+	}
 	if errors.Is(err, dlm.ErrWouldBlock) {
-		holder := a.readHolder(ctx, res)
-		st.holder = holder
+		holder := st.holder
+		if !st.waiting || holder == "" {
+			holder = a.readHolder(ctx, res)
+			st.holder = holder
+		}
+		if !st.waiting && holder != a.cfg.Node.Name && obs == nil {
+			a.queueActivation(st, res)
+		}
 		if holder == a.cfg.Node.Name {
 			// Our own previous session (this agent restarted within the TTL): keep the array
 			// running and wait for the old lease to expire, then take it over.
@@ -169,6 +181,30 @@ func (a *Agent) reconcileActivation(ctx context.Context, st *arrayState, obs *md
 		return a.assemble(ctx, st)
 	}
 	return nil
+}
+
+// queueActivation waits in the lock queue for the activation lease (the engine grants it the
+// moment the holder releases it or its session expires) and wakes the loop when granted.
+func (a *Agent) queueActivation(st *arrayState, res string) {
+	sess := a.sess
+	st.waiting = true
+	go func() {
+		l, err := sess.Lock(sess.Ctx(), res, dlm.EX)
+		a.mu.Lock()
+		st.waiting = false
+		if err == nil {
+			if a.sess == sess {
+				st.granted = l
+			} else {
+				release(l)
+			}
+		}
+		a.mu.Unlock()
+		if err == nil {
+			a.log.Info("activation lease granted after waiting", "array", st.cfg.Name, "token", l.Token())
+			a.Kick()
+		}
+	}()
 }
 
 // readHolder returns the node named in a resource's value block, read with a CR lock.

@@ -42,10 +42,12 @@ type VM struct {
 	Node    int
 	Console string // path of the serial console log
 
-	cmd     *exec.Cmd
-	conn    net.Conn
-	exited  chan struct{}
-	waitErr error
+	cmd      *exec.Cmd
+	conn     net.Conn
+	con      *console
+	exited   chan struct{}
+	exitedAt time.Time
+	waitErr  error
 
 	wmu     sync.Mutex // serialises writes to conn
 	mu      sync.Mutex // guards nextID and pending
@@ -63,7 +65,7 @@ type Result struct {
 	Uptime float64
 }
 
-func (c VMConfig) qemuArgs(ctlSock string) []string {
+func (c VMConfig) qemuArgs(ctlSock, conSock string) []string {
 	mem := c.MemMB
 	if mem == 0 {
 		mem = 768
@@ -79,7 +81,10 @@ func (c VMConfig) qemuArgs(ctlSock string) []string {
 		"-accel", "tcg", "-cpu", "max", "-m", fmt.Sprint(mem), "-smp", "1",
 		"-nodefaults", "-no-reboot", "-display", "none", "-monitor", "none",
 		"-kernel", c.Kernel, "-initrd", c.Initrd, "-append", appendLine,
-		"-serial", "file:" + c.consolePath(),
+		// The console is a socket QEMU waits on, so the host reads every line from the first
+		// and stamps it with host time: one clock for all guests' consoles.
+		"-chardev", "socket,id=con,path=" + conSock + ",server=on,wait=on",
+		"-serial", "chardev:con",
 		"-device", "virtio-serial-pci",
 		"-chardev", "socket,id=ctl,path=" + ctlSock + ",server=on,wait=off",
 		"-device", "virtserialport,chardev=ctl,name=" + CtlPortName,
@@ -115,7 +120,8 @@ func StartVM(ctx context.Context, c VMConfig) (*VM, error) {
 		return nil, fmt.Errorf("node %d: control socket dir: %w", c.Node, err)
 	}
 	sock := filepath.Join(sockDir, "ctl")
-	cmd := exec.Command("qemu-system-x86_64", c.qemuArgs(sock)...)
+	conSock := filepath.Join(sockDir, "con")
+	cmd := exec.Command("qemu-system-x86_64", c.qemuArgs(sock, conSock)...)
 	cmd.Stdin = nil
 	qlog, err := os.Create(filepath.Join(c.RunDir, fmt.Sprintf("node%d.qemu.log", c.Node)))
 	if err != nil {
@@ -128,30 +134,51 @@ func StartVM(ctx context.Context, c VMConfig) (*VM, error) {
 		return nil, fmt.Errorf("node %d: start qemu: %w", c.Node, err)
 	}
 	v := &VM{Node: c.Node, Console: c.consolePath(), cmd: cmd, exited: make(chan struct{}),
-		pending: map[uint64]chan Message{}, hello: make(chan Message, 1)}
+		pending: map[uint64]chan Message{}, hello: make(chan Message, 1), con: newConsole()}
 	go func() {
 		v.waitErr = cmd.Wait()
+		v.exitedAt = time.Now()
 		os.RemoveAll(sockDir)
 		close(v.exited)
 	}()
-	for {
-		conn, err := net.Dial("unix", sock)
-		if err == nil {
-			v.conn = conn
-			break
+	conLog, err := os.Create(c.consolePath())
+	if err != nil {
+		v.Kill()
+		return nil, fmt.Errorf("node %d: console log: %w", c.Node, err)
+	}
+	for _, p := range []string{conSock, sock} {
+		conn, err := v.dial(ctx, p, qlog.Name())
+		if err != nil {
+			conLog.Close()
+			return nil, fmt.Errorf("node %d: %w", c.Node, err)
 		}
-		select {
-		case <-v.exited:
-			out, _ := os.ReadFile(qlog.Name())
-			return nil, fmt.Errorf("node %d: qemu exited at start (%v): %s", c.Node, v.waitErr, strings.TrimSpace(string(out)))
-		case <-ctx.Done():
-			v.Kill()
-			return nil, fmt.Errorf("node %d: connect control socket: %w", c.Node, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
+		if p == conSock {
+			go v.con.read(conn, conLog)
+		} else {
+			v.conn = conn
 		}
 	}
 	go v.readLoop()
 	return v, nil
+}
+
+// dial connects to one of QEMU's server sockets, waiting for QEMU to create it.
+func (v *VM) dial(ctx context.Context, path, qlog string) (net.Conn, error) {
+	for {
+		conn, err := net.Dial("unix", path)
+		if err == nil {
+			return conn, nil
+		}
+		select {
+		case <-v.exited:
+			out, _ := os.ReadFile(qlog)
+			return nil, fmt.Errorf("qemu exited at start (%v): %s", v.waitErr, strings.TrimSpace(string(out)))
+		case <-ctx.Done():
+			v.Kill()
+			return nil, fmt.Errorf("connect %s: %w", filepath.Base(path), ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // WaitReady waits for the guest agent's hello and returns the guest's kernel release.
@@ -299,12 +326,31 @@ func (v *VM) Done() <-chan struct{} { return v.exited }
 
 // ConsoleTail returns the last n lines of the guest's serial console.
 func (v *VM) ConsoleTail(n int) string {
-	b, _ := os.ReadFile(v.Console)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	lines := v.con.lines()
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
-	return strings.Join(lines, "\n")
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l.Text + "\n")
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// WaitConsole waits until a console line containing substr appears (from the start of the
+// console) and returns it with the host time it was read.
+func (v *VM) WaitConsole(ctx context.Context, substr string) (ConsoleLine, error) {
+	return v.con.wait(ctx, substr, v.exited)
+}
+
+// ExitedAt is the host time QEMU exited (zero while it runs).
+func (v *VM) ExitedAt() time.Time {
+	select {
+	case <-v.exited:
+		return v.exitedAt
+	default:
+		return time.Time{}
+	}
 }
 
 func firstLine(s string) string {
