@@ -14,19 +14,14 @@ func (a *Agent) startFencer(ctx context.Context, sess dlm.Session) <-chan struct
 	if a.cfg.Leases.Watchdog == "" {
 		return nil
 	}
-	// The watchdog resets the node within half the margin after the session stops being
-	// trusted, which is a margin before the TTL can run out at the other nodes.
-	timeout := a.cfg.Leases.WatchdogMargin.Duration / 2
-	if timeout < time.Second {
-		timeout = time.Second
-	}
+	ttl, margin := a.cfg.Leases.TTL.Duration, a.cfg.Leases.WatchdogMargin.Duration
+	timeout := watchdogTimeout(margin)
 	w, err := fence.OpenWatchdog(a.cfg.Leases.Watchdog, timeout)
 	if err != nil {
 		a.log.Error("self-fencing unavailable", "err", err)
 		return nil
 	}
-	valid := sessionValidity(sess, a.cfg.Leases.TTL.Duration, a.cfg.Leases.WatchdogMargin.Duration)
-	f := &fence.Fencer{W: w, Valid: valid, Log: a.log.With("component", "fence"),
+	f := &fence.Fencer{W: w, Valid: sessionValidity(sess, margin), Log: a.log.With("component", "fence"),
 		OnLost: func(ctx context.Context) { a.sessionLost(ctx) }}
 	done := make(chan struct{})
 	go func() {
@@ -37,24 +32,33 @@ func (a *Agent) startFencer(ctx context.Context, sess dlm.Session) <-chan struct
 		}
 		_ = w.Abandon() // let it fire
 	}()
-	a.log.Info("self-fencing armed", "watchdog", a.cfg.Leases.Watchdog, "timeout", w.Timeout())
+	a.log.Info("self-fencing armed", "watchdog", a.cfg.Leases.Watchdog, "timeout", w.Timeout(), "ttl", ttl, "margin", margin)
 	return done
 }
 
+// watchdogTimeout is the watchdog timeout for a margin: the node stops petting margin before its
+// lease can expire at the lock service and is reset within 1.25 timeouts (a pet period is a
+// quarter timeout), so the timeout is at most margin/1.5, in whole seconds, at least 1 s.
+func watchdogTimeout(margin time.Duration) time.Duration {
+	t := (margin * 2 / 3).Truncate(time.Second)
+	if t < time.Second {
+		t = time.Second
+	}
+	return t
+}
+
 // sessionValidity returns a check that turns false margin before the session can have expired
-// at the lock service, judged from the last renewal the engine confirmed.
-func sessionValidity(sess dlm.Session, ttl, margin time.Duration) func() bool {
-	type renewer interface{ LastRenewal() time.Time }
-	r, ok := sess.(renewer)
+// at the lock service. Engines that know the deadline their last renewal earned (Deadline) are
+// judged by it; otherwise by Done, which the etcd engine closes a fifth of the TTL early.
+func sessionValidity(sess dlm.Session, margin time.Duration) func() bool {
+	type deadliner interface{ Deadline() time.Time }
+	d, ok := sess.(deadliner)
 	return func() bool {
 		select {
 		case <-sess.Done():
 			return false
 		default:
 		}
-		if !ok {
-			return true
-		}
-		return time.Since(r.LastRenewal()) < ttl-margin
+		return !ok || time.Until(d.Deadline()) > margin
 	}
 }

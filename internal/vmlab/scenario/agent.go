@@ -37,7 +37,8 @@ func startAgent(ctx context.Context, l *vmlab.Lab, node int, cfg string) error {
 %s
 EOF
 mdclusterd check-config /etc/mdcluster/mdclusterd.yaml || exit 1
-setsid mdclusterd run --config /etc/mdcluster/mdclusterd.yaml >>/tmp/mdclusterd.log 2>&1 </dev/null &
+# The agent's log goes to a file and to the serial console, where the host stamps each line.
+(setsid mdclusterd run --config /etc/mdcluster/mdclusterd.yaml 2>&1 </dev/null | tee -a /tmp/mdclusterd.log >/dev/console) >/dev/null 2>&1 &
 for i in $(seq 1 100); do mdclusterd status >/dev/null 2>&1 && exit 0; sleep 0.2; done
 cat /tmp/mdclusterd.log; exit 1`, cfg)
 	_, err := step(ctx, l, node, quick, "start mdclusterd", script)
@@ -89,13 +90,10 @@ func waitAssembled(ctx context.Context, l *vmlab.Lab, node int, uuid string, wit
 // operator assembles by hand); node1 crashes and node2 assembles the array within the TTL plus
 // a few seconds, and reads what node1 wrote. It returns the failover time (crash to assembled).
 func ExclusiveFailover(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl time.Duration) (time.Duration, error) {
-	out, err := step(ctx, l, 1, slow, "mdadm --create RAID5 on vda vdb vdc, then stop it",
-		`mdadm --create /dev/md/data --run --level=5 --raid-devices=3 --bitmap=internal --metadata=1.2 --name=data /dev/vda /dev/vdb /dev/vdc >/dev/null 2>&1 || exit 1
-mdadm --wait /dev/md/data; mdadm --detail --export /dev/md/data | sed -n 's/^MD_UUID=//p'; mdadm --stop /dev/md/data >/dev/null 2>&1`)
+	uuid, err := createRAID5(ctx, l)
 	if err != nil {
 		return 0, err
 	}
-	uuid := strings.TrimSpace(out)
 	arrays := fmt.Sprintf("  - {uuid: %s, name: data, mode: exclusive, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
 	margin := ttl / 2
 	for n := 1; n <= 2; n++ {
@@ -156,4 +154,67 @@ cat /tmp/mdclusterd.log; exit 1`); err != nil {
 		return 0, err
 	}
 	return failover, nil
+}
+
+// NetworkCutSelfFence cuts node1's network to the lock service inside the guest while it holds
+// an exclusive RAID5: node1 must stop the array and be reset by its watchdog before node2's
+// agent assembles the array. The order is proven on the host's clock: QEMU's exit for node1,
+// and node2's console line for the assembly.
+func NetworkCutSelfFence(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl, margin time.Duration) error {
+	uuid, err := createRAID5(ctx, l)
+	if err != nil {
+		return err
+	}
+	arrays := fmt.Sprintf("  - {uuid: %s, name: data, mode: exclusive, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
+	if err := startAgent(ctx, l, 1, AgentConfig(1, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
+		return err
+	}
+	mdName, _, err := waitAssembled(ctx, l, 1, uuid, 60*time.Second)
+	if err != nil {
+		return err
+	}
+	if err := startAgent(ctx, l, 2, AgentConfig(2, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
+		return err
+	}
+	// node1 keeps writing until it dies, so a late writer would show.
+	if _, err := step(ctx, l, 1, quick, "node1 writes to "+mdName+" in the background",
+		fmt.Sprintf(`(i=0; while true; do mdlab odwrite /dev/%s $((4096*(i%%256))) node1-write-$i 2>/dev/null; i=$((i+1)); sleep 0.1; done) >/dev/null 2>&1 &`, mdName)); err != nil {
+		return err
+	}
+	cut := time.Now()
+	if _, err := step(ctx, l, 1, quick, "cut node1's link to the lock service (ip link set down)",
+		`for i in /sys/class/net/*; do [ "$(cat $i/address)" = 52:54:00:00:01:01 ] && ip link set "${i##*/}" down; done; true`); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, ttl+90*time.Second)
+	defer cancel()
+	lost, err := l.Node(1).WaitConsole(wctx, "session lost: no longer petting the watchdog")
+	if err != nil {
+		return fmt.Errorf("node1 never noticed its session was lost: %w", err)
+	}
+	select {
+	case <-l.Node(1).Done():
+	case <-wctx.Done():
+		return fmt.Errorf("node1 was not reset by its watchdog")
+	}
+	reset := l.Node(1).ExitedAt()
+	took, err := l.Node(2).WaitConsole(wctx, "assembled")
+	if err != nil {
+		return fmt.Errorf("node2 never assembled the array: %w", err)
+	}
+	l.Logf("host clock: cut +0.0s, node1 stops petting +%.1fs, node1 reset +%.1fs, node2 assembles +%.1fs (TTL %s, margin %s)",
+		lost.At.Sub(cut).Seconds(), reset.Sub(cut).Seconds(), took.At.Sub(cut).Seconds(), ttl, margin)
+	if !reset.Before(took.At) {
+		return fmt.Errorf("node2 assembled the array (%s) before node1 was reset (%s)", took.At.Format("15:04:05.000"), reset.Format("15:04:05.000"))
+	}
+	return nil
+}
+
+// createRAID5 creates a RAID5 with an internal bitmap on node1's vda vdb vdc, waits for its
+// initial sync, stops it and returns its UUID.
+func createRAID5(ctx context.Context, l *vmlab.Lab) (string, error) {
+	out, err := step(ctx, l, 1, slow, "mdadm --create RAID5 on vda vdb vdc, then stop it",
+		`mdadm --create /dev/md/data --run --level=5 --raid-devices=3 --bitmap=internal --metadata=1.2 --name=data /dev/vda /dev/vdb /dev/vdc >/dev/null 2>&1 || exit 1
+mdadm --wait /dev/md/data; mdadm --detail --export /dev/md/data | sed -n 's/^MD_UUID=//p'; mdadm --stop /dev/md/data >/dev/null 2>&1`)
+	return strings.TrimSpace(out), err
 }

@@ -146,3 +146,11 @@ func TestExclusiveFailover(t *testing.T) {
 	}
 	t.Logf("failover (crash to assembled elsewhere): %.1fs with TTL %s", took.Seconds(), ttl)
 }
+
+func TestNetworkCutSelfFence(t *testing.T) {
+	port := hostEtcd(t)
+	l, ctx := startLab(t, AgentOptions)
+	if err := NetworkCutSelfFence(ctx, l, port, 10*time.Second, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
