@@ -164,6 +164,9 @@ func (m *Member) ClientURLs() []string {
 // HasLeader reports whether the member currently knows a raft leader.
 func (m *Member) HasLeader() bool { return m.etcd.Server.Leader() != 0 }
 
+// IsLeader reports whether the member is the raft leader right now.
+func (m *Member) IsLeader() bool { return m.etcd.Server.Leader() == m.etcd.Server.MemberID() }
+
 // Close stops the member (a clean shutdown, as far as etcd can tell).
 func (m *Member) Close() { m.etcd.Close() }
 

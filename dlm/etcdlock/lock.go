@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -104,6 +105,9 @@ func (s *Session) lock(ctx context.Context, resource string, mode dlm.Mode, opts
 		Then(clientv3.OpPut(l.key("q"), string([]byte{byte(mode), qGranted}), lease), clientv3.OpGet(l.dir+"lvb")).
 		Else(els...).Commit()
 	if err != nil {
+		// The outcome is unknown (e.g. a timeout in a leader failover):
+		// the request may be queued or even granted. Take it back.
+		l.withdraw()
 		return nil, wrapErr("lock", resource, err)
 	}
 	if resp.Succeeded {
@@ -120,8 +124,11 @@ func (s *Session) lock(ctx context.Context, resource string, mode dlm.Mode, opts
 	l.setView(resp.Responses[len(els)-1].GetResponseRange().Kvs, resp.Header.Revision)
 	if o.NoQueue {
 		err := l.tryGrantNew(ctx, mode)
-		if errors.Is(err, dlm.ErrWouldBlock) {
+		switch {
+		case errors.Is(err, dlm.ErrWouldBlock):
 			s.releaseID(resource, l.slot) // nothing was written
+		case err != nil:
+			l.withdraw() // the outcome of the last attempt is unknown
 		}
 		return l, err
 	}
@@ -332,16 +339,41 @@ func (l *Lock) alone() bool {
 	return l.v.rev >= l.minRev && len(l.v.entries) == 1 && me != nil && me.hasG && !me.gKey && !me.hasC
 }
 
-// withdraw removes a request that was not granted (cancelled wait). It uses
-// its own short context: the caller's has ended.
+// withdraw removes a request that was not granted, or whose outcome is
+// unknown. A request left behind would block the resource for as long as the
+// session lives, so if the first attempt fails (no leader, say) it is retried
+// in the background until it succeeds, the session ends or a TTL has passed.
 func (l *Lock) withdraw() {
 	l.stopTracker()
-	ctx, cancel := context.WithTimeout(context.Background(), l.s.ttl)
-	defer cancel()
-	_, err := l.s.cli.Txn(clientv3.WithRequireLeader(ctx)).Then(
-		clientv3.OpDelete(l.key("q")), clientv3.OpDelete(l.key("g")), clientv3.OpDelete(l.key("c"))).Commit()
-	if err == nil {
-		l.s.releaseID(l.res, l.slot)
+	if l.deleteKeys(true) {
+		return
 	}
-	// Best effort: otherwise the keys go with the session's lease.
+	l.s.background(func() {
+		ctx, cancel := context.WithTimeout(l.s.ctx, l.s.ttl)
+		defer cancel()
+		for !l.deleteKeys(false) {
+			select {
+			case <-ctx.Done():
+				return // the keys go with the session's lease
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	})
+}
+
+// deleteKeys deletes the lock's keys; requireLeader makes it fail at once
+// when the member has no leader.
+func (l *Lock) deleteKeys(requireLeader bool) bool {
+	ctx, cancel := context.WithTimeout(l.s.ctx, l.s.ttl/3)
+	defer cancel()
+	if requireLeader {
+		ctx = clientv3.WithRequireLeader(ctx)
+	}
+	_, err := l.s.cli.Txn(ctx).Then(
+		clientv3.OpDelete(l.key("q")), clientv3.OpDelete(l.key("g")), clientv3.OpDelete(l.key("c"))).Commit()
+	if err != nil {
+		return false
+	}
+	l.s.releaseID(l.res, l.slot)
+	return true
 }

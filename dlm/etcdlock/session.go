@@ -28,6 +28,9 @@ type Session struct {
 	ended  sync.Once
 	wg     sync.WaitGroup
 
+	bgMu    sync.Mutex
+	bg      sync.WaitGroup // background clean-ups, ended with the session
+	bgDone  bool
 	slotMu  sync.Mutex
 	slots   map[string]map[uint64]bool // resource -> lock ids in use
 	paused  atomic.Bool                // test hook: stop renewing, as a stalled process would
@@ -138,6 +141,25 @@ func (s *Session) Ctx() context.Context { return s.ctx }
 func (s *Session) Orphan() {
 	s.end()
 	s.wg.Wait()
+	s.bgMu.Lock()
+	s.bgDone = true
+	s.bgMu.Unlock()
+	s.bg.Wait()
+}
+
+// background runs fn in a goroutine that Orphan and Close wait for; fn
+// must return soon after the session's context is cancelled.
+func (s *Session) background(fn func()) {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.bgDone {
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		fn()
+	}()
 }
 
 // Close ends the session and revokes its lease, which releases all its
