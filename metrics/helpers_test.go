@@ -34,6 +34,26 @@ func captureRoot(t testing.TB, n int) string {
 	return root
 }
 
+// captureRootOf writes only the named capture, under its own array name.
+func captureRootOf(t testing.TB, name string) string {
+	t.Helper()
+	caps, err := fixture.Load(capturesDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	for _, c := range caps {
+		if c.Name == name {
+			if err := fixture.Write(root, []fixture.Capture{c}, 0); err != nil {
+				t.Fatal(err)
+			}
+			return root
+		}
+	}
+	t.Fatalf("no capture %s", name)
+	return ""
+}
+
 func newFS(t testing.TB, root string) md.FS {
 	t.Helper()
 	fs, err := md.NewFS(root)
