@@ -81,6 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 					return enc.Encode(st)
 				},
 			},
+			exporterCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version and exit",
