@@ -12,9 +12,10 @@ var (
 	// its locks are gone or about to go, and Session.Done is closed.
 	ErrSessionExpired = errors.New("dlm: session expired")
 	// ErrNoQuorum is returned when the lock service cannot reach agreement
-	// (no etcd leader, or a request timed out inside the cluster). No grant
-	// was made by the failed call, but a queued request may remain until it
-	// is cleaned up or its session expires.
+	// (no etcd leader, or a request timed out inside the cluster). The caller
+	// holds nothing from the failed call. A request still in flight inside
+	// the cluster may commit once quorum returns: the engine withdraws it
+	// (retrying in the background) or it goes with its session.
 	ErrNoQuorum = errors.New("dlm: no quorum")
 	// ErrNotHeld is returned by Convert and Unlock on a lock that is no
 	// longer held (already unlocked).

@@ -12,6 +12,13 @@
 // fencing token of a grant is the etcd revision of the transaction that made
 // it, so tokens strictly increase per resource across all clients.
 //
+// A session's Done closes TTL/5 before etcd can expire its lease (the local
+// deadline counts from when each renewal was sent), so a holder always learns
+// it lost its locks before anyone else can be granted them.
+//
+// Lock keys are reused per session and resource, but etcd still keeps every
+// revision until compaction: run members with auto-compaction.
+//
 // Use one client per process that talks to its local member only: in the VM
 // lab a dead endpoint stalled requests and keepalives for longer than a TTL.
 package etcdlock
