@@ -36,6 +36,7 @@ type config struct {
 	electionMs     uint
 	logLevel       string
 	noFsync        bool
+	compaction     string
 	readyTimeout   time.Duration
 }
 
@@ -76,6 +77,10 @@ func WithTimeouts(heartbeat, election time.Duration) Option {
 // slow applies are harmless but flood test output).
 func WithLogLevel(level string) Option { return func(c *config) { c.logLevel = level } }
 
+// WithAutoCompaction compacts history older than retention (etcd's
+// periodic mode, e.g. "1h"); without it etcd keeps every revision.
+func WithAutoCompaction(retention string) Option { return func(c *config) { c.compaction = retention } }
+
 // WithUnsafeNoFsync disables fsync: for tests and benchmarks on tmpfs only.
 func WithUnsafeNoFsync() Option { return func(c *config) { c.noFsync = true } }
 
@@ -104,6 +109,9 @@ func Start(dir string, opts ...Option) (*Member, error) {
 	cfg.LogLevel = c.logLevel
 	cfg.TickMs, cfg.ElectionMs = c.tickMs, c.electionMs
 	cfg.UnsafeNoFsync = c.noFsync
+	if c.compaction != "" {
+		cfg.AutoCompactionMode, cfg.AutoCompactionRetention = embed.CompactorModePeriodic, c.compaction
+	}
 	var err error
 	if cfg.ListenClientUrls, err = parseURLs(c.clientURLs); err != nil {
 		return nil, err

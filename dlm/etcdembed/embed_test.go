@@ -24,7 +24,7 @@ func TestSingleMember(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Start(t.TempDir(), WithClientURLs(urls[0]), WithPeerURLs(urls[1]), WithLogLevel("panic"))
+	m, err := Start(t.TempDir(), WithClientURLs(urls[0]), WithPeerURLs(urls[1]), WithLogLevel("panic"), WithAutoCompaction("1h"))
 	if err != nil {
 		t.Fatal(err)
 	}
