@@ -178,7 +178,7 @@ func (m *Member) IsLeader() bool { return m.etcd.Server.Leader() == m.etcd.Serve
 // Close stops the member (a clean shutdown, as far as etcd can tell).
 func (m *Member) Close() { m.etcd.Close() }
 
-// Endpoints are client endpoints to reach a cluster.
+// ClientConfig says how NewClient reaches a cluster (external or embedded).
 type ClientConfig struct {
 	// Endpoints lists the client URLs; use only the local member in a
 	// cluster of VMs (a dead endpoint stalls the client, see
