@@ -1,23 +1,16 @@
-// Command mdcadm is mdcluster's mdadm-compatible front end. This first cut answers --version
-// only; mdadm's modes arrive with the md interface and the agent's leases.
+// Command mdcadm is mdcluster's mdadm-compatible front end. It accepts
+// mdadm 4.2's whole command line; the read-only modes (--examine,
+// --examine-bitmap, --detail, --query and their --scan, --brief and
+// --export forms, plus --json) run in pure Go with mdadm's output, and the
+// other modes are recognised and refused until they are implemented.
 package main
 
 import (
-	"fmt"
 	"os"
 
-	"mdcluster.dev/internal/buildinfo"
+	"mdcluster.dev/cmd/mdcadm/internal/cli"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:]))
-}
-
-func run(args []string) int {
-	if len(args) == 1 && (args[0] == "--version" || args[0] == "-V") {
-		fmt.Println(buildinfo.String("mdcadm"))
-		return 0
-	}
-	fmt.Fprintln(os.Stderr, "mdcadm: usage: mdcadm --version (mdadm's modes are not available in this build)")
-	return 2
+	os.Exit(cli.Run(os.Args[1:], cli.DefaultEnv()))
 }

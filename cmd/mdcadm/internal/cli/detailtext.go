@@ -1,0 +1,478 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"mdcluster.dev/bitmap"
+	"mdcluster.dev/mdcluster/md"
+)
+
+var r5layouts = map[int32]string{0: "left-asymmetric", 1: "right-asymmetric", 2: "left-symmetric",
+	3: "right-symmetric", 4: "parity-first", 5: "parity-last"}
+
+var r6layouts = map[int32]string{0: "left-asymmetric", 1: "right-asymmetric", 2: "left-symmetric",
+	3: "right-symmetric", 4: "parity-first", 5: "parity-last", 8: "ddf-zero-restart", 9: "ddf-N-restart",
+	10: "ddf-N-continue", 16: "left-asymmetric-6", 17: "right-asymmetric-6", 18: "left-symmetric-6",
+	19: "right-symmetric-6", 20: "parity-first-6"}
+
+var r0layouts = map[int32]string{1: "original", 2: "alternate", 0: "dangerous"}
+
+func layoutName(m map[int32]string, l int32) string {
+	if s, ok := m[l]; ok {
+		return s
+	}
+	return "-unknown-"
+}
+
+// r10Layout is print_r10_layout.
+func r10Layout(layout int32) string {
+	near, far, offset := layout&255, (layout>>8)&255, layout&0x10000 != 0
+	var b strings.Builder
+	sep := ""
+	if near != 1 {
+		fmt.Fprintf(&b, "%s near=%d", sep, near)
+		sep = ","
+	}
+	if far != 1 {
+		kind := "far"
+		if offset {
+			kind = "offset"
+		}
+		fmt.Fprintf(&b, "%s %s=%d", sep, kind, far)
+	}
+	if near*far == 1 {
+		b.WriteString("NO REDUNDANCY")
+	}
+	return b.String()
+}
+
+func (r *runner) ctime(sec uint32) string {
+	return ctime24(time.Unix(int64(sec), 0).In(r.env.Location))
+}
+
+// detail is mdadm's Detail() for one md device.
+func (r *runner) detail(dev string) int {
+	v, rc := r.loadArray(dev)
+	if v == nil {
+		return rc
+	}
+	if r.c.JSON {
+		return r.detailJSON(v)
+	}
+	a := v.array
+	str := levelName(a.Level)
+	if v.inactive && v.info != nil {
+		str = levelName(v.info.Super.Level)
+	}
+	if r.c.Export {
+		return r.detailExport(v, str)
+	}
+	availDisks := r.computeAvail(v)
+	out := r.out
+	p := func(format string, args ...any) { fmt.Fprintf(out, format, args...) }
+	if r.c.Brief {
+		if v.inactive {
+			p("INACTIVE-ARRAY %s", dev)
+		} else {
+			p("ARRAY %s", dev)
+		}
+		if r.c.Verbose > 0 {
+			if a.RaidDisks != 0 {
+				p(" level=%s num-devices=%d", orUnknown(str), a.RaidDisks)
+			} else {
+				p(" num-devices=%d", a.NrDisks)
+			}
+		}
+		p(" metadata=%s", r.metadataText(v))
+		if v.bmFile != "" {
+			p(" bitmap=%s", v.bmFile)
+		}
+	} else {
+		r.detailHeader(v, str, availDisks)
+	}
+	spares := 0
+	var names []string
+	if !r.c.NoDevices {
+		for d, disk := range v.disks {
+			if d >= int(a.RaidDisks)*2 && disk.Major == 0 && disk.Minor == 0 {
+				continue
+			}
+			if d&1 == 1 && disk.Major == 0 && disk.Minor == 0 {
+				continue
+			}
+			if !r.c.Brief {
+				if d == int(a.RaidDisks)*2 {
+					p("\n")
+				}
+				r.diskLine(v, disk)
+			}
+			if disk.State == 0 {
+				spares++
+			}
+			dv := r.mapDev(uint32(disk.Major), uint32(disk.Minor), false)
+			switch {
+			case dv != "" && r.c.Brief:
+				names = append(names, dv)
+			case dv != "":
+				p("   %s", dv)
+			case disk.Major|disk.Minor != 0:
+				p("   missing")
+			}
+			if !r.c.Brief {
+				p("\n")
+			}
+		}
+	}
+	if spares > 0 && r.c.Brief && a.RaidDisks != 0 {
+		p(" spares=%d", spares)
+	}
+	if r.c.Brief && v.info != nil {
+		raw, _ := v.info.Super.MarshalBinary()
+		if name := cstring(raw[32:]); name != "" {
+			p(" name=%s", printQuoted(name))
+		}
+		p(" UUID=%s", uuidColon(v.info.Super.SetUUID))
+	}
+	if r.c.Brief && r.c.Verbose > 0 && len(names) > 0 {
+		slices.Sort(names)
+		p("\n   devices=%s", strings.Join(names, ","))
+	}
+	if r.c.Brief {
+		p("\n")
+	}
+	return 0
+}
+
+func cstring(b []byte) string {
+	if i := strings.IndexByte(string(b), 0); i >= 0 {
+		return string(b[:i])
+	}
+	return string(b)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "-unknown-"
+	}
+	return s
+}
+
+func (r *runner) metadataText(v *arrayView) string {
+	if v.sra != nil && v.sra.major < 0 {
+		return v.sra.textVersion
+	}
+	return fmt.Sprintf("%d.%d", v.array.MajorVersion, v.array.MinorVersion)
+}
+
+// diskLine prints the numbers and state words of one member line.
+func (r *runner) diskLine(v *arrayView, disk md.DiskInfo) {
+	a := v.array
+	out := r.out
+	switch {
+	case disk.Number < 0 && disk.RaidDisk < 0:
+		fmt.Fprintf(out, "       -   %5d    %5d        -     ", disk.Major, disk.Minor)
+	case disk.RaidDisk < 0 || disk.State&md.DiskJournal != 0:
+		fmt.Fprintf(out, "   %5d   %5d    %5d        -     ", disk.Number, disk.Major, disk.Minor)
+	case disk.Number < 0:
+		fmt.Fprintf(out, "       -   %5d    %5d    %5d     ", disk.Major, disk.Minor, disk.RaidDisk)
+	default:
+		fmt.Fprintf(out, "   %5d   %5d    %5d    %5d     ", disk.Number, disk.Major, disk.Minor, disk.RaidDisk)
+	}
+	if a.RaidDisks == 0 {
+		return
+	}
+	s := disk.State
+	if s&diskFaulty != 0 {
+		out.WriteString(" faulty")
+	}
+	if s&diskActive != 0 {
+		out.WriteString(" active")
+	}
+	if s&diskSync != 0 {
+		out.WriteString(" sync")
+		if a.Level == 10 && a.Layout&^0x1FFFF == 0 {
+			nc, fc := a.Layout&0xff, (a.Layout>>8)&0xff
+			copies := nc * fc
+			if fc == 1 && copies != 0 && a.RaidDisks%copies == 0 && copies <= 26 {
+				fmt.Fprintf(out, " set-%c", 'A'+rune(disk.RaidDisk%copies))
+			}
+		}
+	}
+	if s&diskRemoved != 0 {
+		out.WriteString(" removed")
+	}
+	if s&md.DiskWriteMostly != 0 {
+		out.WriteString(" writemostly")
+	}
+	if s&md.DiskFailFast != 0 {
+		out.WriteString(" failfast")
+	}
+	if s&md.DiskJournal != 0 {
+		out.WriteString(" journal")
+	}
+	if s&(diskActive|diskSync|diskRemoved|diskFaulty|md.DiskJournal) == 0 {
+		out.WriteString(" spare")
+		if disk.RaidDisk < a.RaidDisks && disk.RaidDisk >= 0 {
+			out.WriteString(" rebuilding")
+		}
+	}
+}
+
+// detailHeader prints everything of --detail above the member lines.
+func (r *runner) detailHeader(v *arrayView, str string, availDisks int) {
+	a := v.array
+	out := r.out
+	p := func(format string, args ...any) { fmt.Fprintf(out, format, args...) }
+	var e *mdstatEnt
+	devnm := r.env.devnm(v.rdev)
+	for _, m := range r.env.readMdstat() {
+		if m.devnm == devnm {
+			e = &m
+			break
+		}
+	}
+	p("%s:\n", v.dev)
+	p("           Version : %s\n", r.metadataText(v))
+	if a.Ctime != 0 {
+		p("     Creation Time : %s\n", r.ctime(a.Ctime))
+	}
+	if str != "" {
+		p("        Raid Level : %s\n", str)
+	}
+	if v.sizeB != 0 {
+		p("        Array Size : %d%s\n", v.sizeB>>10, humanSize(v.sizeB))
+	}
+	if a.Level >= 1 {
+		major := a.MajorVersion
+		if v.sra != nil {
+			major = int32(v.sra.major)
+		}
+		if major != 0 && (v.sizeB >= 0xFFFFFFFF || a.Size == 0) {
+			var kib uint64
+			if v.sra != nil {
+				s, _ := r.env.readSys("/sys/block/" + v.sra.name + "/md/component_size")
+				fmt.Sscan(s, &kib)
+			}
+			if kib > 0 {
+				p("     Used Dev Size : %d%s\n", kib, humanSize(kib<<10))
+			} else {
+				p("     Used Dev Size : unknown\n")
+			}
+		} else {
+			p("     Used Dev Size : %d%s\n", uint32(a.Size), humanSize(uint64(uint32(a.Size))<<10))
+		}
+	}
+	if a.RaidDisks != 0 {
+		p("      Raid Devices : %d\n", a.RaidDisks)
+	}
+	p("     Total Devices : %d\n", a.NrDisks)
+	if (v.sra == nil && a.MajorVersion == 0) || (v.sra != nil && v.sra.major == 0) {
+		p("   Preferred Minor : %d\n", a.MdMinor)
+	}
+	if v.sra == nil || v.sra.major >= 0 {
+		not := ""
+		if a.NotPersistent != 0 {
+			not = "not "
+		}
+		p("       Persistence : Superblock is %spersistent\n", not)
+	}
+	p("\n")
+	switch {
+	case v.bmFile != "":
+		p("     Intent Bitmap : %s\n\n", v.bmFile)
+	case a.State&md.ArrayStateClustered != 0:
+		p("     Intent Bitmap : Internal(Clustered)\n\n")
+	case a.State&md.ArrayStateBitmapPresent != 0:
+		p("     Intent Bitmap : Internal\n\n")
+	}
+	if a.Utime != 0 {
+		p("       Update Time : %s\n", r.ctime(a.Utime))
+	}
+	if a.RaidDisks != 0 {
+		st := ""
+		if availDisks != int(a.RaidDisks) {
+			st = ", degraded"
+			if !enough(a.Level, a.RaidDisks, a.Layout, true, v.avail) {
+				st = ", FAILED"
+			}
+		}
+		p("             State : %s%s%s%s%s \n", r.arrayState(v), st, syncWord(e), notStarted(v.sizeB), syncFlag(e))
+	} else if v.inactive {
+		p("             State : inactive\n")
+	}
+	if a.RaidDisks != 0 {
+		p("    Active Devices : %d\n", a.ActiveDisks)
+	}
+	if a.WorkingDisks > 0 {
+		p("   Working Devices : %d\n", a.WorkingDisks)
+	}
+	if a.RaidDisks != 0 {
+		p("    Failed Devices : %d\n", a.FailedDisks)
+		if !v.external {
+			p("     Spare Devices : %d\n", a.SpareDisks)
+		}
+	}
+	p("\n")
+	switch {
+	case a.Level == 5:
+		p("            Layout : %s\n", layoutName(r5layouts, a.Layout))
+	case a.Level == 0 && a.Layout != 0:
+		p("            Layout : %s\n", layoutName(r0layouts, a.Layout))
+	case a.Level == 6:
+		p("            Layout : %s\n", layoutName(r6layouts, a.Layout))
+	case a.Level == 10:
+		p("            Layout :%s\n", r10Layout(a.Layout))
+	}
+	switch a.Level {
+	case 0, 4, 5, 10, 6:
+		if a.ChunkSize != 0 {
+			p("        Chunk Size : %dK\n\n", a.ChunkSize/1024)
+		}
+	case -1:
+		p("          Rounding : %dK\n\n", a.ChunkSize/1024)
+	}
+	if a.RaidDisks != 0 && v.sra != nil {
+		pol := v.sra.consistency
+		switch pol {
+		case "none", "resync", "bitmap", "journal", "ppl":
+		default:
+			pol = "unknown"
+		}
+		p("Consistency Policy : %s\n\n", pol)
+	}
+	if e != nil && e.percent >= 0 {
+		p("    %7s Status : %d%% complete\n", []string{"Rebuild", "Resync", "Reshape", "Check"}[e.resync], e.percent)
+	}
+	if v.info != nil && v.info.Super.FeatureMap&bitmap.FeatureReshapeActive != 0 {
+		r.reshapeLines(v)
+	} else if e != nil && e.percent >= 0 {
+		p("\n")
+	}
+	if v.info != nil {
+		r.detailSuper(v)
+	}
+	if !r.c.NoDevices {
+		if a.RaidDisks != 0 {
+			p("    Number   Major   Minor   RaidDevice State\n")
+		} else {
+			p("    Number   Major   Minor   RaidDevice\n")
+		}
+	}
+}
+
+// arrayState is the first word of the State line.
+func (r *runner) arrayState(v *arrayView) string {
+	a := v.array
+	if a.State&md.ArrayStateClean != 0 {
+		if (a.Level == 0 || a.Level == -1) && v.sra != nil {
+			return v.sra.arrayState
+		}
+		return "clean"
+	}
+	if a.State&md.ArrayStateClustered != 0 {
+		for _, d := range v.disks {
+			// mdadm tests the bit numbers MD_DISK_SYNC|MD_DISK_ACTIVE (2|1)
+			// as a mask: faulty or active members.
+			if d.State&3 != 0 && d.Major|d.Minor != 0 {
+				dv := r.mapDev(uint32(d.Major), uint32(d.Minor), false)
+				if dv == "" {
+					continue
+				}
+				if bitmapDirty(dv) != 0 {
+					return "active"
+				}
+				return "clean"
+			}
+		}
+	}
+	return "active"
+}
+
+func syncWord(e *mdstatEnt) string {
+	if e == nil || (e.percent < 0 && e.percent != resyncPending && e.percent != resyncDelayed && e.percent != resyncRemote) {
+		return ""
+	}
+	return []string{", recovering", ", resyncing", ", reshaping", ", checking"}[e.resync]
+}
+
+func notStarted(size uint64) string {
+	if size != 0 {
+		return ""
+	}
+	return ", Not Started"
+}
+
+func syncFlag(e *mdstatEnt) string {
+	switch {
+	case e == nil:
+		return ""
+	case e.percent == resyncDelayed:
+		return " (DELAYED)"
+	case e.percent == resyncPending:
+		return " (PENDING)"
+	case e.percent == resyncRemote:
+		return " (REMOTE)"
+	}
+	return ""
+}
+
+// detailSuper is super1's detail_super.
+func (r *runner) detailSuper(v *arrayView) {
+	sb := v.info.Super
+	raw, _ := sb.MarshalBinary()
+	name := cstring(raw[32:64])
+	fmt.Fprintf(r.out, "              Name : %s", name)
+	h := r.c.Homehost
+	if l := len(h); l > 0 && l < 32 && raw[32+l] == ':' && strings.HasPrefix(string(raw[32:64]), h) {
+		fmt.Fprintf(r.out, "  (local to host %s)", h)
+	}
+	if bm := v.info.Bitmap; bm != nil && bm.Nodes > 0 && sb.FeatureMap&bitmap.FeatureBitmapOffset != 0 {
+		fmt.Fprintf(r.out, "\n      Cluster Name : %-64s", cstring(bm.ClusterName[:]))
+	}
+	fmt.Fprintf(r.out, "\n              UUID : %s\n            Events : %d\n\n", uuidColon(sb.SetUUID), sb.Events)
+}
+
+// reshapeLines prints the reshape part of --detail.
+func (r *runner) reshapeLines(v *arrayView) {
+	sb, a := v.info.Super, v.array
+	p := func(format string, args ...any) { fmt.Fprintf(r.out, format, args...) }
+	if sb.DeltaDisks != 0 {
+		p("     Delta Devices : %d, (%d->%d)\n", sb.DeltaDisks, a.RaidDisks-sb.DeltaDisks, a.RaidDisks)
+	}
+	nl, nlay := int32(sb.NewLevel), int32(sb.NewLayout)
+	if nl != a.Level {
+		p("         New Level : %s\n", orUnknown(levelName(nl)))
+	}
+	if nl != a.Level || nlay != a.Layout {
+		switch nl {
+		case 5:
+			p("        New Layout : %s\n", layoutName(r5layouts, nlay))
+		case 6:
+			p("        New Layout : %s\n", layoutName(r6layouts, nlay))
+		case 10:
+			kind := "far"
+			if nlay&0x10000 != 0 {
+				kind = "offset"
+			}
+			p("        New Layout : near=%d, %s=%d\n", nlay&255, kind, (nlay>>8)&255)
+		}
+	}
+	if int32(sb.NewChunk*512) != a.ChunkSize {
+		p("     New Chunksize : %dK\n", sb.NewChunk/2)
+	}
+	p("\n")
+}
+
+// exists reports whether path exists below the root.
+func (r *runner) exists(path string) bool {
+	_, err := os.Stat(r.env.path(path))
+	return err == nil
+}
+
+func timeIn(sec uint32, env *Env) time.Time {
+	return time.Unix(int64(sec), 0).In(env.Location)
+}

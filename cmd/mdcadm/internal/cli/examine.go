@@ -1,0 +1,264 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"syscall"
+
+	"mdcluster.dev/bitmap"
+	"mdcluster.dev/bitmap/mdadmview"
+)
+
+// member is an open device or image file.
+type member struct {
+	f    *os.File
+	size int64
+	blk  bool   // a block device
+	rdev uint64 // its device number (block devices)
+}
+
+// openMember opens name read-only; regular files and block devices both
+// work.
+func openMember(name string) (*member, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	m := &member{f: f}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0 {
+		m.blk, m.rdev = true, uint64(st.Rdev)
+	}
+	if m.size, err = f.Seek(0, io.SeekEnd); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("size of %s: %w", name, err)
+	}
+	return m, nil
+}
+
+func (m *member) Close() error { return m.f.Close() }
+
+func (m *member) reader() *bitmap.Reader { return bitmap.NewReader(m.f, m.size) }
+
+// errnoText is strerror's text for err, as mdadm prints it.
+func errnoText(err error) string {
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		s := en.Error()
+		return strings.ToUpper(s[:1]) + s[1:]
+	}
+	return err.Error()
+}
+
+// whyNoSuperblock explains why no superblock was found: "" when no
+// location even had md's magic (mdadm's plain message), else the first bad
+// field.
+func whyNoSuperblock(err error) string {
+	if fe := fieldError(err); fe != nil {
+		return fmt.Sprintf(" (%s field %s at offset %d: %s)", fe.Struct, fe.Field, fe.Offset, fieldReason(fe))
+	}
+	return ""
+}
+
+func fieldReason(fe *bitmap.FieldError) string {
+	if fe.Value != nil {
+		return fmt.Sprintf("value %v %s", fe.Value, fe.Reason)
+	}
+	return fe.Reason
+}
+
+// examine is mdadm's Examine(): --examine of each device, or with --brief
+// an ARRAY line per array.
+func (r *runner) examine(devs []Device) int {
+	c := r.c
+	rc := 0
+	type array struct {
+		uuid   [16]byte
+		first  *mdadmview.Member
+		spares int
+		devs   []string
+	}
+	var arrays []*array // newest first, as mdadm lists them
+	var js []any
+	for _, d := range devs {
+		m, err := openMember(d.Name)
+		if err != nil {
+			if !c.Scan {
+				r.env.errf("cannot open %s: %s\n", d.Name, errnoText(err))
+				rc = 1
+			}
+			continue
+		}
+		mem, err := mdadmview.LoadMember(m.reader(), d.Name)
+		m.Close()
+		if err != nil {
+			if !c.Brief {
+				r.env.errf("No md superblock detected on %s.%s\n", d.Name, whyNoSuperblock(err))
+				rc = 1
+			}
+			continue
+		}
+		opt := mdadmview.Options{Location: r.env.Location, Homehost: c.Homehost}
+		switch {
+		case c.Brief:
+			var ap *array
+			for _, a := range arrays {
+				if a.uuid == mem.Super.SetUUID {
+					ap = a
+				}
+			}
+			if ap == nil {
+				ap = &array{uuid: mem.Super.SetUUID, first: mem}
+				arrays = append([]*array{ap}, arrays...)
+			}
+			if notInSync(mem.Super) {
+				ap.spares++
+			}
+			ap.devs = append(ap.devs, d.Name)
+		case c.JSON:
+			js = append(js, mdadmview.NewExamine(mem, opt))
+		case c.Export:
+			mdadmview.WriteExport(r.out, mem)
+		default:
+			if err := mdadmview.NewExamine(mem, opt).WriteText(r.out, opt); err != nil {
+				r.env.errf("%s: %v\n", d.Name, err)
+				rc = 1
+			}
+		}
+	}
+	for _, a := range arrays {
+		var b bytes.Buffer
+		mdadmview.WriteBrief(&b, a.first)
+		line, _, _ := strings.Cut(b.String(), "\n")
+		if c.Verbose > 0 {
+			sb := a.first.Super
+			if l := levelName(sb.Level); l != "" {
+				line = strings.Replace(line, " metadata=", " level="+l+" metadata=", 1)
+			}
+			line = strings.Replace(line, " UUID=", fmt.Sprintf(" num-devices=%d UUID=", int32(sb.RaidDisks)), 1)
+		}
+		r.out.WriteString(line + "\n")
+		if a.spares > 0 {
+			fmt.Fprintf(r.out, "   spares=%d", a.spares)
+		}
+		if c.Verbose > 0 {
+			fmt.Fprintf(r.out, "   devices=%s", strings.Join(a.devs, ","))
+		}
+		if a.spares > 0 || c.Verbose > 0 {
+			r.out.WriteString("\n")
+		}
+	}
+	for _, v := range js {
+		mdadmview.WriteJSON(r.out, v)
+	}
+	return rc
+}
+
+// notInSync is mdadm's !(disk.state & MD_DISK_SYNC) for a v1.x member.
+func notInSync(sb *bitmap.Superblock) bool {
+	role := sb.Role()
+	if role == bitmap.RoleSpare || role == bitmap.RoleFaulty || role == bitmap.RoleJournal || role >= uint16(sb.RaidDisks) {
+		return true
+	}
+	return sb.FeatureMap&bitmap.FeatureReplacement != 0 && sb.FeatureMap&bitmap.FeatureRecoveryOffset != 0
+}
+
+// examineBitmap is mdadm's ExamineBitmap() with one difference: an image
+// file holding an md member is shown like a block device (its internal
+// bitmap), where mdadm would read it as an external bitmap file. A file
+// without an md superblock is still read as a bitmap file.
+func (r *runner) examineBitmap(name string) int {
+	m, err := openMember(name)
+	if err != nil {
+		r.env.errf("failed to open bitmap file %s: %s\n", name, errnoText(err))
+		return 1
+	}
+	defer m.Close()
+	rd := m.reader()
+	sb, _, err := rd.ProbeSuperblock()
+	if err != nil {
+		if hasField(err) {
+			r.env.errf("%s: no usable md superblock%s\n", name, whyNoSuperblock(err))
+			return 1
+		}
+		return r.bitmapFile(name, m)
+	}
+	if !sb.HasBitmap() {
+		r.env.errf("%s doesn't have bitmap\n", name)
+		return 1
+	}
+	bm, err := rd.ReadBitmap(sb, bitmap.WithMaxExtents(r.maxExtents()))
+	if bm == nil {
+		r.env.errf("%s doesn't have bitmap (%v)\n", name, err)
+		return 1
+	}
+	x := mdadmview.NewExamineBitmap(name, bm)
+	if r.c.JSON {
+		if r.c.Brief {
+			for i := range x.Slots {
+				x.Slots[i].Bits, x.Slots[i].Dirty, x.Slots[i].DirtyPercent, x.Slots[i].DirtyExtents = 0, 0, 0, nil
+			}
+		}
+		mdadmview.WriteJSON(r.out, x)
+		return 0
+	}
+	var b bytes.Buffer
+	x.WriteText(&b)
+	if r.c.Brief {
+		r.out.WriteString(dropBitmapLines(b.String()))
+	} else {
+		r.out.Write(b.Bytes())
+	}
+	return 0
+}
+
+func (r *runner) maxExtents() int {
+	if r.c.JSON {
+		return bitmap.DefaultMaxExtents
+	}
+	return 0 // the text has no extents: count bits only
+}
+
+func hasField(err error) bool { return fieldError(err) != nil }
+
+// fieldError finds, anywhere in err's tree, a bad field of a structure
+// whose magic was right (a wrong magic only means "not there").
+func fieldError(err error) *bitmap.FieldError {
+	switch e := err.(type) {
+	case nil:
+		return nil
+	case *bitmap.FieldError:
+		if !errors.Is(e, bitmap.ErrBadMagic) && e.Field != "magic" {
+			return e
+		}
+		return nil
+	case interface{ Unwrap() []error }:
+		for _, x := range e.Unwrap() {
+			if fe := fieldError(x); fe != nil {
+				return fe
+			}
+		}
+		return nil
+	}
+	return fieldError(errors.Unwrap(err))
+}
+
+// dropBitmapLines removes the "Bitmap : N bits" lines, which mdadm
+// --examine-bitmap --brief does not print.
+func dropBitmapLines(s string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(s, "\n") {
+		if !strings.HasPrefix(l, "          Bitmap : ") {
+			b.WriteString(l)
+		}
+	}
+	return b.String()
+}

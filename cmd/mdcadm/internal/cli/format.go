@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+)
+
+// humanSize is mdadm's human_size: " (x.yy MiB x.yy MB)" from 5000 KiB on.
+func humanSize(bytes uint64) string {
+	b := int64(bytes)
+	switch {
+	case b < 5000*1024:
+		return ""
+	case b < 2<<30:
+		cMiB := (b*200/(1<<20) + 1) / 2
+		cMB := (b/(1000000/200) + 1) / 2
+		return fmt.Sprintf(" (%d.%02d MiB %d.%02d MB)", cMiB/100, cMiB%100, cMB/100, cMB%100)
+	case b < 2<<40:
+		cGiB := (b*200/(1<<30) + 1) / 2
+		cGB := (b/(1000000000/200) + 1) / 2
+		return fmt.Sprintf(" (%d.%02d GiB %d.%02d GB)", cGiB/100, cGiB%100, cGB/100, cGB%100)
+	}
+	cTiB := (b*200/(1<<40) + 1) / 2
+	cTB := (b/(1000000000000/200) + 1) / 2
+	return fmt.Sprintf(" (%d.%02d TiB %d.%02d TB)", cTiB/100, cTiB%100, cTB/100, cTB%100)
+}
+
+// humanSizeBrief is mdadm's human_size_brief with IEC prefixes.
+func humanSizeBrief(bytes uint64) string {
+	b := int64(bytes)
+	switch {
+	case b < 5000*1024:
+		return ""
+	case b < 2<<30:
+		c := (b*200/(1<<20) + 1) / 2
+		return fmt.Sprintf("%d.%02dMiB", c/100, c%100)
+	case b < 2<<40:
+		c := (b*200/(1<<30) + 1) / 2
+		return fmt.Sprintf("%d.%02dGiB", c/100, c%100)
+	}
+	c := (b*200/(1<<40) + 1) / 2
+	return fmt.Sprintf("%d.%02dTiB", c/100, c%100)
+}
+
+// ctime24 formats t like "%.24s" of ctime(3).
+func ctime24(t interface{ Format(string) string }) string {
+	return t.Format("Mon Jan _2 15:04:05 2006")
+}
+
+// printQuoted is mdadm's print_quoted: s in quotes only if it holds
+// white space or quotes.
+func printQuoted(s string) string {
+	var first byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\'' || c == '"' {
+			first = c
+			break
+		}
+		if c == ' ' || c == '\t' {
+			first = c
+		}
+	}
+	if first == 0 {
+		return s
+	}
+	q := byte('"')
+	if first == '"' {
+		q = '\''
+	}
+	var b strings.Builder
+	b.WriteByte(q)
+	for i := 0; i < len(s); i++ {
+		if s[i] == q {
+			b.WriteByte(q)
+			q ^= '"' ^ '\''
+			b.WriteByte(q)
+		}
+		b.WriteByte(s[i])
+	}
+	b.WriteByte(q)
+	return b.String()
+}
+
+const helpOptions = `mdcadm accepts mdadm's command line. Arguments that do not start with '-'
+are device names; the first one is usually the md array.
+
+Read-only modes (implemented):
+  --examine        -E : show the md superblock of member devices or image files
+  --examine-bitmap -X : show the write-intent bitmap (every cluster slot) of a
+                        member device or image file, or a bitmap file
+  --detail         -D : show a running array (add --scan for every array)
+  --query          -Q : say what a device is to md
+  --brief          -b : shorter output; --scan implies it
+  --export         -Y : key=value output of --examine
+  --json              : JSON output of --examine, --examine-bitmap, --detail
+                        and --query
+  --verbose -v, --quiet -q, --homehost=, --config= as in mdadm
+
+Every other mdadm mode and option is recognised but not run yet.
+`
+
+const helpConfig = `mdcadm reads mdadm's configuration file (/etc/mdadm/mdadm.conf) for
+HOMEHOST and the DEVICE lines that --examine --scan looks at; see mdadm.conf(5).
+`
+
+// help returns the help text of a mode.
+func help(m Mode) string {
+	switch m {
+	case ModeMisc:
+		return "Usage: mdcadm --misc options... devices\n\n" + helpOptions
+	case ModeNone:
+		return "Usage: mdcadm --examine|--examine-bitmap|--detail|--query options... devices\n\n" + helpOptions
+	}
+	return fmt.Sprintf("Usage: mdcadm --%s ...\n\nThe %s mode is not implemented yet; mdcadm runs only the read-only modes.\n", m, m)
+}
