@@ -257,7 +257,17 @@ func (a *Agent) assemble(ctx context.Context, st *arrayState) error {
 	}
 	if obs := findArray(arrays, st.cfg.UUID); obs != nil {
 		st.mdName = obs.Name
-		return a.freeze(st, obs)
+		if err := a.freeze(st, obs); err != nil {
+			return err
+		}
+		// start_ro made it read-auto; with its sync frozen it can go read-write now, so a
+		// resync it needs runs when the lease allows, not at the first write.
+		if obs.State == md.ArrayReadAuto {
+			if err := a.fs.SetArrayState(obs.Name, md.ArrayActive); err != nil {
+				return fmt.Errorf("switch %s to read-write: %w", obs.Name, err)
+			}
+		}
+		return nil
 	}
 	return fmt.Errorf("mdadm assembled %s but md shows no array with UUID %s", st.cfg.Name, st.cfg.UUID)
 }

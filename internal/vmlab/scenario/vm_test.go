@@ -154,3 +154,13 @@ func TestNetworkCutSelfFence(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestResyncConcurrency(t *testing.T) {
+	port := hostEtcd(t)
+	o := AgentOptions
+	o.Disks, o.DiskSize = 4, 128<<20
+	l, ctx := startLab(t, o)
+	if err := ResyncConcurrency(ctx, l, port); err != nil {
+		t.Fatal(err)
+	}
+}
