@@ -303,3 +303,48 @@ echo "$(cat /sys/block/$m/md/sync_action) $(cat /sys/block/$m/md/resync_start)"`
 	}
 	return nil
 }
+
+// NewDiskConfirm runs md-cluster RAID1 on two guests (DLM stand-in) with agents in clustered
+// mode: a disk added on node1 is confirmed on node2 by node2's agent (ADD_NEW_DISK with
+// MD_DISK_CANDIDATE for the local device carrying that device UUID), so both kernels take it.
+func NewDiskConfirm(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
+	for n := 1; n <= 2; n++ {
+		if _, err := step(ctx, l, n, quick, "DLM configfs set-up (shell stand-in)", "/lab/dlm-standin.sh setup"); err != nil {
+			return err
+		}
+	}
+	out, err := step(ctx, l, 1, slow, "mdadm --create clustered RAID1 on vda vdb",
+		`mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --bitmap=clustered --nodes=2 --metadata=1.2 --name=shared /dev/vda /dev/vdb >/dev/null 2>&1 || exit 1
+mdadm --wait /dev/md0; mdadm --detail --export /dev/md0 | sed -n 's/^MD_UUID=//p'`)
+	if err != nil {
+		return err
+	}
+	uuid := strings.TrimSpace(out)
+	if _, err := step(ctx, l, 2, slow, "mdadm --assemble on node2", "mdadm --assemble /dev/md0 /dev/vda /dev/vdb 2>&1"); err != nil {
+		return err
+	}
+	arrays := fmt.Sprintf("  - {uuid: %s, name: shared, mode: clustered, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
+	for n := 1; n <= 2; n++ {
+		if err := startAgent(ctx, l, n, AgentConfig(n, etcdPort, "10s", "2s", arrays)); err != nil {
+			return err
+		}
+	}
+	if _, err := step(ctx, l, 1, slow, "node1: mdadm --add vdc (md-cluster asks every node to confirm)",
+		"mdadm --manage /dev/md0 --add /dev/vdc 2>&1"); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, quick)
+	defer cancel()
+	ln, err := l.Node(2).WaitConsole(wctx, "confirmed new disk")
+	if err != nil {
+		return err
+	}
+	l.Logf("node2 agent: %s", ln.Text)
+	for n := 1; n <= 2; n++ {
+		if _, err := step(ctx, l, n, quick, "vdc is a member of md0",
+			"for i in $(seq 1 40); do [ -d /sys/block/md0/md/dev-vdc ] && exit 0; sleep 0.25; done; ls /sys/block/md0/md; exit 1"); err != nil {
+			return err
+		}
+	}
+	return nil
+}

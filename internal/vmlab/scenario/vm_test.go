@@ -164,3 +164,11 @@ func TestResyncConcurrency(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestNewDiskConfirm(t *testing.T) {
+	port := hostEtcd(t)
+	l, ctx := startLab(t, AgentOptions)
+	if err := NewDiskConfirm(ctx, l, port); err != nil {
+		t.Fatal(err)
+	}
+}
