@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
 	"mdcluster.dev/bitmap"
 	"mdcluster.dev/bitmap/mdadmview"
 )
@@ -36,6 +37,9 @@ func openMember(name string) (*member, error) {
 	m := &member{f: f}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0 {
 		m.blk, m.rdev = true, uint64(st.Rdev)
+		// md writes member superblocks and bitmaps around the page cache:
+		// drop what an earlier reader cached (mdadm reads with O_DIRECT).
+		unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 	}
 	if m.size, err = f.Seek(0, io.SeekEnd); err != nil {
 		f.Close()

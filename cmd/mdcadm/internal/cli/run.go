@@ -161,7 +161,7 @@ func (r *runner) misc() int {
 			return 2
 		}
 		if len(devs) == 0 {
-			devs = confDevices(r.env, c.ConfigFile)
+			devs = r.confDevices(c.ConfigFile)
 		}
 		if len(devs) == 0 {
 			r.env.errf("No devices listed in %s\n", confName(c.ConfigFile))

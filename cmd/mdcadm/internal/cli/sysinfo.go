@@ -261,8 +261,10 @@ func confHomehost(e *Env, file string) string {
 }
 
 // confDevices lists the devices of the config file's DEVICE lines; without
-// any, or for "partitions", those of /proc/partitions.
-func confDevices(e *Env, file string) []Device {
+// any, or for "partitions", those of /proc/partitions by their /dev names,
+// last first (mdadm's load_partitions prepends each).
+func (r *runner) confDevices(file string) []Device {
+	e := r.env
 	var pats []string
 	for _, w := range confLines(e, file) {
 		if strings.EqualFold(w[0], "DEVICE") {
@@ -276,11 +278,20 @@ func confDevices(e *Env, file string) []Device {
 	for _, p := range pats {
 		if p == "partitions" {
 			b, _ := os.ReadFile(e.path("/proc/partitions"))
-			for _, l := range strings.Split(string(b), "\n")[1:] {
-				if w := strings.Fields(l); len(w) == 4 {
-					out = append(out, Device{Name: "/dev/" + w[3]})
+			var part []Device
+			for _, l := range strings.Split(string(b), "\n") {
+				var maj, min uint32
+				if !strings.HasPrefix(l, " ") {
+					continue
+				}
+				if n, _ := fmt.Sscan(l, &maj, &min); n != 2 {
+					continue
+				}
+				if name := r.mapDev(maj, min, true); name != "" {
+					part = append([]Device{{Name: name}}, part...)
 				}
 			}
+			out = append(out, part...)
 			continue
 		}
 		if p == "containers" {
