@@ -4,7 +4,7 @@ GO           ?= go
 export CGO_ENABLED := 0
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS      := -s -w -X mdcluster.dev/internal/buildinfo.Version=$(VERSION)
-BINARIES     := mdclusterd mdcadm mdlab
+BINARIES     := mdclusterd mdcadm mdlab dlmprobe
 STATICCHECK  := $(shell $(GO) env GOPATH)/bin/staticcheck
 STATICCHECK_VERSION := v0.8.2
 VM_COUNT     ?= 1
@@ -29,7 +29,7 @@ help:
 
 build:
 	@mkdir -p bin
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/mdclusterd ./cmd/mdcadm ./scripts/vm/mdlab
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/mdclusterd ./cmd/mdcadm ./scripts/vm/mdlab ./dlm/kerneldlm/cmd/dlmprobe
 
 # Guest tests: test files tagged `vmguest` run inside a lab guest on the real kernel. Each package
 # that has them is compiled to a static test binary that the initramfs carries under /lab/tests.

@@ -79,7 +79,7 @@ func (e *Engine) Open(ctx context.Context, _ ...dlm.SessionOption) (*Session, er
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	minor, err := e.lspace(cmdCreateLockspace, 0)
+	minor, err := e.lspace(cmdCreateLockspace, 0, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -87,12 +87,15 @@ func (e *Engine) Open(ctx context.Context, _ ...dlm.SessionOption) (*Session, er
 	if err != nil {
 		return nil, fmt.Errorf("kerneldlm: open lockspace %q: %w", e.lockspace, err)
 	}
-	return newSession(e, dev), nil
+	s := newSession(e, dev)
+	s.minor = minor
+	return s, nil
 }
 
-// lspace sends a create or remove request on the control device.
-func (e *Engine) lspace(cmd byte, flags uint32) (int, error) {
-	req := lspaceRequest{cmd: cmd, flags: flags, name: e.lockspace}
+// lspace sends a create or remove request on the control device. The kernel finds the
+// lockspace to remove by the misc minor its create returned, not by name.
+func (e *Engine) lspace(cmd byte, flags uint32, minor int) (int, error) {
+	req := lspaceRequest{cmd: cmd, flags: flags, minor: uint32(minor), name: e.lockspace}
 	b, err := req.MarshalBinary()
 	if err != nil {
 		return 0, err

@@ -1,6 +1,8 @@
 package kerneldlm
 
 import (
+	"golang.org/x/sys/unix"
+
 	"context"
 	"errors"
 	"fmt"
@@ -13,8 +15,9 @@ import (
 // Session is an open lockspace device with its read loop. It is safe for
 // concurrent use.
 type Session struct {
-	eng *Engine
-	dev device
+	eng   *Engine
+	dev   device
+	minor int // misc minor of the lockspace device, from CREATE_LOCKSPACE
 
 	mu    sync.Mutex
 	locks map[uint64]*Lock // by handle, echoed as astparam
@@ -105,7 +108,10 @@ func (s *Session) Close() error {
 	s.end(dlm.ErrClosed)
 	// REMOVE blocks while a device fd is open (ours is closed now) and
 	// fails with EBUSY while others still hold locks: then they keep it.
-	_, rerr := s.eng.lspace(cmdRemoveLockspace, 0)
+	_, rerr := s.eng.lspace(cmdRemoveLockspace, 0, s.minor)
+	if errors.Is(rerr, unix.EBUSY) {
+		rerr = nil // another process of this node still uses the lockspace
+	}
 	return errors.Join(cerr, rerr)
 }
 

@@ -9,7 +9,7 @@ LAB=${MDCLUSTER_LAB:-$TOP/.lab}
 BIN=${BIN:-$TOP/bin}
 [ -f "$LAB/kroot/.ready" ] || { echo "build-initramfs: no kernel in $LAB/kroot: run scripts/vm/setup-host.sh" >&2; exit 1; }
 KV=$(ls "$LAB/kroot/lib/modules" | head -1)
-for b in mdlab mdclusterd mdcadm; do
+for b in mdlab mdclusterd mdcadm dlmprobe; do
   [ -x "$BIN/$b" ] || { echo "build-initramfs: $BIN/$b missing: run make build" >&2; exit 1; }
 done
 R=$LAB/initramfs.d
@@ -41,7 +41,7 @@ gcc -shared -fPIC -O2 -o "$R/lib/x86_64-linux-gnu/libcmap.so.4" "$HERE/fakecmap/
 printf 'DEVICE /dev/vd*\nHOMECLUSTER mdlab\n' > "$R/etc/mdadm/mdadm.conf"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$R/etc/passwd"; printf 'root:x:0:\n' > "$R/etc/group"
 
-for b in mdlab mdclusterd mdcadm; do cp "$BIN/$b" "$R/bin/$b"; done
+for b in mdlab mdclusterd mdcadm dlmprobe; do cp "$BIN/$b" "$R/bin/$b"; done
 # Test binaries of packages with `vmguest` tests (make guest-tests), run in the guest by the VM suite.
 mkdir -p "$R/lab/tests"
 cp "$LAB"/guest-tests/*.test "$R/lab/tests/" 2>/dev/null || true

@@ -172,3 +172,10 @@ func TestNewDiskConfirm(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestKernelDLMContention(t *testing.T) {
+	l, ctx := startLab(t, vmlab.Options{Nodes: 2})
+	if err := KernelDLMContention(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+}
