@@ -121,6 +121,13 @@ func compareAll(t *testing.T, dev string, members []string) {
 		same(t, "--examine-bitmap", m)
 	}
 	same(t, "--examine", "--scan")
+	if t.Failed() {
+		t.Logf("/proc/partitions:\n%s", sh(t, "cat /proc/partitions"))
+		o, _, _ := mdcadm("--examine", "--scan", "--verbose")
+		t.Logf("mdcadm -Esv:\n%s", o)
+		o, _, _ = mdadm("--examine", "--scan", "--verbose")
+		t.Logf("mdadm -Esv:\n%s", o)
+	}
 }
 
 func TestGuestDetailRAID1Bitmap(t *testing.T) {

@@ -274,7 +274,7 @@ func (r *runner) confDevices(file string) []Device {
 	if len(pats) == 0 {
 		pats = []string{"partitions"}
 	}
-	var out []Device
+	var out, globs []Device
 	for _, p := range pats {
 		if p == "partitions" {
 			b, _ := os.ReadFile(e.path("/proc/partitions"))
@@ -300,8 +300,8 @@ func (r *runner) confDevices(file string) []Device {
 		m, _ := filepath.Glob(e.path(p))
 		for _, n := range m {
 			rel, _ := filepath.Rel(e.path("/"), n)
-			out = append(out, Device{Name: "/" + rel})
+			globs = append([]Device{{Name: "/" + rel}}, globs...) // prepended, as mdadm does
 		}
 	}
-	return out
+	return append(globs, out...)
 }
