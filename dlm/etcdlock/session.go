@@ -36,6 +36,7 @@ type Session struct {
 	paused  atomic.Bool                // test hook: stop renewing, as a stalled process would
 	closed  atomic.Bool
 	expired atomic.Bool
+	expiry  atomic.Int64 // unix ns: earliest time etcd may expire the lease (Deadline)
 }
 
 var _ dlm.Session = (*Session)(nil)
@@ -58,6 +59,7 @@ func (e *Engine) Open(ctx context.Context, opts ...dlm.SessionOption) (*Session,
 	}
 	ttl := time.Duration(resp.TTL) * time.Second
 	s := &Session{eng: e, cli: e.cli, lease: resp.ID, ttl: ttl, done: make(chan struct{})}
+	s.expiry.Store(t0.Add(ttl).UnixNano())
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.keepAlive(t0.Add(ttl - s.margin()))
@@ -104,6 +106,7 @@ func (s *Session) keepAlive(deadline time.Time) {
 		switch {
 		case err == nil && resp.TTL > 0:
 			deadline = t0.Add(time.Duration(resp.TTL)*time.Second - s.margin())
+			s.expiry.Store(t0.Add(time.Duration(resp.TTL) * time.Second).UnixNano())
 			next = t0.Add(s.ttl / 3)
 		case errors.Is(err, rpctypes.ErrLeaseNotFound) || err == nil:
 			s.expired.Store(true)
