@@ -130,7 +130,6 @@ func (a *Agent) Run(ctx context.Context, ready func(status string)) error {
 		case <-time.After(time.Second):
 		}
 	}
-	a.releaseAll()
 	return nil
 }
 
@@ -138,11 +137,22 @@ var errFenced = errors.New("session lost while the watchdog is armed: the node f
 
 // runSession opens a session and reconciles until it ends.
 func (a *Agent) runSession(ctx context.Context, ready func(string)) error {
-	sess, err := a.locks.engine.NewSession(ctx, dlm.WithTTL(a.cfg.Leases.TTL.Duration))
+	sess, resumed, err := a.openSession(ctx)
 	if err != nil {
-		return fmt.Errorf("open session: %w", err)
+		return err
 	}
-	defer sess.Close()
+	defer func() {
+		// A clean stop ends the session; an agent that is killed leaves it for its restart.
+		if ctx.Err() != nil {
+			a.releaseAll()
+			sess.Close()
+			a.forgetSession()
+		}
+	}()
+	if resumed {
+		a.log.Info("resumed the previous process's session")
+		a.adopt(ctx, sess)
+	}
 	a.mu.Lock()
 	a.sess = sess
 	a.mu.Unlock()
@@ -162,6 +172,7 @@ func (a *Agent) runSession(ctx context.Context, ready func(string)) error {
 		case <-ctx.Done():
 			return nil
 		case <-sess.Done():
+			a.forgetSession()
 			a.sessionLost(ctx)
 			if fenceDone != nil {
 				return errFenced

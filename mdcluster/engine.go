@@ -16,6 +16,8 @@ import (
 // lockService is the agent's lock engine and whatever must be closed with it.
 type lockService struct {
 	engine dlm.Engine
+	// etcd is the engine as its concrete type when it is etcd: sessions can be resumed.
+	etcd *etcdlock.Engine
 	// kv is the etcd client when the engine is etcd: the agent publishes cluster state
 	// (members, resync progress) as keys bound to its session's lease.
 	kv     *clientv3.Client
@@ -72,6 +74,7 @@ func openLockService(ctx context.Context, c *config.Config) (*lockService, error
 		s.Close()
 		return nil, fmt.Errorf("etcd %v has no leader: %w", endpoints, err)
 	}
-	s.engine = etcdlock.New(cli, etcdlock.WithPrefix(strings.TrimSuffix(le.Prefix, "/")+"/dlm"))
+	s.etcd = etcdlock.New(cli, etcdlock.WithPrefix(strings.TrimSuffix(le.Prefix, "/")+"/dlm"))
+	s.engine = s.etcd
 	return s, nil
 }

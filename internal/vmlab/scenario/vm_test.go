@@ -179,3 +179,11 @@ func TestKernelDLMContention(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestKillAgent(t *testing.T) {
+	port := hostEtcd(t)
+	l, ctx := startLab(t, AgentOptions)
+	if err := KillAgent(ctx, l, port); err != nil {
+		t.Fatal(err)
+	}
+}
