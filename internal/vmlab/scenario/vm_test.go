@@ -187,3 +187,13 @@ func TestKillAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestClusterFailover(t *testing.T) {
+	l, ctx := startLab(t, vmlab.Options{Nodes: 3, Disks: 3})
+	ttl := 15 * time.Second
+	took, err := ClusterFailover(ctx, l, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("failover with the agents' own etcd cluster: %.1fs with TTL %s", took.Seconds(), ttl)
+}
