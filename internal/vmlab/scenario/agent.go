@@ -451,7 +451,9 @@ func ClusterFailover(ctx context.Context, l *vmlab.Lab, ttl time.Duration) (time
 	arrays := fmt.Sprintf("  - {uuid: %s, name: data, mode: exclusive, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
 	errs := make(chan error, 3)
 	for n := 1; n <= 3; n++ {
-		go func(n int) { errs <- startAgent(ctx, l, n, ClusterAgentConfig(n, ttl.String(), (ttl/3).String(), arrays)) }(n)
+		go func(n int) {
+			errs <- startAgent(ctx, l, n, ClusterAgentConfig(n, ttl.String(), (ttl/3).String(), arrays))
+		}(n)
 	}
 	for i := 0; i < 3; i++ {
 		if err := <-errs; err != nil {
