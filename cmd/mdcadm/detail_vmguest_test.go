@@ -201,6 +201,26 @@ func TestGuestResync(t *testing.T) {
 	sh(t, "echo frozen > /sys/block/md7/md/sync_action; echo 65536 > /sys/block/md7/md/sync_max; "+
 		"echo 200000 > /proc/sys/dev/raid/speed_limit_max; echo idle > /sys/block/md7/md/sync_action")
 	sh(t, "for i in $(seq 300); do grep -q '^65536 ' /sys/block/md7/md/sync_completed && break; sleep 0.2; done; cat /proc/mdstat")
-	same(t, "--detail", "/dev/md7")
+	out := same(t, "--detail", "/dev/md7")
+	t.Logf("mdadm --detail /dev/md7:\n%s", out)
+	if !strings.Contains(out, "resyncing") || !strings.Contains(out, "Resync Status : ") {
+		t.Errorf("the array is not resyncing; the test compared nothing interesting")
+	}
 	same(t, "--detail", "--scan")
+}
+
+// TestGuestDetailClustered compares a clustered RAID1 (one node, the lab's
+// DLM stand-in with the node address on lo): Internal(Clustered), the
+// Cluster Name line, the bitmap-dirty State and every slot of -X.
+func TestGuestDetailClustered(t *testing.T) {
+	d := guestDisks(t)
+	sh(t, "[ -d /sys/kernel/config/dlm/cluster ] || { ip addr add 192.168.100.${NODE:-1}/24 dev lo && "+
+		"NODE=${NODE:-1} NODES=1 /lab/dlm-standin.sh setup; } 2>&1")
+	array(t, "/dev/md8", d[:2], "--metadata=1.2 -l1 -n2 --bitmap=clustered --nodes=4 --assume-clean "+d[0]+" "+d[1])
+	out := same(t, "--detail", "/dev/md8")
+	if !strings.Contains(out, "Internal(Clustered)") || !strings.Contains(out, "Cluster Name : ") {
+		t.Errorf("not a clustered array:\n%s", out)
+	}
+	sh(t, "dd if=/dev/urandom of=/dev/md8 bs=64k count=4 seek=100 oflag=direct 2>&1")
+	compareAll(t, "/dev/md8", d[:2])
 }

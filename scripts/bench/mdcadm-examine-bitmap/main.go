@@ -1,12 +1,15 @@
 // Command mdcadm-examine-bitmap times `mdadm -X` against `mdcadm -X` on a
 // large clustered bitmap made by the real mdadm in a VM lab guest.
 //
-// One guest, two sparse 4 TiB disks; the lab's DLM stand-in (one node)
-// lets mdadm 4.2 create a clustered RAID1 with 8 bitmap slots and 4 MiB
+// One guest, two sparse 4080 GiB disks (just under 4 TiB: mdadm 4.2 gives
+// a v1.2 bitmap at most 128 KiB per slot, 1,046,528 bits, so 4 MiB chunks
+// need a device under 3.99 TiB; this one has 1,044,480 chunks); the lab's DLM stand-in (NODES=1,
+// the node address on lo) lets mdadm 4.2 create a clustered RAID1 with 8 bitmap slots and 4 MiB
 // bitmap chunks (1,048,576 chunks per slot); a few writes dirty some bits.
 // Then, in the same guest, `mdadm -X /dev/vda` and `mdcadm -X /dev/vda`
-// run alternately N times each, timed inside the guest with date +%s%N
-// (wall time of the whole process, output to /dev/null). The program
+// run alternately, N samples each, a sample being the wall time of a batch
+// of runs (whole processes, output to /dev/null) measured inside the guest
+// with /proc/uptime, divided by the batch size. The program
 // checks that both print the same, and reports both medians and the ratio.
 //
 // Run from the module root after `make lab`:
@@ -28,16 +31,17 @@ import (
 )
 
 func main() {
-	n := flag.Int("n", 21, "runs of each command")
-	size := flag.Int64("disk", 4<<40, "disk size in bytes (sparse)")
+	n := flag.Int("n", 21, "samples of each command")
+	b := flag.Int("batch", 10, "runs per sample")
+	size := flag.Int64("disk", 4080<<30, "disk size in bytes (sparse)")
 	flag.Parse()
-	if err := run(*n, *size); err != nil {
+	if err := run(*n, *b, *size); err != nil {
 		fmt.Fprintln(os.Stderr, "mdcadm-examine-bitmap:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, size int64) error {
+func run(n, batch int, size int64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	l, err := vmlab.Start(ctx, "bench-examine-bitmap", vmlab.Options{Nodes: 1, Disks: 2, DiskSize: size, Log: os.Stderr})
@@ -49,7 +53,9 @@ func run(n int, size int64) error {
 		r, err := l.Step(ctx, 1, 10*time.Minute, what, script)
 		return r.Stdout, err
 	}
-	if _, err := step("DLM stand-in", "/lab/dlm-standin.sh setup"); err != nil {
+	// With one node the lab has no private NIC; the DLM needs the node's
+	// address (192.168.100.1) on some interface, so put it on lo.
+	if _, err := step("DLM stand-in", "ip addr add 192.168.100.1/24 dev lo && /lab/dlm-standin.sh setup"); err != nil {
 		return err
 	}
 	if _, err := step("create clustered RAID1, 8 slots, 4 MiB chunks",
@@ -75,26 +81,31 @@ func run(n int, size int64) error {
 		return fmt.Errorf("outputs differ:\n--- mdadm\n%s--- mdcadm\n%s", a, b)
 	}
 	fmt.Print(a)
-	out, err := step(fmt.Sprintf("time %d runs of each", n), fmt.Sprintf(`
-t() { s=$(date +%%s%%N); "$@" > /dev/null 2>&1; e=$(date +%%s%%N); echo $((e - s)); }
-for i in $(seq %d); do echo "mdadm $(t mdadm -X /dev/vda)"; echo "mdcadm $(t mdcadm -X /dev/vda)"; done`, n))
+	// busybox date has no %N: each sample times a batch of runs with
+	// /proc/uptime (10 ms ticks), so one sample is batch runs' mean.
+	out, err := step(fmt.Sprintf("time %d samples of %d runs of each", n, batch), fmt.Sprintf(`
+t() { s=$(cut -d' ' -f1 /proc/uptime); i=0
+  while [ $i -lt %d ]; do "$@" > /dev/null 2>&1; i=$((i + 1)); done
+  echo "$s $(cut -d' ' -f1 /proc/uptime)"; }
+for i in $(seq %d); do echo "mdadm $(t mdadm -X /dev/vda)"; echo "mdcadm $(t mdcadm -X /dev/vda)"; done`, batch, n))
 	if err != nil {
 		return err
 	}
 	ns := map[string][]float64{}
 	for _, line := range vmlab.Lines(out) {
 		f := strings.Fields(line)
-		if len(f) != 2 {
-			continue
+		if len(f) != 3 {
+			return fmt.Errorf("timing line %q", line)
 		}
-		v, err := strconv.ParseFloat(f[1], 64)
-		if err != nil {
-			return fmt.Errorf("timing line %q: %w (does busybox date support %%N?)", line, err)
+		s, err1 := strconv.ParseFloat(f[1], 64)
+		e, err2 := strconv.ParseFloat(f[2], 64)
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("timing line %q", line)
 		}
-		ns[f[0]] = append(ns[f[0]], v/1e6)
+		ns[f[0]] = append(ns[f[0]], (e-s)*1000/float64(batch))
 	}
 	ma, mc := median(ns["mdadm"]), median(ns["mdcadm"])
-	fmt.Printf("runs: %d each, alternating, in one guest (TCG)\n", n)
+	fmt.Printf("samples: %d each, alternating, %d runs per sample, in one guest (TCG); ms per run\n", n, batch)
 	fmt.Printf("mdadm  -X: median %.1f ms  (all: %s)\n", ma, list(ns["mdadm"]))
 	fmt.Printf("mdcadm -X: median %.1f ms  (all: %s)\n", mc, list(ns["mdcadm"]))
 	fmt.Printf("ratio mdcadm/mdadm: %.2f\n", mc/ma)
