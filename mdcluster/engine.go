@@ -10,6 +10,7 @@ import (
 	"mdcluster.dev/dlm"
 	"mdcluster.dev/dlm/etcdembed"
 	"mdcluster.dev/dlm/etcdlock"
+	"mdcluster.dev/dlm/kerneldlm"
 	"mdcluster.dev/mdcluster/config"
 )
 
@@ -57,6 +58,13 @@ func openLockService(ctx context.Context, c *config.Config) (*lockService, error
 		s.member = m
 		// Talk to the local member only: a dead peer endpoint stalls a client for longer than a TTL.
 		endpoints = m.ClientURLs()
+	case config.EngineKernel:
+		// The kernel DLM run by corosync and dlm_controld (Pacemaker clusters): the agent's
+		// locks live in a userspace lockspace of their own. It has no sessions with a TTL and
+		// no fencing tokens: a dead node's locks go when the DLM recovers, after the cluster
+		// stack has fenced it.
+		s.engine = kerneldlm.New(kerneldlm.WithLockspace(kerneldlm.DefaultLockspace))
+		return s, nil
 	case config.EngineExternal:
 		endpoints = le.Endpoints
 		cc = etcdembed.ClientConfig{CAFile: le.TLS.CA, CertFile: le.TLS.Cert, KeyFile: le.TLS.Key}
