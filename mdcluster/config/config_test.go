@@ -64,6 +64,7 @@ func TestBadConfigNamesKey(t *testing.T) {
 		{"ttl syntax", minimal + "leases: {ttl: fifteen}\n", `"fifteen" is not a duration`},
 		{"ttl range", minimal + "leases: {ttl: 1s}\n", "leases.ttl"},
 		{"margin", minimal + "leases: {ttl: 10s, watchdog_margin: 10s}\n", "leases.watchdog_margin"},
+		{"margin too small for a watchdog", minimal + "leases: {ttl: 10s, watchdog: /dev/watchdog, watchdog_margin: 1s}\n", "want at least 2s with a watchdog"},
 		{"resync limit", minimal + "resync: {max_concurrent: 0}\n", "resync.max_concurrent"},
 		{"socket path", minimal + "listen: {api_socket: relative.sock}\n", "listen.api_socket"},
 		{"metrics addr", minimal + "listen: {metrics: \"9810\"}\n", "listen.metrics"},

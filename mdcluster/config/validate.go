@@ -45,6 +45,11 @@ func (c *Config) Validate() error {
 	if m := c.Leases.WatchdogMargin.Duration; m <= 0 || m >= c.Leases.TTL.Duration {
 		return keyErr("leases.watchdog_margin", c.Leases.WatchdogMargin.String(), "want more than 0 and less than leases.ttl")
 	}
+	// The watchdog's resolution is a second and a pet period is a quarter of its timeout: the
+	// node is reset within the margin only when the margin is at least 2 s.
+	if c.Leases.Watchdog != "" && c.Leases.WatchdogMargin.Duration < 2*time.Second {
+		return keyErr("leases.watchdog_margin", c.Leases.WatchdogMargin.String(), "want at least 2s with a watchdog")
+	}
 	if c.Resync.MaxConcurrent < 1 || c.Resync.MaxConcurrent > 64 {
 		return keyErr("resync.max_concurrent", fmt.Sprint(c.Resync.MaxConcurrent), "want 1 to 64")
 	}

@@ -1,0 +1,77 @@
+package mdcluster
+
+import (
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"mdcluster.dev/mdcluster/md"
+)
+
+// lab lays out the clustered lab images as block devices: devDir/vdX files and a sysfs
+// class/block tree with their size and dev numbers.
+func lab(t *testing.T) (sysBlock, devDir string) {
+	t.Helper()
+	root := t.TempDir()
+	sysBlock, devDir = filepath.Join(root, "sys"), filepath.Join(root, "dev")
+	os.MkdirAll(devDir, 0o755)
+	for i, name := range []string{"vda", "vdb"} {
+		src := filepath.Join("..", "bitmap", "testdata", "images", "clustered-raid1-4slots", name+".img.gz")
+		f, err := os.Open(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := os.Create(filepath.Join(devDir, name))
+		n, err := io.Copy(out, zr)
+		out.Close()
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := filepath.Join(sysBlock, name)
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "size"), []byte(fmt.Sprintf("%d\n", n/512)), 0o644)
+		os.WriteFile(filepath.Join(d, "dev"), []byte(fmt.Sprintf("254:%d\n", 16*i)), 0o644)
+	}
+	// An md device and a device without a superblock are skipped.
+	os.MkdirAll(filepath.Join(sysBlock, "md0"), 0o755)
+	os.MkdirAll(filepath.Join(sysBlock, "vdc"), 0o755)
+	os.WriteFile(filepath.Join(sysBlock, "vdc", "size"), []byte("8192\n"), 0o644)
+	os.WriteFile(filepath.Join(devDir, "vdc"), make([]byte, 8192*512), 0o644)
+	return sysBlock, devDir
+}
+
+func TestFindByDeviceUUID(t *testing.T) {
+	sysBlock, devDir := lab(t)
+	sb, err := readSuperblock(filepath.Join(devDir, "vdb"), filepath.Join(sysBlock, "vdb", "size"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	major, minor, name, err := findByDeviceUUID(sysBlock, devDir, md.UUID(sb.DeviceUUID))
+	if err != nil || name != "vdb" || major != 254 || minor != 16 {
+		t.Fatalf("found %s %d:%d, %v; want vdb 254:16", name, major, minor, err)
+	}
+	if _, _, _, err := findByDeviceUUID(sysBlock, devDir, md.UUID{1, 2, 3}); !errors.Is(err, errNoSuchDevice) {
+		t.Fatalf("unknown UUID: %v, want errNoSuchDevice", err)
+	}
+}
+
+func TestWatchdogTimeout(t *testing.T) {
+	for _, tc := range []struct{ margin, want time.Duration }{
+		{time.Second, time.Second}, {2 * time.Second, time.Second}, {5 * time.Second, 3 * time.Second}, {6 * time.Second, 4 * time.Second},
+	} {
+		got := watchdogTimeout(tc.margin)
+		if got != tc.want || (tc.margin >= 2*time.Second && got*5/4 > tc.margin) {
+			t.Errorf("watchdogTimeout(%s) = %s, want %s (reset within the margin)", tc.margin, got, tc.want)
+		}
+	}
+}
