@@ -1,0 +1,90 @@
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// urfaveHelp is mdclusterd's top-level help as urfave/cli v2 prints it.
+const urfaveHelp = `NAME:
+   mdclusterd - cluster agent for Linux md RAID on shared disks
+
+USAGE:
+   mdclusterd [global options] command [command options]
+
+COMMANDS:
+   run           run the agent
+   check-config  validate a configuration file and exit
+   help, h       Shows a list of commands or help for one command
+
+GLOBAL OPTIONS:
+   --help, -h  show help
+`
+
+func TestCommands(t *testing.T) {
+	if diff := cmp.Diff([]string{"run", "check-config"}, Commands(urfaveHelp)); diff != "" {
+		t.Errorf("Commands (-want +got):\n%s", diff)
+	}
+	if got := Commands("Usage: mdcadm --examine ...\n\nRead-only modes:\n  --examine\n"); got != nil {
+		t.Errorf("Commands of a help without COMMANDS: %q, want none", got)
+	}
+}
+
+func TestSummary(t *testing.T) {
+	for _, tc := range []struct{ help, want string }{
+		{urfaveHelp, "cluster agent for Linux md RAID on shared disks"},
+		{"Usage: mdcadm --examine options...\n\nmdcadm accepts mdadm's command line.\n", "mdcadm accepts mdadm's command line"},
+	} {
+		if got := summary("x", tc.help); got != tc.want {
+			t.Errorf("summary: got %q, want %q", got, tc.want)
+		}
+	}
+}
+
+func TestRenderEscapes(t *testing.T) {
+	page := Render("mdcadm", "mdcadm 1.0", "2026-01-02", "Usage: mdcadm -E\n.dot at start\n'quote\nback\\slash\n", nil)
+	for _, want := range []string{
+		`.TH MDCADM 8 "2026-01-02" "mdcadm 1.0" "System Administration"`,
+		"mdcadm \\- .dot at start", // the first line that is not "Usage"
+		"\\&.dot at start", "\\&'quote", `back\eslash`, ".nf\n", ".fi\n",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q:\n%s", want, page)
+		}
+	}
+}
+
+// TestRenderedByMan builds mdclusterd, generates its page and has groff lay it out with
+// warnings on: the page must be valid roff and carry every command's options.
+func TestRenderedByMan(t *testing.T) {
+	groff, err := exec.LookPath("groff")
+	if err != nil {
+		t.Fatalf("groff (Debian package groff-base, which man-db needs) is missing: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "mdclusterd")
+	if out, err := exec.Command("go", "build", "-o", bin, "mdcluster.dev/cmd/mdclusterd").CombinedOutput(); err != nil {
+		t.Fatalf("build mdclusterd: %v\n%s", err, out)
+	}
+	page, err := Generate(bin, "2026-01-02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(groff, "-man", "-Tascii", "-ww", "-P-c", "-P-b", "-P-u", "-P-o")
+	cmd.Stdin = strings.NewReader(page)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || stderr.Len() > 0 {
+		t.Fatalf("groff: %v\n%s\npage:\n%s", err, stderr.String(), page)
+	}
+	text := string(out)
+	for _, want := range []string{"MDCLUSTERD RUN", "--log-level", "MDCLUSTERD CHECK-CONFIG", "cluster agent for Linux md RAID"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("rendered page lacks %q:\n%s", want, text)
+		}
+	}
+}
