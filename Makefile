@@ -80,3 +80,4 @@ fuzz:
 
 clean:
 	rm -rf bin
+include packaging.mk

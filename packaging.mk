@@ -1,0 +1,59 @@
+# Installation, man pages, the Debian package and their tests. Included from the Makefile.
+#
+#   make install [DESTDIR=/tmp/root] [PREFIX=/usr]   binaries, OCF agent, systemd unit, docs, man pages
+#   make man                                         bin/man/*.8 from the commands' --help
+#   make deb                                         bin/mdcluster_<version>_<arch>.deb (dpkg-deb)
+#   make test-ocf                                    the OCF agent on this host (ocf-tester's host part)
+#   make test-packaging                              the .deb: dpkg-deb --info/--contents, dpkg --root install
+PREFIX       ?= /usr
+DESTDIR      ?=
+SBINDIR      ?= $(PREFIX)/sbin
+OCFDIR       ?= $(PREFIX)/lib/ocf/resource.d/mdcluster
+UNITDIR      ?= /lib/systemd/system
+DOCDIR       ?= $(PREFIX)/share/doc/mdcluster
+MAN8DIR      ?= $(PREFIX)/share/man/man8
+SYSCONFDIR   ?= /etc
+PKG_BINARIES := mdclusterd mdcadm
+DEB_DATE     := $(shell git log -1 --format=%cd --date=format:%Y%m%d%H%M%S 2>/dev/null)
+DEB_VERSION  ?= $(shell scripts/packaging/debversion.sh '$(VERSION)' $(DEB_DATE))
+DEB_ARCH     := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB_MAINTAINER ?= mdcluster developers <maintainers@mdcluster.dev>
+DEB          := bin/mdcluster_$(DEB_VERSION)_$(DEB_ARCH).deb
+
+.PHONY: install man deb test-ocf test-packaging
+
+man: build
+	@mkdir -p bin/man
+	$(GO) run ./scripts/man -o bin/man $(addprefix bin/,$(PKG_BINARIES))
+
+install: build man
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(OCFDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
+	  $(DESTDIR)$(MAN8DIR) $(DESTDIR)$(SYSCONFDIR)/mdcluster
+	install -m 0755 $(addprefix bin/,$(PKG_BINARIES)) $(DESTDIR)$(SBINDIR)/
+	install -m 0755 scripts/ocf/mdcluster $(DESTDIR)$(OCFDIR)/mdcluster
+	install -m 0644 scripts/systemd/mdclusterd.service $(DESTDIR)$(UNITDIR)/
+	install -m 0644 README.md scripts/mdclusterd.example.yaml $(DESTDIR)$(DOCDIR)/
+	install -m 0644 scripts/mdclusterd.example.yaml $(DESTDIR)$(SYSCONFDIR)/mdcluster/mdclusterd.yaml.example
+	install -m 0644 $(addprefix bin/man/,$(addsuffix .8,$(PKG_BINARIES))) $(DESTDIR)$(MAN8DIR)/
+
+# The package tree is `make install` into a stage, plus Debian's copyright file and gzip'ed man
+# pages (policy 12.1, 12.5).
+deb: build man
+	rm -rf bin/deb-stage
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/deb-stage PREFIX=/usr
+	gzip -9n bin/deb-stage/usr/share/man/man8/*.8
+	printf 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: mdcluster\n\nFiles: *\nCopyright: mdcluster developers\nLicense: Apache-2.0\n On Debian systems the full text is in /usr/share/common-licenses/Apache-2.0.\n' \
+	  > bin/deb-stage/usr/share/doc/mdcluster/copyright
+	rm -f bin/mdcluster_*.deb
+	scripts/packaging/build-deb.sh bin/deb-stage $(DEB) '$(DEB_VERSION)' '$(DEB_MAINTAINER)'
+	@echo "deb: $(DEB)"
+
+# Host checks of the OCF agent: meta-data against ra-api-1.dtd, validate-all, probes and stops of
+# an array that is not there (this host has no md). ocf-tester's full start/stop cycle runs in a lab
+# guest with the real md driver: TestOCFTester in the VM suite (make test-vm VM_RUN=OCF).
+test-ocf:
+	@command -v ocf-tester >/dev/null || scripts/vm/setup-host.sh
+	$(GO) test -count=1 -tags ocf ./scripts/ocf/
+
+test-packaging: deb
+	MDCLUSTER_DEB=$(CURDIR)/$(DEB) $(GO) test -count=1 -tags packaging ./scripts/packaging/
