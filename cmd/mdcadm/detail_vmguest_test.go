@@ -112,6 +112,8 @@ func compareAll(t *testing.T, dev string, members []string) {
 	same(t, "-Db", "-v", dev)
 	same(t, "--detail", "--export", dev)
 	same(t, "-Q", dev)
+	same(t, "--detail", members[0]) // a member is not an md device
+	same(t, "--detail", dev, "--query", dev)
 	for _, m := range members {
 		if m == "missing" {
 			continue
