@@ -56,4 +56,5 @@ test-ocf:
 	$(GO) test -count=1 -tags ocf ./scripts/ocf/
 
 test-packaging: deb
-	MDCLUSTER_DEB=$(CURDIR)/$(DEB) $(GO) test -count=1 -tags packaging ./scripts/packaging/
+	@command -v groff >/dev/null && command -v busybox >/dev/null || scripts/vm/setup-host.sh
+	MDCLUSTER_DEB=$(CURDIR)/$(DEB) $(GO) test -count=1 -tags packaging ./scripts/man/ ./scripts/packaging/
