@@ -153,6 +153,18 @@ func TestGuestDetailRAID1Bitmap(t *testing.T) {
 	if len(j.Members) != 2 || j.Members[0].Device != d[0] || j.Bitmap != "internal" {
 		t.Errorf("--json members %+v, bitmap %q", j.Members, j.Bitmap)
 	}
+	o, _, _ = mdcadm("--detail", "--scan", "--json")
+	var all []cli.DetailJSON
+	for dec := json.NewDecoder(strings.NewReader(o)); dec.More(); {
+		var x cli.DetailJSON
+		if err := dec.Decode(&x); err != nil {
+			t.Fatalf("--detail --scan --json: %v\n%s", err, o)
+		}
+		all = append(all, x)
+	}
+	if len(all) != 1 || all[0].UUID != j.UUID {
+		t.Errorf("--detail --scan --json gave %d arrays:\n%s", len(all), o)
+	}
 }
 
 func TestGuestDetailRAID1Metadata10(t *testing.T) {

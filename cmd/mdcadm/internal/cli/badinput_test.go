@@ -88,9 +88,13 @@ func TestJSON(t *testing.T) {
 			t.Errorf("%s --json: rc %d, stderr %q\n%s", flag, rc, e, o)
 		}
 	}
+	o, e, rc := runArgs(t, "-E", "--scan", "--json", file, file)
+	if rc != 0 || e != "" || strings.Count(o, `"array_uuid"`) != 2 {
+		t.Errorf("-E --scan --json: rc %d, stderr %q\n%s", rc, e, o)
+	}
 	dirty := filepath.Join(t.TempDir(), "dirty.img")
 	gunzipTo(t, filepath.Join("..", "..", "..", "..", "bitmap", "testdata", "images", "raid1-1.0-bitmap-dirty", "vda.img.gz"), dirty)
-	o, _, _ := runArgs(t, "-X", "--json", dirty)
+	o, _, _ = runArgs(t, "-X", "--json", dirty)
 	if !strings.Contains(o, `"dirty_extents"`) || !strings.Contains(o, `"bits": `) {
 		t.Errorf("-X --json lacks bits or extents:\n%s", o)
 	}

@@ -112,6 +112,8 @@ func (r *runner) examine(devs []Device) int {
 		}
 		opt := mdadmview.Options{Location: r.env.Location, Homehost: c.Homehost}
 		switch {
+		case c.JSON:
+			js = append(js, mdadmview.NewExamine(mem, opt))
 		case c.Brief:
 			var ap *array
 			for _, a := range arrays {
@@ -127,8 +129,6 @@ func (r *runner) examine(devs []Device) int {
 				ap.spares++
 			}
 			ap.devs = append(ap.devs, d.Name)
-		case c.JSON:
-			js = append(js, mdadmview.NewExamine(mem, opt))
 		case c.Export:
 			mdadmview.WriteExport(r.out, mem)
 		default:

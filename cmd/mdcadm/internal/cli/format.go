@@ -94,7 +94,8 @@ Read-only modes (implemented):
   --brief          -b : shorter output; --scan implies it
   --export         -Y : key=value output of --examine
   --json              : JSON output of --examine, --examine-bitmap, --detail
-                        and --query
+                        and --query (with --scan too): one JSON value per
+                        device or array
   --verbose -v, --quiet -q, --homehost=, --config= as in mdadm
 
 Every other mdadm mode and option is recognised but not run yet.

@@ -86,8 +86,8 @@ func run(c *Config, env *Env) int {
 		fmt.Fprintf(env.Stderr, "%s: %s\n", Prog, msg)
 		return 2
 	}
-	if c.JSON && (c.Export || (c.Brief && c.DevMode != 'X')) {
-		fmt.Fprintf(env.Stderr, "%s: --json cannot be combined with --brief, --scan or --export\n", Prog)
+	if c.JSON && c.Export {
+		fmt.Fprintf(env.Stderr, "%s: --json cannot be combined with --export\n", Prog)
 		return 2
 	}
 	if c.DevMode != 'E' && env.Euid != 0 {
