@@ -20,7 +20,7 @@ DEB_ARCH     := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEB_MAINTAINER ?= mdcluster developers <maintainers@mdcluster.dev>
 DEB          := bin/mdcluster_$(DEB_VERSION)_$(DEB_ARCH).deb
 
-.PHONY: install man deb test-ocf test-packaging
+.PHONY: install man deb test-ocf test-packaging lab-ha
 
 man: build
 	@mkdir -p bin/man
@@ -58,3 +58,8 @@ test-ocf:
 test-packaging: deb
 	@command -v groff >/dev/null && command -v busybox >/dev/null || scripts/vm/setup-host.sh
 	MDCLUSTER_DEB=$(CURDIR)/$(DEB) $(GO) test -count=1 -tags packaging ./scripts/man/ ./scripts/packaging/
+
+# The lab initramfs with the package, ocf-tester and xmllint (for TestOCF*/TestPackage* in the VM
+# suite, which boot it with MDCLUSTER_LAB=$(MDCLUSTER_LAB)/ha). Needs `make lab` done before.
+lab-ha: deb
+	scripts/ocf/build-lab-overlay.sh $(DEB)

@@ -197,3 +197,28 @@ func TestClusterFailover(t *testing.T) {
 	}
 	t.Logf("failover with the agents' own etcd cluster: %.1fs with TTL %s", took.Seconds(), ttl)
 }
+
+// haLab boots a lab from the OCF/package initramfs (`make lab-ha`).
+func haLab(t *testing.T, o vmlab.Options) (*vmlab.Lab, context.Context) {
+	t.Helper()
+	dir, err := HALabDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MDCLUSTER_LAB", dir)
+	return startLab(t, o)
+}
+
+func TestPackageInstall(t *testing.T) {
+	l, ctx := haLab(t, PackageOptions)
+	if err := PackageInstall(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOCFAgent(t *testing.T) {
+	l, ctx := haLab(t, OCFOptions)
+	if err := OCFAgent(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+}
