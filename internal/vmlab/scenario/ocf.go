@@ -133,8 +133,10 @@ func OCFAgent(ctx context.Context, l *vmlab.Lab) error {
 	if _, err := expectRC(ctx, l, env, "monitor", 7); err != nil {
 		return err
 	}
-	// A clustered RAID1 on a one-node DLM (the lab's shell stand-in for dlm_controld).
-	if _, err := step(ctx, l, 1, quick, "DLM configfs set-up (shell stand-in for dlm_controld)", "/lab/dlm-standin.sh setup"); err != nil {
+	// A clustered RAID1 on a one-node DLM (the lab's shell stand-in for dlm_controld). A one-guest
+	// lab has no private NIC: the DLM's node address goes on lo, where it must be local.
+	if _, err := step(ctx, l, 1, quick, "DLM configfs set-up (shell stand-in for dlm_controld), node address on lo",
+		"ip addr add 192.168.100.1/32 dev lo && /lab/dlm-standin.sh setup"); err != nil {
 		return err
 	}
 	cu, err := arrayUUID(ctx, l, "md1", "mdadm --create clustered RAID1 on vdc vdd, then stop it",

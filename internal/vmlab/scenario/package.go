@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -12,6 +13,8 @@ import (
 
 // HALabDir is the lab cache with the OCF/package initramfs (`make lab-ha`): the lab's initramfs
 // plus the .deb, ocf-tester and xmllint. Scenarios that need them boot with MDCLUSTER_LAB set to it.
+// When the lab's initramfs was rebuilt after it, the overlay is laid on the new one again (with
+// the package `make deb` left in bin/).
 func HALabDir() (string, error) {
 	dir, _, _, err := vmlab.Paths()
 	if err != nil {
@@ -23,13 +26,36 @@ func HALabDir() (string, error) {
 		return "", err
 	}
 	fi, err := os.Stat(filepath.Join(ha, "initramfs.cpio.gz"))
-	if err != nil {
-		return "", fmt.Errorf("no OCF/package lab initramfs (%w): run `make lab-ha`", err)
+	if err == nil && !fi.ModTime().Before(base.ModTime()) {
+		return ha, nil
 	}
-	if fi.ModTime().Before(base.ModTime()) {
-		return "", fmt.Errorf("%s is older than the lab's initramfs: run `make lab-ha`", filepath.Join(ha, "initramfs.cpio.gz"))
+	root := filepath.Dir(filepath.Dir(ha))
+	if r, rerr := moduleRoot(); rerr == nil {
+		root = r
+	}
+	debs, _ := filepath.Glob(filepath.Join(root, "bin", "mdcluster_*.deb"))
+	if len(debs) != 1 {
+		return "", fmt.Errorf("OCF/package lab initramfs missing or stale, and bin/ holds %d package(s): run `make lab-ha`", len(debs))
+	}
+	out, err := exec.Command(filepath.Join(root, "scripts/ocf/build-lab-overlay.sh"), debs[0]).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("build-lab-overlay.sh %s: %w\n%s", debs[0], err, out)
 	}
 	return ha, nil
+}
+
+// moduleRoot is the directory of go.mod above the working directory.
+func moduleRoot() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := wd; filepath.Dir(d) != d; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("no go.mod above %s", wd)
 }
 
 // PackageOptions is the lab PackageInstall needs: one guest, no disks.
