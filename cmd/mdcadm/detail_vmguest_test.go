@@ -111,6 +111,7 @@ func compareAll(t *testing.T, dev string, members []string) {
 	same(t, "--detail", "--brief", dev)
 	same(t, "-Db", "-v", dev)
 	same(t, "--detail", "--export", dev)
+	same(t, "--detail", "--test", dev) // exit 1 when degraded, 2 when it cannot run
 	same(t, "-Q", dev)
 	same(t, "--detail", members[0]) // a member is not an md device
 	same(t, "--detail", dev, "--query", dev)

@@ -18,6 +18,9 @@ func (r *runner) ctime(sec uint32) string {
 func (r *runner) detail(dev string) int {
 	v, rc := r.loadArray(dev)
 	if v == nil {
+		if r.c.Test {
+			return 4 // --test: the array could not be read
+		}
 		return rc
 	}
 	if r.c.JSON {
@@ -32,6 +35,13 @@ func (r *runner) detail(dev string) int {
 		return r.detailExport(v, str)
 	}
 	availDisks := r.computeAvail(v)
+	rc = 0
+	if r.c.Test && availDisks < int(v.array.RaidDisks) {
+		rc = 1 // --test: degraded
+	}
+	if r.c.Test && !enough(v.array.Level, v.array.RaidDisks, v.array.Layout, true, v.avail) {
+		rc = 2 // --test: not enough members to run
+	}
 	out := r.out
 	p := func(format string, args ...any) { fmt.Fprintf(out, format, args...) }
 	if r.c.Brief {
@@ -104,7 +114,7 @@ func (r *runner) detail(dev string) int {
 	if r.c.Brief {
 		p("\n")
 	}
-	return 0
+	return rc
 }
 
 func cstring(b []byte) string {

@@ -129,8 +129,8 @@ func unimplemented(c *Config) string {
 			return fmt.Sprintf("%s is not implemented yet (this build runs only --examine, --examine-bitmap, --detail and --query)", codeName(d.Disposition))
 		}
 	}
-	if c.Test {
-		return "--test is not implemented yet"
+	if c.Test && c.DevMode != 'D' {
+		return "--test is implemented only with --detail"
 	}
 	return ""
 }
