@@ -106,6 +106,11 @@ func (a *Agent) Run(ctx context.Context, ready func(status string)) error {
 	}
 	a.locks = ls
 	defer ls.Close()
+	stopControlPlane, err := a.startControlPlane(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopControlPlane()
 	srv := &api.Server{Backend: a, Log: a.log.With("component", "api")}
 	if err := srv.Listen(a.cfg.Listen.APISocket); err != nil {
 		return err

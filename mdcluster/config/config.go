@@ -39,6 +39,7 @@ type Config struct {
 	Leases     Leases     `yaml:"leases"`
 	Resync     Resync     `yaml:"resync"`
 	Listen     Listen     `yaml:"listen"`
+	DLMControl DLMControl `yaml:"dlm_control"`
 }
 
 // Node identifies this server.
@@ -135,9 +136,10 @@ func Default() Config {
 	return Config{
 		LockEngine: LockEngine{Type: EngineEmbedded, DataDir: "/var/lib/mdcluster/etcd",
 			ClientURL: "http://127.0.0.1:2379", PeerURL: "http://127.0.0.1:2380", Prefix: "/mdcluster/"},
-		Leases: Leases{TTL: Duration{15 * time.Second}, WatchdogMargin: Duration{5 * time.Second}},
-		Resync: Resync{MaxConcurrent: 1},
-		Listen: Listen{APISocket: "/run/mdcluster/mdclusterd.sock", Metrics: "127.0.0.1:9810"},
+		Leases:     Leases{TTL: Duration{15 * time.Second}, WatchdogMargin: Duration{5 * time.Second}},
+		Resync:     Resync{MaxConcurrent: 1},
+		Listen:     Listen{APISocket: "/run/mdcluster/mdclusterd.sock", Metrics: "127.0.0.1:9810"},
+		DLMControl: DLMControl{Mode: ControlOff, LeaseFile: "/run/mdcluster/controld.lease"},
 	}
 }
 
@@ -191,7 +193,7 @@ func yamlError(err error) error {
 func sectionName(goType string) string {
 	names := map[string]string{"Config": "the top level", "Node": "node", "Cluster": "cluster",
 		"LockEngine": "lock_engine", "Peer": "lock_engine.peers[]", "TLS": "lock_engine.tls",
-		"Array": "arrays[]", "Leases": "leases", "Resync": "resync", "Listen": "listen"}
+		"Array": "arrays[]", "Leases": "leases", "Resync": "resync", "Listen": "listen", "DLMControl": "dlm_control"}
 	if n, ok := names[goType]; ok {
 		return n
 	}

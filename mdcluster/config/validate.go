@@ -50,6 +50,9 @@ func (c *Config) Validate() error {
 	if c.Leases.Watchdog != "" && c.Leases.WatchdogMargin.Duration < 2*time.Second {
 		return keyErr("leases.watchdog_margin", c.Leases.WatchdogMargin.String(), "want at least 2s with a watchdog")
 	}
+	if err := c.validateDLMControl(); err != nil {
+		return err
+	}
 	if c.Resync.MaxConcurrent < 1 || c.Resync.MaxConcurrent > 64 {
 		return keyErr("resync.max_concurrent", fmt.Sprint(c.Resync.MaxConcurrent), "want 1 to 64")
 	}

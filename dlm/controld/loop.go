@@ -1,0 +1,416 @@
+package controld
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"mdcluster.dev/mdcluster/md"
+)
+
+// opTimeout bounds one etcd request.
+const opTimeout = 10 * time.Second
+
+// loop serves uevents and membership changes, one at a time, in etcd revision order.
+func (d *Daemon) loop(ctx context.Context, src Source, rev int64) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wch := d.cli.Watch(clientv3.WithRequireLeader(wctx), d.cfg.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	uev := make(chan Event)
+	uerr := make(chan error, 1)
+	go func() {
+		for {
+			ev, err := src.Next(wctx)
+			if err != nil {
+				uerr <- err
+				return
+			}
+			select {
+			case uev <- ev:
+			case <-wctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-d.sess.Done():
+			return ErrLeaseLost
+		case err := <-uerr:
+			return fmt.Errorf("controld: uevents: %w", err)
+		case ev := <-uev:
+			if err := d.uevent(ctx, ev); err != nil {
+				d.log.Error("lockspace uevent", "action", ev.Action, "lockspace", ev.Lockspace, "err", err)
+			}
+		case wr, ok := <-wch:
+			if !ok || wr.Err() != nil {
+				return fmt.Errorf("controld: membership watch: %v", wr.Err())
+			}
+			if err := d.changes(ctx, wr.Events); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// uevent answers the kernel for a local lockspace join or leave.
+func (d *Daemon) uevent(ctx context.Context, ev Event) error {
+	switch ev.Action {
+	case "online":
+		return d.join(ctx, ev.Lockspace)
+	case "offline":
+		return d.leave(ctx, ev.Lockspace)
+	}
+	return nil
+}
+
+// join adds this node to ls in etcd and starts the lockspace with the member set of that
+// revision; later changes arrive through the watch, in order, on every node.
+func (d *Daemon) join(ctx context.Context, ls string) error {
+	cctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	put, err := d.cli.Put(cctx, d.lsKey(ls, d.cfg.NodeID), "", clientv3.WithLease(d.sess.Lease()))
+	if err != nil {
+		return fmt.Errorf("controld: join %s: %w", ls, err)
+	}
+	rev := put.Header.Revision
+	resp, err := d.cli.Get(cctx, d.lsPrefix(ls), clientv3.WithPrefix(), clientv3.WithRev(rev))
+	if err != nil {
+		return fmt.Errorf("controld: members of %s: %w", ls, err)
+	}
+	nodes, err := d.cli.Get(cctx, d.cfg.Prefix+"nodes/", clientv3.WithPrefix(), clientv3.WithRev(rev))
+	if err != nil {
+		return fmt.Errorf("controld: nodes: %w", err)
+	}
+	addrs := map[int]string{}
+	for _, kv := range nodes.Kvs {
+		if id, err := strconv.Atoi(string(kv.Key[len(d.cfg.Prefix+"nodes/"):])); err == nil {
+			addrs[id] = string(kv.Value)
+		}
+	}
+	members := map[int]bool{d.cfg.NodeID: true}
+	for _, kv := range resp.Kvs {
+		id, err := strconv.Atoi(string(kv.Key[len(d.lsPrefix(ls)):]))
+		if err != nil || addrs[id] == "" {
+			continue
+		}
+		if err := d.cfg.FS.AddComm(id, net.ParseIP(addrs[id]), false); err != nil {
+			return err
+		}
+		members[id] = true
+	}
+	if err := d.cfg.FS.Join(ls, sortedIDs(members)); err != nil {
+		return err
+	}
+	d.local[ls] = &localSpace{rev: rev, members: members}
+	d.log.Info("lockspace joined", "lockspace", ls, "members", sortedIDs(members), "id", LockspaceID(ls), "rev", rev)
+	return nil
+}
+
+// leave takes this node out of ls in etcd, then lets the kernel finish the leave.
+func (d *Daemon) leave(ctx context.Context, ls string) error {
+	var err error
+	for i := 0; i < 3; i++ {
+		cctx, cancel := context.WithTimeout(ctx, opTimeout)
+		_, err = d.cli.Delete(cctx, d.lsKey(ls, d.cfg.NodeID))
+		cancel()
+		if err == nil {
+			break
+		}
+	}
+	if err != nil {
+		// The kernel waits for us whatever etcd says; the key goes with the lease.
+		d.log.Error("leave: cannot delete the member key", "lockspace", ls, "err", err)
+	}
+	delete(d.local, ls)
+	if err := d.cfg.FS.Leave(ls); err != nil {
+		return err
+	}
+	d.log.Info("lockspace left", "lockspace", ls)
+	return nil
+}
+
+// changes applies one watch response: per revision, node failures first (a failed node's keys
+// all vanish in one revision), then joins and leaves of other nodes.
+func (d *Daemon) changes(ctx context.Context, evs []*clientv3.Event) error {
+	for i := 0; i < len(evs); {
+		rev := evs[i].Kv.ModRevision
+		j := i
+		for j < len(evs) && evs[j].Kv.ModRevision == rev {
+			j++
+		}
+		if err := d.revision(ctx, rev, evs[i:j]); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+func (d *Daemon) revision(ctx context.Context, rev int64, evs []*clientv3.Event) error {
+	failed := map[int]bool{}
+	addrs := map[int]string{}
+	for _, e := range evs {
+		if id, ok := d.nodeID(string(e.Kv.Key)); ok && e.Type == clientv3.EventTypeDelete {
+			if id == d.cfg.NodeID {
+				return ErrLeaseLost
+			}
+			failed[id], addrs[id] = true, d.nodes[id].addr
+		}
+	}
+	for _, e := range evs {
+		deleted := e.Type == clientv3.EventTypeDelete
+		id, isNode := d.nodeID(string(e.Kv.Key))
+		old, had := d.nodes[id]
+		kind, ls, id := d.apply(string(e.Kv.Key), string(e.Kv.Value), e.Kv.Lease, deleted)
+		switch {
+		case isNode && !deleted && id != d.cfg.NodeID:
+			if had && old.lease != e.Kv.Lease {
+				// A new incarnation replaced a live key (register waits for the old key to
+				// expire, so this is not expected): the old incarnation failed.
+				if err := d.failed(ctx, id, old.addr); err != nil {
+					return err
+				}
+			}
+			if err := d.cfg.FS.AddComm(id, net.ParseIP(string(e.Kv.Value)), false); err != nil {
+				return err
+			}
+			d.log.Info("node registered", "node", id, "address", string(e.Kv.Value))
+		case kind == "ls" && id != d.cfg.NodeID && !failed[id]:
+			if err := d.memberChange(ls, id, !deleted, rev); err != nil {
+				return err
+			}
+		}
+	}
+	for _, id := range sortedIDs(failed) {
+		if err := d.failed(ctx, id, addrs[id]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) nodeID(key string) (int, bool) {
+	p := d.cfg.Prefix + "nodes/"
+	if len(key) <= len(p) || key[:len(p)] != p {
+		return 0, false
+	}
+	id, err := strconv.Atoi(key[len(p):])
+	return id, err == nil
+}
+
+// memberChange adds or removes another node in a local lockspace, unless the member set this
+// node joined with already reflects rev.
+func (d *Daemon) memberChange(ls string, id int, add bool, rev int64) error {
+	l := d.local[ls]
+	if l == nil || rev <= l.rev || l.members[id] == add {
+		return nil
+	}
+	var err error
+	if add {
+		err = d.cfg.FS.Change(ls, []int{id}, nil)
+		l.members[id] = true
+	} else {
+		err = d.cfg.FS.Change(ls, nil, []int{id})
+		delete(l.members, id)
+	}
+	l.rev = rev
+	if err != nil {
+		return err
+	}
+	d.log.Info("lockspace members changed", "lockspace", ls, "node", id, "joined", add, "members", sortedIDs(l.members))
+	return nil
+}
+
+// failed handles the failure of node id: once it is fenced, its comms entry goes first (so the
+// kernel treats it as failed and md-cluster recovers its slot), then it leaves every lockspace.
+func (d *Daemon) failed(ctx context.Context, id int, addr string) error {
+	var in []string
+	for ls, l := range d.local {
+		if l.members[id] {
+			in = append(in, ls)
+		}
+	}
+	sort.Strings(in)
+	d.log.Warn("node failed: its lease expired", "node", id, "lockspaces", in)
+	if len(in) > 0 {
+		if err := d.fence(ctx, id, addr); err != nil {
+			return err
+		}
+	}
+	if err := d.cfg.FS.RemoveComm(id); err != nil {
+		return err
+	}
+	for _, ls := range in {
+		if err := d.cfg.FS.Change(ls, nil, []int{id}); err != nil {
+			return err
+		}
+		delete(d.local[ls].members, id)
+		d.log.Info("removed failed node from lockspace", "node", id, "lockspace", ls, "members", sortedIDs(d.local[ls].members))
+	}
+	return nil
+}
+
+// fence returns once node id cannot write any more: the fence command succeeded, or FenceWait
+// passed (the node's watchdog reset it margin before its lease could expire).
+func (d *Daemon) fence(ctx context.Context, id int, addr string) error {
+	if d.cfg.FenceCommand == "" {
+		d.log.Info("waiting for the failed node's watchdog", "node", id, "wait", d.cfg.FenceWait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d.cfg.FenceWait):
+		}
+		d.log.Info("node fenced by its watchdog", "node", id)
+		return nil
+	}
+	for attempt := 1; ; attempt++ {
+		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", d.cfg.FenceCommand)
+		cmd.Env = append(os.Environ(), "FENCE_NODE_ID="+strconv.Itoa(id), "FENCE_NODE_ADDRESS="+addr)
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			d.log.Info("node fenced by the fence command", "node", id, "attempt", attempt)
+			return nil
+		}
+		d.log.Error("fence command failed: recovery waits", "node", id, "attempt", attempt, "err", err, "output", string(out))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// adopt takes over the lockspaces a previous agent left: each gets the member set etcd has now
+// (failed nodes are fenced and removed first) and is started again, since the kernel stopped
+// it when the previous agent's monitor device closed. A join the kernel is still waiting for is
+// answered.
+func (d *Daemon) adopt(ctx context.Context) error {
+	d.local = map[string]*localSpace{}
+	spaces, err := d.cfg.FS.Spaces()
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	kernel, err := d.cfg.FS.KernelSpaces()
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	inKernel := map[string]bool{}
+	for _, ls := range kernel {
+		inKernel[ls] = true
+	}
+	for _, ls := range spaces {
+		if !inKernel[ls] {
+			d.log.Info("dropping a lockspace the kernel no longer has", "lockspace", ls)
+			if err := d.cfg.FS.removeSpace(ls); err != nil {
+				return err
+			}
+			continue
+		}
+		delete(inKernel, ls)
+		if err := d.adoptSpace(ctx, ls); err != nil {
+			return err
+		}
+	}
+	for ls := range inKernel {
+		d.log.Info("answering a join the kernel is waiting for", "lockspace", ls)
+		if err := d.join(ctx, ls); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) adoptSpace(ctx context.Context, ls string) error {
+	have, err := d.cfg.FS.Members(ls)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	put, err := d.cli.Put(cctx, d.lsKey(ls, d.cfg.NodeID), "", clientv3.WithLease(d.sess.Lease()))
+	if err != nil {
+		return fmt.Errorf("controld: adopt %s: %w", ls, err)
+	}
+	d.apply(d.lsKey(ls, d.cfg.NodeID), "", int64(d.sess.Lease()), false)
+	l := &localSpace{rev: put.Header.Revision, members: map[int]bool{}}
+	for _, id := range have {
+		l.members[id] = true
+	}
+	d.local[ls] = l
+	var add, remove []int
+	for _, id := range have {
+		if d.members[ls][id] {
+			continue
+		}
+		if _, alive := d.nodes[id]; !alive {
+			if err := d.failed(ctx, id, ""); err != nil {
+				return err
+			}
+			continue
+		}
+		remove = append(remove, id)
+	}
+	for id := range d.members[ls] {
+		if !l.members[id] {
+			add = append(add, id)
+		}
+	}
+	if err := d.cfg.FS.Change(ls, add, remove); err != nil {
+		return err
+	}
+	for _, id := range add {
+		l.members[id] = true
+	}
+	for _, id := range remove {
+		delete(l.members, id)
+	}
+	d.log.Info("lockspace adopted and started", "lockspace", ls, "members", sortedIDs(l.members))
+	return nil
+}
+
+func sortedIDs(m map[int]bool) []int {
+	var ids []int
+	for id, ok := range m {
+		if ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Ints(ids)
+	return ids
+}
+
+// watcherSource adapts md's uevent Watcher to lockspace events.
+type watcherSource struct{ w *md.Watcher }
+
+func kernelUevents() (Source, error) {
+	w, err := md.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	return watcherSource{w}, nil
+}
+
+func (s watcherSource) Next(ctx context.Context) (Event, error) {
+	for {
+		ev, err := s.w.Next(ctx)
+		if err != nil {
+			return Event{}, err
+		}
+		if e, ok := ev.(*md.LockspaceEvent); ok {
+			return Event{Action: e.Action, Lockspace: e.Lockspace}, nil
+		}
+	}
+}
+
+func (s watcherSource) Close() error { return s.w.Close() }
