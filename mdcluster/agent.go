@@ -42,6 +42,8 @@ type Agent struct {
 	arrays  map[string]*arrayState // by UUID
 	callers map[string]callerLease // leases held for local callers, by resource
 	counter Counters
+	// published is the resync state last written to the cluster, by UUID.
+	published map[string]string
 }
 
 // Counters are the agent's running totals, for status and metrics.
@@ -81,7 +83,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: log, fs: fs, mdadm: "mdadm", kick: make(chan struct{}, 1),
-		arrays: map[string]*arrayState{}, counter: Counters{Actions: map[string]uint64{}}}
+		arrays: map[string]*arrayState{}, published: map[string]string{}, counter: Counters{Actions: map[string]uint64{}}}
 	for _, ac := range cfg.Arrays {
 		a.arrays[ac.UUID] = &arrayState{cfg: ac}
 	}

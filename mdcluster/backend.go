@@ -26,6 +26,7 @@ func (a *Agent) Status(ctx context.Context) (api.Status, error) {
 		return s, err
 	}
 	s.Members = members
+	s.Resyncs = a.clusterResyncs(ctx)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s.Session = api.SessionInfo{Valid: a.sess != nil, TTL: a.cfg.Leases.TTL.Duration}
@@ -34,13 +35,6 @@ func (a *Agent) Status(ctx context.Context) (api.Status, error) {
 		as := api.ArrayStatus{UUID: uuid, Name: st.cfg.Name, Mode: st.cfg.Mode, Device: st.mdName, Problem: st.problem}
 		if o := st.last; o != nil {
 			as.Level, as.State, as.SyncAction, as.Degraded = o.Level, string(o.State), string(o.SyncAction), o.Degraded
-			if st.sync != nil || o.SyncAction == "frozen" {
-				r := api.Resync{Array: st.cfg.Name, Node: a.cfg.Node.Name, Action: string(o.SyncAction), Waiting: st.sync == nil}
-				if o.SyncCompleted != nil && o.SyncCompleted.Total > 0 {
-					r.Progress = float64(o.SyncCompleted.Done) / float64(o.SyncCompleted.Total)
-				}
-				s.Resyncs = append(s.Resyncs, r)
-			}
 		}
 		switch {
 		case st.act != nil:

@@ -71,6 +71,7 @@ func (a *Agent) reconcileAll(ctx context.Context) {
 			st.problem = ""
 		}
 	}
+	a.publishResyncs(ctx)
 }
 
 // findArray returns the local md array with the given mdadm-form UUID, or nil.
