@@ -12,7 +12,7 @@ VM_RUN       ?= .
 FUZZTIME     ?= 30s
 export MDCLUSTER_LAB ?= $(CURDIR)/.lab
 
-.PHONY: all help build guest-tests lab test test-unit test-vm demo lint bench fuzz clean
+.PHONY: all help build cmapshim guest-tests lab test test-unit test-vm demo lint bench fuzz clean
 
 all: build
 
@@ -30,6 +30,12 @@ help:
 build:
 	@mkdir -p bin
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/mdclusterd ./cmd/mdcadm ./scripts/vm/mdlab ./dlm/kerneldlm/cmd/dlmprobe
+
+# mdadm's libcmap.so.4 shim (C, built with gcc; see scripts/cmapshim/cmapshim.c): it goes in a
+# private directory that only mdcadm puts on mdadm's LD_LIBRARY_PATH.
+cmapshim:
+	@mkdir -p bin/cmapshim
+	gcc -shared -fPIC -O2 -Wall -o bin/cmapshim/libcmap.so.4 scripts/cmapshim/cmapshim.c
 
 # Guest tests: test files tagged `vmguest` run inside a lab guest on the real kernel. Each package
 # that has them is compiled to a static test binary that the initramfs carries under /lab/tests.

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Build $LAB/initramfs.cpio.gz for the lab guests: busybox, the kernel module closure, mdadm with
-# its libraries (+ libdlm_lt from libdlm3, + a minimal libcmap), and the project's static binaries
+# its libraries (+ libdlm_lt from libdlm3, + mdcluster's libcmap shim), and the project's static binaries
 # from bin/. Run scripts/vm/setup-host.sh first and `make build` (or let `make lab` do both).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -37,7 +37,14 @@ for l in $(ldd /sbin/mdadm | awk '/=>/ && $3 ~ /^\//{print $3} /ld-linux/{print 
 done
 # mdadm dlopen()s libdlm_lt.so.3 for clustered bitmaps (from the unpacked libdlm3).
 cp -L "$LAB/dlmroot/usr/lib/x86_64-linux-gnu/libdlm_lt.so.3" "$R/lib/x86_64-linux-gnu/"
-gcc -shared -fPIC -O2 -o "$R/lib/x86_64-linux-gnu/libcmap.so.4" "$HERE/fakecmap/fakecmap.c"
+# mdadm asks corosync's cmap for the cluster name: mdcluster's libcmap shim answers it from the
+# agent's configuration (scripts/cmapshim). It lives in a private directory that mdcadm puts on
+# mdadm's LD_LIBRARY_PATH; the lab has no corosync (without WITH_COROSYNC), so the link on the
+# default path serves guest tests that run mdadm directly, and /etc/mdcluster has the lab's name.
+mkdir -p "$R/usr/lib/mdcluster/cmapshim" "$R/etc/mdcluster"
+gcc -shared -fPIC -O2 -Wall -o "$R/usr/lib/mdcluster/cmapshim/libcmap.so.4" "$TOP/scripts/cmapshim/cmapshim.c"
+ln -s /usr/lib/mdcluster/cmapshim/libcmap.so.4 "$R/lib/x86_64-linux-gnu/libcmap.so.4"
+printf 'cluster: {name: mdlab}\n' > "$R/etc/mdcluster/mdclusterd.yaml"
 printf 'DEVICE /dev/vd*\nHOMECLUSTER mdlab\n' > "$R/etc/mdadm/mdadm.conf"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$R/etc/passwd"; printf 'root:x:0:\n' > "$R/etc/group"
 
