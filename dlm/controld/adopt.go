@@ -1,0 +1,125 @@
+package controld
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"mdcluster.dev/mdcluster/md"
+)
+
+// adopt takes over the lockspaces a previous agent left: each gets the member set etcd has now
+// (failed nodes are fenced and removed first) and is started again, since the kernel stopped
+// it when the previous agent's monitor device closed. A join the kernel is still waiting for is
+// answered.
+func (d *Daemon) adopt(ctx context.Context) error {
+	d.local = map[string]*localSpace{}
+	spaces, err := d.cfg.FS.Spaces()
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	kernel, err := d.cfg.FS.KernelSpaces()
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	inKernel := map[string]bool{}
+	for _, ls := range kernel {
+		inKernel[ls] = true
+	}
+	for _, ls := range spaces {
+		if !inKernel[ls] {
+			d.log.Info("dropping a lockspace the kernel no longer has", "lockspace", ls)
+			if err := d.cfg.FS.removeSpace(ls); err != nil {
+				return err
+			}
+			continue
+		}
+		delete(inKernel, ls)
+		if err := d.adoptSpace(ctx, ls); err != nil {
+			return err
+		}
+	}
+	for ls := range inKernel {
+		d.log.Info("answering a join the kernel is waiting for", "lockspace", ls)
+		if err := d.join(ctx, ls); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) adoptSpace(ctx context.Context, ls string) error {
+	have, err := d.cfg.FS.Members(ls)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	put, err := d.cli.Put(cctx, d.lsKey(ls, d.cfg.NodeID), "", clientv3.WithLease(d.sess.Lease()))
+	if err != nil {
+		return fmt.Errorf("controld: adopt %s: %w", ls, err)
+	}
+	d.apply(d.lsKey(ls, d.cfg.NodeID), "", int64(d.sess.Lease()), false)
+	l := &localSpace{rev: put.Header.Revision, members: map[int]bool{}}
+	for _, id := range have {
+		l.members[id] = true
+	}
+	d.local[ls] = l
+	var add, remove []int
+	for _, id := range have {
+		if d.members[ls][id] {
+			continue
+		}
+		if _, alive := d.nodes[id]; !alive {
+			if err := d.failed(ctx, id, ""); err != nil {
+				return err
+			}
+			continue
+		}
+		remove = append(remove, id)
+	}
+	for id := range d.members[ls] {
+		if !l.members[id] {
+			add = append(add, id)
+		}
+	}
+	if err := d.cfg.FS.Change(ls, add, remove); err != nil {
+		return err
+	}
+	for _, id := range add {
+		l.members[id] = true
+	}
+	for _, id := range remove {
+		delete(l.members, id)
+	}
+	d.log.Info("lockspace adopted and started", "lockspace", ls, "members", sortedIDs(l.members))
+	return nil
+}
+
+// watcherSource adapts md's uevent Watcher to lockspace events.
+type watcherSource struct{ w *md.Watcher }
+
+func kernelUevents() (Source, error) {
+	w, err := md.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	return watcherSource{w}, nil
+}
+
+func (s watcherSource) Next(ctx context.Context) (Event, error) {
+	for {
+		ev, err := s.w.Next(ctx)
+		if err != nil {
+			return Event{}, err
+		}
+		if e, ok := ev.(*md.LockspaceEvent); ok {
+			return Event{Action: e.Action, Lockspace: e.Lockspace}, nil
+		}
+	}
+}
+
+func (s watcherSource) Close() error { return s.w.Close() }

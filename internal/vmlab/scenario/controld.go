@@ -1,0 +1,215 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"mdcluster.dev/dlm/etcdembed"
+	"mdcluster.dev/internal/vmlab"
+)
+
+// ControldOptions is the lab for md-cluster run by mdclusterd's own DLM control plane: guests
+// with user networking (etcd on the host) and two shared disks.
+var ControldOptions = vmlab.Options{Nodes: 2, Disks: 2, UserNet: true}
+
+// checkScript starts a check of md0, retrying while md is still busy finishing a sync.
+const checkScript = `for i in $(seq 1 80); do echo check > /sys/block/md0/md/sync_action 2>/dev/null && exit 0; sleep 0.25; done
+echo check > /sys/block/md0/md/sync_action`
+
+// shimEnv runs mdadm with mdcluster's libcmap shim, as mdcadm does.
+const shimEnv = "LD_LIBRARY_PATH=/usr/lib/mdcluster/cmapshim "
+
+// ControldConfig is AgentConfig with the agent running the kernel DLM's control plane; the
+// arrays are left to the scenario (no array is managed by the agent).
+func ControldConfig(node, etcdPort int, ttl, margin time.Duration) string {
+	return AgentConfig(node, etcdPort, ttl.String(), margin.String(), "  []\n") +
+		"dlm_control: {mode: mdclusterd}\n"
+}
+
+// HostEtcd starts an etcd member on the host's loopback for the guests and returns its client
+// port and a function that stops it.
+func HostEtcd() (int, func(), error) {
+	urls, err := etcdembed.FreeURLs(2)
+	if err != nil {
+		return 0, nil, err
+	}
+	dir, err := os.MkdirTemp("", "mdlab-etcd")
+	if err != nil {
+		return 0, nil, fmt.Errorf("etcd dir: %w", err)
+	}
+	m, err := etcdembed.Start(dir, etcdembed.WithClientURLs(urls[0]), etcdembed.WithPeerURLs(urls[1]),
+		etcdembed.WithLogLevel("error"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return 0, nil, err
+	}
+	var port int
+	if _, err := fmt.Sscanf(urls[0][strings.LastIndexByte(urls[0], ':')+1:], "%d", &port); err != nil {
+		m.Close()
+		os.RemoveAll(dir)
+		return 0, nil, fmt.Errorf("etcd url %s: %w", urls[0], err)
+	}
+	return port, func() { m.Close(); os.RemoveAll(dir) }, nil
+}
+
+// startControlPlane starts mdclusterd as the DLM control plane on node and waits until it is
+// ready; kernel messages go to the console too, where the host stamps them.
+func startControlPlane(ctx context.Context, l *vmlab.Lab, node, etcdPort int, ttl, margin time.Duration) error {
+	return startControlPlaneConfig(ctx, l, node, ControldConfig(node, etcdPort, ttl, margin))
+}
+
+// startControlPlaneConfig is startControlPlane with a whole agent configuration.
+func startControlPlaneConfig(ctx context.Context, l *vmlab.Lab, node int, cfg string) error {
+	if _, err := step(ctx, l, node, quick, "kernel messages to the console", "dmesg -n 7"); err != nil {
+		return err
+	}
+	if err := startAgent(ctx, l, node, cfg); err != nil {
+		return err
+	}
+	_, err := step(ctx, l, node, quick, "mdclusterd: DLM control plane ready",
+		`for i in $(seq 1 150); do grep -q 'dlm control plane ready' /tmp/mdclusterd.log && exit 0; sleep 0.2; done; cat /tmp/mdclusterd.log; exit 1`)
+	return err
+}
+
+// readWrite switches an array that start_ro left read-auto to read-write.
+func readWrite(ctx context.Context, l *vmlab.Lab, node int, md string) error {
+	_, err := step(ctx, l, node, quick, md+" read-write",
+		fmt.Sprintf(`[ "$(cat /sys/block/%[1]s/md/array_state)" = read-auto ] && mdadm --readwrite /dev/%[1]s; cat /sys/block/%[1]s/md/array_state`, md))
+	return err
+}
+
+// joinedSlot waits for node's kernel to report joining the md-cluster and returns the line.
+func joinedSlot(ctx context.Context, l *vmlab.Lab, node, slot int) error {
+	out, err := step(ctx, l, node, quick, "kernel: joined the md-cluster",
+		"for i in $(seq 1 60); do dmesg | grep 'md-cluster: Joined cluster' && exit 0; sleep 0.5; done; exit 1")
+	if err != nil {
+		return err
+	}
+	lines := vmlab.Lines(out)
+	if last := lines[len(lines)-1]; !strings.HasSuffix(last, fmt.Sprintf("slot %d", slot)) {
+		return fmt.Errorf("node%d joined with an unexpected slot (want %d): %s", node, slot, last)
+	}
+	return nil
+}
+
+// CrashRecovery is what a crash-recovery scenario measured on the host's clock.
+type CrashRecovery struct {
+	Detected  time.Duration // crash to the survivor noticing the failure (control plane log)
+	Recovery  time.Duration // crash to md-cluster's "Initiating recovery" on the survivor
+	Rejoined  bool
+	SlotReuse int
+}
+
+// createClusteredRAID1 creates md0 on node1 (through the libcmap shim), waits for its initial
+// sync, and assembles it on node2; both kernels must report their slot.
+func createClusteredRAID1(ctx context.Context, l *vmlab.Lab, mdadmEnv string) error {
+	if _, err := step(ctx, l, 1, slow, "mdadm --create clustered RAID1 (--bitmap=clustered --nodes=2)",
+		mdadmEnv+"mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --bitmap=clustered --nodes=2 --metadata=1.2 /dev/vda /dev/vdb 2>&1"); err != nil {
+		return err
+	}
+	if err := readWrite(ctx, l, 1, "md0"); err != nil {
+		return err
+	}
+	if got, err := sysfs(ctx, l, 1, "md0", "bitmap/metadata"); err != nil {
+		return err
+	} else if err := expect("bitmap/metadata on node1", got, "clustered"); err != nil {
+		return err
+	}
+	if _, err := waitSync(ctx, l, 1, "md0"); err != nil {
+		return err
+	}
+	if _, err := step(ctx, l, 2, slow, "mdadm --assemble on node2", "mdadm --assemble /dev/md0 /dev/vda /dev/vdb 2>&1"); err != nil {
+		return err
+	}
+	if err := readWrite(ctx, l, 2, "md0"); err != nil {
+		return err
+	}
+	for n := 1; n <= 2; n++ {
+		if err := joinedSlot(ctx, l, n, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeBothThenCrash2 writes from both nodes, has node2 dirty its bitmap slot and crash, and
+// returns the host time of the crash.
+func writeBothThenCrash2(ctx context.Context, l *vmlab.Lab) (time.Time, error) {
+	if err := odWrite(ctx, l, 1, "/dev/md0", 0, "from-node1"); err != nil {
+		return time.Time{}, err
+	}
+	if err := odRead(ctx, l, 2, "/dev/md0", 0, "from-node1"); err != nil {
+		return time.Time{}, err
+	}
+	if err := odWrite(ctx, l, 2, "/dev/md0", 4096, "from-node2"); err != nil {
+		return time.Time{}, err
+	}
+	if err := odRead(ctx, l, 1, "/dev/md0", 4096, "from-node2"); err != nil {
+		return time.Time{}, err
+	}
+	if _, err := step(ctx, l, 2, slow, "node2 writes 4 MiB at 128 MiB (O_DIRECT)",
+		"dd if=/dev/urandom of=/dev/md0 bs=64k count=64 seek=2048 oflag=direct 2>&1"); err != nil {
+		return time.Time{}, err
+	}
+	if err := odWrite(ctx, l, 2, "/dev/md0", 8192, "node2-last-write"); err != nil {
+		return time.Time{}, err
+	}
+	crashCtx, cancel := context.WithTimeout(ctx, quick)
+	defer cancel()
+	crashed := time.Now()
+	if err := l.Node(2).Crash(crashCtx); err != nil {
+		return time.Time{}, err
+	}
+	l.Logf("node2: crashed (sysrq c)")
+	return crashed, nil
+}
+
+// checkRecovered waits for node1's resync of node2's slot, reads node2's writes back, checks
+// the slot is clean and that a `check` finds no mismatch.
+func checkRecovered(ctx context.Context, l *vmlab.Lab) error {
+	if _, err := waitSync(ctx, l, 1, "md0"); err != nil {
+		return err
+	}
+	if err := odRead(ctx, l, 1, "/dev/md0", 8192, "node2-last-write"); err != nil {
+		return err
+	}
+	if err := odRead(ctx, l, 1, "/dev/md0", 4096, "from-node2"); err != nil {
+		return err
+	}
+	if err := waitClean(ctx, l, 1, "/dev/vda", 1); err != nil {
+		return err
+	}
+	if _, err := step(ctx, l, 1, quick, "start a check of md0", checkScript); err != nil {
+		return err
+	}
+	if _, err := waitSync(ctx, l, 1, "md0"); err != nil {
+		return err
+	}
+	got, err := sysfs(ctx, l, 1, "md0", "mismatch_cnt")
+	if err != nil {
+		return err
+	}
+	last, err := sysfs(ctx, l, 1, "md0", "last_sync_action")
+	if err != nil {
+		return err
+	}
+	if err := expect("last_sync_action after the check", last, "check"); err != nil {
+		return err
+	}
+	return expect("mismatch_cnt after the check", got, "0")
+}
+
+// ClusteredRAID1 runs md-cluster RAID1 on two guests whose kernel DLM is driven by mdclusterd
+// (no corosync, no dlm_controld), with its own etcd on the host; see ControldRAID1.
+func ClusteredRAID1(ctx context.Context, l *vmlab.Lab) error {
+	port, stop, err := HostEtcd()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	_, err = ControldRAID1(ctx, l, port, 8*time.Second, 3*time.Second)
+	return err
+}
