@@ -239,3 +239,50 @@ func TestGuestDetailClustered(t *testing.T) {
 	sh(t, "dd if=/dev/urandom of=/dev/md8 bs=64k count=4 seek=100 oflag=direct 2>&1")
 	compareAll(t, "/dev/md8", d[:2])
 }
+
+// TestGuestDetailSpareAndRecovery compares a RAID1 with a spare, then a
+// recovery held at sync_max (spare rebuilding, Rebuild Status).
+func TestGuestDetailSpareAndRecovery(t *testing.T) {
+	d := guestDisks(t)
+	array(t, "/dev/md9", d[:3], "-l1 -n2 --bitmap=internal --assume-clean "+d[0]+" missing")
+	sh(t, "echo 1 > /proc/sys/dev/raid/speed_limit_min; echo 1000 > /proc/sys/dev/raid/speed_limit_max")
+	t.Cleanup(func() { sh(t, "echo 1000 > /proc/sys/dev/raid/speed_limit_min; echo 200000 > /proc/sys/dev/raid/speed_limit_max") })
+	sh(t, "mdadm /dev/md9 --add "+d[2]+" 2>&1") // becomes the missing member: recovery
+	sh(t, "echo frozen > /sys/block/md9/md/sync_action; echo 65536 > /sys/block/md9/md/sync_max; "+
+		"echo 200000 > /proc/sys/dev/raid/speed_limit_max; echo idle > /sys/block/md9/md/sync_action")
+	sh(t, "for i in $(seq 300); do grep -q '^65536 ' /sys/block/md9/md/sync_completed && break; sleep 0.2; done; cat /proc/mdstat")
+	out := same(t, "--detail", "/dev/md9")
+	t.Logf("mdadm --detail /dev/md9:\n%s", out)
+	if !strings.Contains(out, "spare rebuilding") || !strings.Contains(out, "Rebuild Status : ") {
+		t.Errorf("no recovery to compare")
+	}
+	same(t, "--detail", "--scan")
+	same(t, "-Dbv", "/dev/md9")
+	same(t, "--query", d[2])
+	sh(t, "mdadm /dev/md9 --add "+d[1]+" 2>&1") // a spare while the recovery is held
+	out = same(t, "--detail", "/dev/md9")
+	if !strings.Contains(out, "Spare Devices : 2") { // the rebuilding one and the new spare
+		t.Errorf("no spare to compare:\n%s", out)
+	}
+	same(t, "--detail", "--brief", "/dev/md9")
+	same(t, "--examine", "--scan")
+}
+
+// TestGuestDetailInactive compares an array that mdadm --incremental left
+// inactive with one of its two members.
+func TestGuestDetailInactive(t *testing.T) {
+	d := guestDisks(t)
+	array(t, "/dev/md10", d[:2], "-l1 -n2 --bitmap=internal --assume-clean --name=inact "+d[0]+" "+d[1])
+	sh(t, "mdadm --stop /dev/md10 2>&1")
+	sh(t, "mdadm --incremental "+d[0]+" 2>&1; true")
+	name := strings.TrimSpace(sh(t, "for a in /sys/block/md*; do [ \"$(cat $a/md/array_state)\" = inactive ] && basename $a; done; true"))
+	if name == "" {
+		t.Fatalf("no inactive array:\n%s", sh(t, "cat /proc/mdstat"))
+	}
+	t.Cleanup(func() { sh(t, "mdadm --stop /dev/"+name+" 2>&1; true") })
+	out := same(t, "--detail", "/dev/"+name)
+	t.Logf("mdadm --detail /dev/%s:\n%s", name, out)
+	same(t, "--detail", "--scan")
+	same(t, "--query", "/dev/"+name)
+	same(t, "--query", d[0])
+}
