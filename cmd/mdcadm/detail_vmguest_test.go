@@ -246,7 +246,9 @@ func TestGuestDetailSpareAndRecovery(t *testing.T) {
 	d := guestDisks(t)
 	array(t, "/dev/md9", d[:3], "-l1 -n2 --bitmap=internal --assume-clean "+d[0]+" missing")
 	sh(t, "echo 1 > /proc/sys/dev/raid/speed_limit_min; echo 1000 > /proc/sys/dev/raid/speed_limit_max")
-	t.Cleanup(func() { sh(t, "echo 1000 > /proc/sys/dev/raid/speed_limit_min; echo 200000 > /proc/sys/dev/raid/speed_limit_max") })
+	t.Cleanup(func() {
+		sh(t, "echo 1000 > /proc/sys/dev/raid/speed_limit_min; echo 200000 > /proc/sys/dev/raid/speed_limit_max")
+	})
 	sh(t, "mdadm /dev/md9 --add "+d[2]+" 2>&1") // becomes the missing member: recovery
 	sh(t, "echo frozen > /sys/block/md9/md/sync_action; echo 65536 > /sys/block/md9/md/sync_max; "+
 		"echo 200000 > /proc/sys/dev/raid/speed_limit_max; echo idle > /sys/block/md9/md/sync_action")
