@@ -222,3 +222,45 @@ func TestOCFAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestPacemakerMove(t *testing.T) {
+	l, ctx := haLab(t, PacemakerOptions)
+	if err := PacemakerMove(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestControldCrashFigures is scenario (a) with mdclusterd as the DLM control plane at two TTL
+// settings: the failure-to-recovery figures (host clock) go to the log.
+func TestControldCrashFigures(t *testing.T) {
+	for _, tc := range []struct{ ttl, margin time.Duration }{{5 * time.Second, 2 * time.Second}, {10 * time.Second, 4 * time.Second}} {
+		t.Run(tc.ttl.String(), func(t *testing.T) {
+			port := hostEtcd(t)
+			l, ctx := startLab(t, ControldOptions)
+			fig, err := ControldRAID1(ctx, l, port, tc.ttl, tc.margin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("FIGURE mdclusterd control plane: crash to failure noticed %.1fs, to md-cluster recovery %.1fs (TTL %s, fence wait %s)",
+				fig.Detected.Seconds(), fig.Recovery.Seconds(), tc.ttl, tc.margin)
+		})
+	}
+}
+
+func TestControldAgentRestart(t *testing.T) {
+	port := hostEtcd(t)
+	l, ctx := startLab(t, ControldOptions)
+	if err := ControldAgentRestart(ctx, l, port); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestControldRAID10(t *testing.T) {
+	port := hostEtcd(t)
+	l, ctx := startLab(t, ControldRAID10Options)
+	fig, err := ControldRAID10(ctx, l, port, 8*time.Second, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("FIGURE 3 nodes RAID10: crash to md-cluster recovery %.1fs (TTL 8s, fence wait 3s)", fig.Recovery.Seconds())
+}

@@ -1,0 +1,203 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"mdcluster.dev/internal/vmlab"
+)
+
+// PacemakerOptions is the lab PacemakerMove needs: two guests on the private network sharing two
+// small disks.
+var PacemakerOptions = vmlab.Options{Nodes: 2, Disks: 2, DiskSize: 64 << 20}
+
+// corosyncConf is a two-node corosync 3 cluster on the lab's private network (knet, no crypto:
+// the lab network is a host-local hub).
+const corosyncConf = `totem {
+	version: 2
+	cluster_name: mdlab
+	transport: knet
+	crypto_cipher: none
+	crypto_hash: none
+}
+nodelist {
+	node {
+		ring0_addr: 192.168.100.1
+		name: node1
+		nodeid: 1
+	}
+	node {
+		ring0_addr: 192.168.100.2
+		name: node2
+		nodeid: 2
+	}
+}
+quorum {
+	provider: corosync_votequorum
+	two_node: 1
+}
+logging {
+	to_logfile: yes
+	logfile: /var/log/corosync.log
+	to_stderr: no
+	to_syslog: no
+	timestamp: on
+}
+`
+
+// pcmkEnv is the environment of the cluster daemons and tools: their libraries are in
+// /usr/lib/pcmk (see scripts/ocf/build-lab-overlay.sh).
+const pcmkEnv = "export LD_LIBRARY_PATH=/usr/lib/pcmk PCMK_logfile=/var/log/pacemaker/pacemaker.log; "
+
+// startPacemaker starts corosync and Pacemaker on a node (Debian's binaries, unpacked with
+// dpkg-deb -x into the lab's initramfs).
+func startPacemaker(ctx context.Context, l *vmlab.Lab, node int) error {
+	script := pcmkEnv + `set -e
+mkdir -p /etc/corosync /var/lib/corosync /var/log/pacemaker /var/lib/pacemaker/cib /var/lib/pacemaker/pengine \
+  /var/lib/pacemaker/blackbox /var/lib/pacemaker/cores /var/run/crm
+chown -R hacluster:haclient /var/lib/pacemaker /var/log/pacemaker /var/run/crm
+cat > /etc/corosync/corosync.conf <<'EOF'
+` + corosyncConf + `EOF
+setsid corosync -f > /tmp/corosync.out 2>&1 < /dev/null &
+i=0; until corosync-cfgtool -s > /dev/null 2>&1; do i=$((i+1)); [ $i -lt 100 ] || { cat /tmp/corosync.out /var/log/corosync.log; exit 1; }; sleep 0.3; done
+setsid pacemakerd > /tmp/pacemakerd.out 2>&1 < /dev/null &
+sleep 1
+pidof pacemakerd > /dev/null || { cat /tmp/pacemakerd.out; tail -30 /var/log/pacemaker/pacemaker.log; exit 1; }`
+	_, err := step(ctx, l, node, slow, "start corosync and pacemakerd", script)
+	return err
+}
+
+// waitLocate waits until crm_resource --locate of rsc prints want (a node name, or "" for not
+// running anywhere).
+func waitLocate(ctx context.Context, l *vmlab.Lab, rsc, want string) error {
+	match := "is running on: " + want
+	if want == "" {
+		match = "NOT running"
+	}
+	script := fmt.Sprintf(pcmkEnv+`i=0
+while [ $i -lt 240 ]; do
+  out=$(crm_resource --locate -r %s 2>&1)
+  case "$out" in *"%s"*) echo "$out"; exit 0 ;; esac
+  sleep 0.5; i=$((i+1))
+done
+echo "$out" >&2; crm_mon -1 -o >&2; exit 1`, rsc, match)
+	what := "Pacemaker runs " + rsc + " on " + want
+	if want == "" {
+		what = "Pacemaker stopped " + rsc + " everywhere"
+	}
+	_, err := step(ctx, l, 1, slow, what, script)
+	return err
+}
+
+// mdOn reports the md devices running on a node whose UUID is uuid.
+func mdOn(ctx context.Context, l *vmlab.Lab, node int, uuid string) (string, error) {
+	want := strings.ReplaceAll(uuid, ":", "")
+	return step(ctx, l, node, quick, "md arrays with UUID "+uuid, fmt.Sprintf(
+		`for d in /sys/block/md*/md; do [ -d "$d" ] || continue; u=$(tr -d -- '-' < $d/uuid); [ "$u" = %s ] && echo "$d" | cut -d/ -f4; done; true`, want))
+}
+
+// PacemakerMove has Pacemaker (Debian's pacemaker 2.1 and corosync 3 on two guests) run an
+// exclusive RAID1 through the OCF agent: the resource starts on one node with two recurring
+// monitors (depth 0 and depth 10), is moved to the other (stopped there first, then assembled
+// here), and stopped; after each transition the array runs on exactly the node Pacemaker names.
+func PacemakerMove(ctx context.Context, l *vmlab.Lab) error {
+	for n := 1; n <= 2; n++ {
+		if _, err := installDeb(ctx, l, n); err != nil {
+			return err
+		}
+	}
+	u, err := arrayUUID(ctx, l, "md0", "mdadm --create RAID1 (internal bitmap) on vda vdb, then stop it",
+		"--level=1 --raid-devices=2 --bitmap=internal --metadata=1.2 /dev/vda /dev/vdb")
+	if err != nil {
+		return err
+	}
+	for n := 1; n <= 2; n++ {
+		if err := startPacemaker(ctx, l, n); err != nil {
+			return err
+		}
+	}
+	if _, err := step(ctx, l, 1, slow, "both nodes online with a DC", pcmkEnv+`i=0
+while [ $i -lt 360 ]; do
+  out=$(crm_mon -1 2>&1)
+  case "$out" in *"Online: [ node1 node2 ]"*) case "$out" in *"Current DC: node"*) echo "$out"; exit 0 ;; esac ;; esac
+  sleep 0.5; i=$((i+1))
+done
+echo "$out" >&2; tail -40 /var/log/pacemaker/pacemaker.log >&2; exit 1`); err != nil {
+		return err
+	}
+	rsc := fmt.Sprintf(`<primitive id="md" class="ocf" provider="mdcluster" type="mdcluster">
+<instance_attributes id="md-ia"><nvpair id="md-uuid" name="uuid" value="%s"/></instance_attributes>
+<operations>
+<op id="md-mon" name="monitor" interval="10s" timeout="30s"/>
+<op id="md-mon-deep" name="monitor" interval="15s" timeout="30s"><instance_attributes id="md-mon-deep-ia"><nvpair id="md-mon-deep-level" name="OCF_CHECK_LEVEL" value="10"/></instance_attributes></op>
+</operations>
+</primitive>`, u)
+	if _, err := step(ctx, l, 1, quick, "CIB: no fencing in the lab, the md resource", pcmkEnv+`set -e
+crm_attribute --type crm_config --name stonith-enabled --update false
+cibadmin --create -o resources --xml-text '`+strings.ReplaceAll(rsc, "\n", "")+`'`); err != nil {
+		return err
+	}
+	// Wherever Pacemaker starts it first, the array must run there and only there.
+	var at int
+	for n := 1; n <= 2 && at == 0; n++ {
+		if err := waitLocate(ctx, l, "md", fmt.Sprintf("node%d", n)); err == nil {
+			at = n
+		}
+	}
+	if at == 0 {
+		return fmt.Errorf("Pacemaker started md nowhere")
+	}
+	check := func(on int) error {
+		for n := 1; n <= 2; n++ {
+			got, err := mdOn(ctx, l, n, u)
+			if err != nil {
+				return err
+			}
+			if (n == on) != (got != "") {
+				return fmt.Errorf("node%d runs %q for array %s; Pacemaker says node%d", n, got, u, on)
+			}
+		}
+		return nil
+	}
+	if err := check(at); err != nil {
+		return err
+	}
+	// Let both recurring monitors run at least once.
+	if _, err := step(ctx, l, 1, slow, "both recurring monitors ran", pcmkEnv+`i=0
+while [ $i -lt 120 ]; do
+  out=$(crm_mon -1 -o 2>&1)
+  n=$(echo "$out" | grep -c 'monitor: interval="1[05]000ms"')
+  [ "$n" -ge 2 ] && { echo "$out"; exit 0; }
+  sleep 0.5; i=$((i+1))
+done
+echo "$out" >&2; exit 1`); err != nil {
+		return err
+	}
+	to := 3 - at
+	t0 := time.Now()
+	if _, err := step(ctx, l, 1, quick, fmt.Sprintf("crm_resource --move md to node%d", to),
+		fmt.Sprintf(pcmkEnv+"crm_resource --move -r md --node node%d 2>&1", to)); err != nil {
+		return err
+	}
+	if err := waitLocate(ctx, l, "md", fmt.Sprintf("node%d", to)); err != nil {
+		return err
+	}
+	l.Logf("Pacemaker moved md from node%d to node%d in %.1fs", at, to, time.Since(t0).Seconds())
+	if err := check(to); err != nil {
+		return err
+	}
+	if _, err := step(ctx, l, 1, quick, "target-role Stopped",
+		pcmkEnv+"crm_resource -r md --meta --set-parameter target-role --parameter-value Stopped 2>&1"); err != nil {
+		return err
+	}
+	if err := waitLocate(ctx, l, "md", ""); err != nil {
+		return err
+	}
+	if err := check(0); err != nil {
+		return err
+	}
+	_, err = step(ctx, l, 1, quick, "no failed actions", pcmkEnv+`out=$(crm_mon -1 2>&1); echo "$out"; ! echo "$out" | grep -q 'Failed Resource Actions'`)
+	return err
+}
