@@ -13,9 +13,9 @@ import (
 // small disks.
 var PacemakerOptions = vmlab.Options{Nodes: 2, Disks: 2, DiskSize: 64 << 20}
 
-// corosyncConf is a two-node corosync 3 cluster on the lab's private network (knet, no crypto:
+// pcmkCorosyncConf is a two-node corosync 3 cluster on the lab's private network (knet, no crypto:
 // the lab network is a host-local hub).
-const corosyncConf = `totem {
+const pcmkCorosyncConf = `totem {
 	version: 2
 	cluster_name: mdlab
 	transport: knet
@@ -59,7 +59,7 @@ mkdir -p /etc/corosync /var/lib/corosync /var/log/pacemaker /var/lib/pacemaker/c
   /var/lib/pacemaker/blackbox /var/lib/pacemaker/cores /var/run/crm
 chown -R hacluster:haclient /var/lib/pacemaker /var/log/pacemaker /var/run/crm
 cat > /etc/corosync/corosync.conf <<'EOF'
-` + corosyncConf + `EOF
+` + pcmkCorosyncConf + `EOF
 setsid corosync -f > /tmp/corosync.out 2>&1 < /dev/null &
 i=0; until corosync-cfgtool -s > /dev/null 2>&1; do i=$((i+1)); [ $i -lt 100 ] || { cat /tmp/corosync.out /var/log/corosync.log; exit 1; }; sleep 0.3; done
 setsid pacemakerd > /tmp/pacemakerd.out 2>&1 < /dev/null &
