@@ -39,12 +39,12 @@ func hasEvent(evs []probeEvent, name string) (probeEvent, bool) {
 }
 
 // KernelDLMContention runs the kernel engine (mdcluster.dev/dlm/kerneldlm, through dlmprobe) on
-// two guests whose kernel DLM is set up by the shell stand-in: node1 holds EX; node2's NOQUEUE
+// two guests whose kernel DLM is run by mdclusterd (etcd inside node1's agent): node1 holds EX; node2's NOQUEUE
 // request is refused; node2's queued request makes node1 get a blocking notice; node1 unlocks
 // writing the lock value block, and node2 is granted and reads it.
 func KernelDLMContention(ctx context.Context, l *vmlab.Lab) error {
 	for n := 1; n <= 2; n++ {
-		if _, err := step(ctx, l, n, quick, "DLM configfs set-up (shell stand-in)", "/lab/dlm-standin.sh setup"); err != nil {
+		if err := startControlPlaneConfig(ctx, l, n, privateEtcdConfig(n)); err != nil {
 			return err
 		}
 	}
@@ -98,4 +98,21 @@ func KernelDLMContention(ctx context.Context, l *vmlab.Lab) error {
 	}
 	l.Logf("node1: blocking notice (wanted %s), unlocked with the LVB", b.Mode)
 	return nil
+}
+
+// privateEtcdConfig is an agent configuration for labs without user networking: node1's agent
+// runs an embedded etcd on the private network and node2's agent uses it; both run the kernel
+// DLM's control plane.
+func privateEtcdConfig(node int) string {
+	engine := `{type: etcd-external, endpoints: ["http://192.168.100.1:2379"]}`
+	if node == 1 {
+		engine = `{type: etcd-embedded, data_dir: /tmp/etcd, client_url: "http://192.168.100.1:2379", peer_url: "http://127.0.0.1:2380"}`
+	}
+	return fmt.Sprintf(`node: {name: node%[1]d, id: %[1]d, address: 192.168.100.%[1]d}
+cluster: {name: mdlab}
+lock_engine: %[2]s
+leases: {ttl: 10s, watchdog: /dev/watchdog, watchdog_margin: 4s}
+listen: {api_socket: /run/mdcluster/mdclusterd.sock, metrics: ""}
+dlm_control: {mode: mdclusterd}
+`, node, engine)
 }

@@ -1,0 +1,160 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"mdcluster.dev/internal/vmlab"
+)
+
+// ControldAgentRestart is scenario (c): with md-cluster RAID1 running on two guests, node2's
+// agent is killed with SIGKILL. The kernel stops its lockspaces (the agent's dlm-monitor closed),
+// the restarted agent resumes its lease and adopts the configfs state, starts them again, and no
+// array stops: node1 never sees a failure, and a check (which takes md-cluster's DLM locks
+// across both nodes) runs to the end with no mismatch.
+func ControldAgentRestart(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
+	// The restarted agent must pet the watchdog again within its timeout (margin*2/3).
+	ttl, margin := 20*time.Second, 9*time.Second
+	for n := 1; n <= 2; n++ {
+		if err := startControlPlane(ctx, l, n, etcdPort, ttl, margin); err != nil {
+			return err
+		}
+	}
+	if err := createClusteredRAID1(ctx, l, shimEnv); err != nil {
+		return err
+	}
+	if err := odWrite(ctx, l, 2, "/dev/md0", 4096, "before-kill"); err != nil {
+		return err
+	}
+	if _, err := step(ctx, l, 2, quick, "kill -9 node2's agent; the kernel stops its lockspaces",
+		`kill -9 $(pidof mdclusterd)
+for i in $(seq 1 40); do dmesg | grep -q 'no userland control daemon, stopping lockspace' && { dmesg | grep 'no userland control daemon' | tail -1; exit 0; }; sleep 0.25; done
+dmesg | tail -20; exit 1`); err != nil {
+		return err
+	}
+	if err := startAgent(ctx, l, 2, ControldConfig(2, etcdPort, ttl, margin)); err != nil {
+		return err
+	}
+	out, err := step(ctx, l, 2, quick, "restarted agent resumed its lease and adopted the lockspaces",
+		`for i in $(seq 1 100); do grep -q 'lockspace adopted and started' /tmp/mdclusterd.log && { grep -E 'resumed the previous|adopted' /tmp/mdclusterd.log; exit 0; }; sleep 0.2; done
+cat /tmp/mdclusterd.log; exit 1`)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(out, "resumed the previous agent's lease") || !strings.Contains(out, "adopted=true") {
+		return fmt.Errorf("node2's agent did not resume and adopt:\n%s", out)
+	}
+	for n := 1; n <= 2; n++ {
+		if st, err := sysfs(ctx, l, n, "md0", "array_state"); err != nil {
+			return err
+		} else if st == "inactive" || st == "clear" {
+			return fmt.Errorf("node%d: md0 is %s after the agent restart", n, st)
+		}
+	}
+	if _, err := step(ctx, l, 2, quick, "node2 runs a check (md-cluster's resync lock and messages)",
+		checkScript); err != nil {
+		return err
+	}
+	if _, err := waitSync(ctx, l, 2, "md0"); err != nil {
+		return err
+	}
+	if got, err := sysfs(ctx, l, 2, "md0", "mismatch_cnt"); err != nil {
+		return err
+	} else if err := expect("mismatch_cnt after the check", got, "0"); err != nil {
+		return err
+	}
+	if err := odWrite(ctx, l, 2, "/dev/md0", 8192, "after-restart"); err != nil {
+		return err
+	}
+	if err := odRead(ctx, l, 1, "/dev/md0", 8192, "after-restart"); err != nil {
+		return err
+	}
+	if _, err := step(ctx, l, 1, quick, "node1 never saw node2 fail", "! grep 'node failed' /tmp/mdclusterd.log"); err != nil {
+		return err
+	}
+	return nil
+}
+
+// ControldRAID10Options is the lab for scenario (b): three guests, three shared disks.
+var ControldRAID10Options = vmlab.Options{Nodes: 3, Disks: 3, UserNet: true}
+
+// ControldRAID10 is scenario (b): a clustered RAID10 on three guests, node3 crashes after
+// dirtying its slot; node1 and node2 keep serving, their control planes fence and remove node3,
+// and md-cluster recovers slot 3 on a survivor.
+func ControldRAID10(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl, margin time.Duration) (CrashRecovery, error) {
+	var fig CrashRecovery
+	for n := 1; n <= 3; n++ {
+		if err := startControlPlane(ctx, l, n, etcdPort, ttl, margin); err != nil {
+			return fig, err
+		}
+	}
+	if _, err := step(ctx, l, 1, slow, "mdadm --create clustered RAID10 (--nodes=3)",
+		shimEnv+"mdadm --create /dev/md0 --run --level=10 --raid-devices=3 --bitmap=clustered --nodes=3 --metadata=1.2 /dev/vda /dev/vdb /dev/vdc 2>&1"); err != nil {
+		return fig, err
+	}
+	if err := readWrite(ctx, l, 1, "md0"); err != nil {
+		return fig, err
+	}
+	if _, err := waitSync(ctx, l, 1, "md0"); err != nil {
+		return fig, err
+	}
+	for n := 2; n <= 3; n++ {
+		if _, err := step(ctx, l, n, slow, "mdadm --assemble", "mdadm --assemble /dev/md0 /dev/vda /dev/vdb /dev/vdc 2>&1"); err != nil {
+			return fig, err
+		}
+		if err := readWrite(ctx, l, n, "md0"); err != nil {
+			return fig, err
+		}
+	}
+	for n := 1; n <= 3; n++ {
+		if err := joinedSlot(ctx, l, n, n); err != nil {
+			return fig, err
+		}
+		if err := odWrite(ctx, l, n, "/dev/md0", int64(n)*4096, fmt.Sprintf("from-node%d", n)); err != nil {
+			return fig, err
+		}
+	}
+	if _, err := step(ctx, l, 3, slow, "node3 writes 4 MiB at 64 MiB (O_DIRECT)",
+		"dd if=/dev/urandom of=/dev/md0 bs=64k count=64 seek=1024 oflag=direct 2>&1"); err != nil {
+		return fig, err
+	}
+	if err := odWrite(ctx, l, 3, "/dev/md0", 65536, "node3-last-write"); err != nil {
+		return fig, err
+	}
+	crashCtx, cancel := context.WithTimeout(ctx, quick)
+	defer cancel()
+	crashed := time.Now()
+	if err := l.Node(3).Crash(crashCtx); err != nil {
+		return fig, err
+	}
+	l.Logf("node3: crashed (sysrq c)")
+	// The survivors keep serving while node3's lease runs out.
+	for n := 1; n <= 2; n++ {
+		if err := odWrite(ctx, l, n, "/dev/md0", int64(16+n)*4096, fmt.Sprintf("node%d-during-failure", n)); err != nil {
+			return fig, err
+		}
+	}
+	fig, err := waitRecovery(ctx, l, 1, 3, 3, crashed, ttl, margin)
+	if err != nil {
+		return fig, err
+	}
+	for n := 1; n <= 2; n++ {
+		if _, err := waitSync(ctx, l, n, "md0"); err != nil {
+			return fig, err
+		}
+		for _, r := range []struct {
+			off  int64
+			want string
+		}{{65536, "node3-last-write"}, {3 * 4096, "from-node3"}, {int64(16+3-n) * 4096, fmt.Sprintf("node%d-during-failure", 3-n)}} {
+			if err := odRead(ctx, l, n, "/dev/md0", r.off, r.want); err != nil {
+				return fig, err
+			}
+		}
+	}
+	if err := waitClean(ctx, l, 1, "/dev/vda", 2); err != nil {
+		return fig, err
+	}
+	return fig, nil
+}
