@@ -257,6 +257,7 @@ done`)
 		}
 	}
 	samples := map[int][]syncSample{}
+	sawState := false
 	deadline := time.Now().Add(4 * time.Minute)
 	for time.Now().Before(deadline) {
 		done := 0
@@ -278,7 +279,27 @@ echo "$(cat /sys/block/$m/md/sync_action) $(cat /sys/block/$m/md/resync_start)"`
 		if done == 2 {
 			break
 		}
+		if k1, k2 := len(samples[1]), len(samples[2]); !sawState && samples[1][k1-1].syncing != samples[2][k2-1].syncing {
+			// One node resyncs while the other waits: any node's status shows both, read from
+			// the cluster state.
+			st, err := agentStatus(ctx, l, 2)
+			if err != nil {
+				return err
+			}
+			var running, waiting bool
+			for _, r := range st.Resyncs {
+				running = running || (!r.Waiting && r.Action == "resync")
+				waiting = waiting || r.Waiting
+			}
+			if running && waiting {
+				l.Logf("cluster state seen from node2: %+v", st.Resyncs)
+				sawState = true
+			}
+		}
 		time.Sleep(300 * time.Millisecond)
+	}
+	if !sawState {
+		return fmt.Errorf("no status showed one resync running and the other held back")
 	}
 	var periods [2][2]time.Time
 	for n := 1; n <= 2; n++ {
@@ -304,33 +325,37 @@ echo "$(cat /sys/block/$m/md/sync_action) $(cat /sys/block/$m/md/resync_start)"`
 	return nil
 }
 
-// NewDiskConfirm runs md-cluster RAID1 on two guests (DLM stand-in) with agents in clustered
-// mode: a disk added on node1 is confirmed on node2 by node2's agent (ADD_NEW_DISK with
-// MD_DISK_CANDIDATE for the local device carrying that device UUID), so both kernels take it.
+// NewDiskConfirm runs md-cluster RAID1 on two guests with agents in clustered mode that also
+// run the kernel DLM (dlm_control mdclusterd): a disk added on node1 is confirmed on node2 by
+// node2's agent (ADD_NEW_DISK with MD_DISK_CANDIDATE for the local device carrying that device
+// UUID), so both kernels take it.
 func NewDiskConfirm(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
+	const uuid = "4e657744:69736b43:6f6e6669:726d0001" // given to mdadm: the agents know it first
+	arrays := fmt.Sprintf("  - {uuid: %s, name: shared, mode: clustered, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
 	for n := 1; n <= 2; n++ {
-		if _, err := step(ctx, l, n, quick, "DLM configfs set-up (shell stand-in)", "/lab/dlm-standin.sh setup"); err != nil {
+		cfg := AgentConfig(n, etcdPort, "10s", "2s", arrays) + "dlm_control: {mode: mdclusterd}\n"
+		if err := startControlPlaneConfig(ctx, l, n, cfg); err != nil {
 			return err
 		}
 	}
-	out, err := step(ctx, l, 1, slow, "mdadm --create clustered RAID1 on vda vdb",
-		`mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --bitmap=clustered --nodes=2 --metadata=1.2 --name=shared /dev/vda /dev/vdb >/dev/null 2>&1 || exit 1
-mdadm --wait /dev/md0; mdadm --detail --export /dev/md0 | sed -n 's/^MD_UUID=//p'`)
-	if err != nil {
+	if _, err := step(ctx, l, 1, slow, "mdadm --create clustered RAID1 on vda vdb",
+		shimEnv+`mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --bitmap=clustered --nodes=2 --metadata=1.2 --name=shared --uuid=`+uuid+` /dev/vda /dev/vdb 2>&1`); err != nil {
 		return err
 	}
-	uuid := strings.TrimSpace(out)
+	if err := readWrite(ctx, l, 1, "md0"); err != nil {
+		return err
+	}
+	if _, err := waitSync(ctx, l, 1, "md0"); err != nil {
+		return err
+	}
 	if _, err := step(ctx, l, 2, slow, "mdadm --assemble on node2", "mdadm --assemble /dev/md0 /dev/vda /dev/vdb 2>&1"); err != nil {
 		return err
 	}
-	arrays := fmt.Sprintf("  - {uuid: %s, name: shared, mode: clustered, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
-	for n := 1; n <= 2; n++ {
-		if err := startAgent(ctx, l, n, AgentConfig(n, etcdPort, "10s", "2s", arrays)); err != nil {
-			return err
-		}
+	if err := readWrite(ctx, l, 2, "md0"); err != nil {
+		return err
 	}
 	if _, err := step(ctx, l, 1, slow, "node1: mdadm --add vdc (md-cluster asks every node to confirm)",
-		"mdadm --manage /dev/md0 --add /dev/vdc 2>&1"); err != nil {
+		shimEnv+"mdadm --manage /dev/md0 --add /dev/vdc 2>&1"); err != nil {
 		return err
 	}
 	wctx, cancel := context.WithTimeout(ctx, quick)
