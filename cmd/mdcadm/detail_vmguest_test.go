@@ -122,6 +122,8 @@ func compareAll(t *testing.T, dev string, members []string) {
 		same(t, "--query", m)
 		same(t, "--examine", m)
 		same(t, "--examine-bitmap", m)
+		same(t, "-Xb", m)
+		same(t, "-Eb", m)
 	}
 	same(t, "--examine", "--scan")
 	if t.Failed() {
