@@ -3,7 +3,7 @@
 //
 // One guest, two sparse 4080 GiB disks (just under 4 TiB: mdadm 4.2 gives
 // a v1.2 bitmap at most 128 KiB per slot, 1,046,528 bits, so 4 MiB chunks
-// need a device under 3.99 TiB; this one has 1,044,480 chunks); the lab's DLM stand-in (NODES=1,
+// need a device under 3.99 TiB; this one gives 1,044,448 chunks per slot); the lab's DLM stand-in (NODES=1,
 // the node address on lo) lets mdadm 4.2 create a clustered RAID1 with 8 bitmap slots and 4 MiB
 // bitmap chunks (1,048,576 chunks per slot); a few writes dirty some bits.
 // Then, in the same guest, `mdadm -X /dev/vda` and `mdcadm -X /dev/vda`
