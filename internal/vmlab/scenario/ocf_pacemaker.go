@@ -95,7 +95,7 @@ echo "$out" >&2; crm_mon -1 -o >&2; exit 1`, rsc, match)
 func mdOn(ctx context.Context, l *vmlab.Lab, node int, uuid string) (string, error) {
 	want := strings.ReplaceAll(uuid, ":", "")
 	return step(ctx, l, node, quick, "md arrays with UUID "+uuid, fmt.Sprintf(
-		`for d in /sys/block/md*/md; do [ -d "$d" ] || continue; u=$(tr -d -- '-' < $d/uuid); [ "$u" = %s ] && echo "$d" | cut -d/ -f4; done; true`, want))
+		`for d in /sys/block/md*/md; do [ -d "$d" ] || continue; u=$(sed 's/-//g' $d/uuid); [ "$u" = %s ] && echo "$d" | cut -d/ -f4; done; true`, want))
 }
 
 // PacemakerMove has Pacemaker (Debian's pacemaker 2.1 and corosync 3 on two guests) run an
