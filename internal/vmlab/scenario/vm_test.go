@@ -264,3 +264,10 @@ func TestControldRAID10(t *testing.T) {
 	}
 	t.Logf("FIGURE 3 nodes RAID10: crash to md-cluster recovery %.1fs (TTL 8s, fence wait 3s)", fig.Recovery.Seconds())
 }
+
+func TestExporterScrape(t *testing.T) {
+	l, ctx := startLab(t, ExporterOptions)
+	if err := ExporterScrape(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,296 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"mdcluster.dev/internal/vmlab"
+)
+
+// ExporterOptions is the lab ExporterScrape needs: one guest with two small disks, so a
+// speed-limited resync runs for about a minute.
+var ExporterOptions = vmlab.Options{Nodes: 1, Disks: 2, DiskSize: 64 << 20}
+
+// scrape is one look at the guest: sysfs and /proc/mdstat read just before and just after a
+// scrape of the exporter, the scrape itself, and mdadm --examine-bitmap of the member the
+// exporter reads the bitmap from.
+type scrape struct {
+	before, after map[string]string // sysfs attribute (relative to md0/md) → value
+	metrics       map[string]*dto.MetricFamily
+	examine       string
+}
+
+// scrapeScript prints sysfs, the scrape and sysfs again between markers.
+const scrapeScript = `S=/sys/block/md0/md
+attrs() { for a in sync_action sync_completed degraded array_state raid_disks component_size dev-vda/state dev-vdb/state; do
+  printf '%s=%s\n' "$a" "$(cat $S/$a 2>/dev/null)"; done; }
+echo '--- before'; attrs
+echo '--- metrics'; wget -q -O - http://127.0.0.1:9810/metrics || exit 1
+echo '--- after'; attrs
+echo '--- examine'; sync; echo 3 > /proc/sys/vm/drop_caches; mdadm --examine-bitmap /dev/vda 2>&1 | grep -E 'Events|Bitmap :'`
+
+func takeScrape(ctx context.Context, l *vmlab.Lab, what string) (*scrape, error) {
+	out, err := step(ctx, l, 1, quick, "scrape the exporter "+what, scrapeScript)
+	if err != nil {
+		return nil, err
+	}
+	sec := map[string]string{}
+	var cur string
+	for _, ln := range strings.SplitAfter(out, "\n") {
+		if name, ok := strings.CutPrefix(strings.TrimSpace(ln), "--- "); ok {
+			cur = name
+			continue
+		}
+		sec[cur] += ln
+	}
+	s := &scrape{before: kv(sec["before"]), after: kv(sec["after"]), examine: sec["examine"]}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	if s.metrics, err = p.TextToMetricFamilies(strings.NewReader(sec["metrics"])); err != nil {
+		return nil, fmt.Errorf("scrape %s: %w", what, err)
+	}
+	return s, nil
+}
+
+func kv(s string) map[string]string {
+	m := map[string]string{}
+	for _, ln := range strings.Split(s, "\n") {
+		if k, v, ok := strings.Cut(ln, "="); ok {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m
+}
+
+// value returns the sample of family name whose labels include every pair in labels.
+func (s *scrape) value(name string, labels ...string) (float64, error) {
+	mf, ok := s.metrics[name]
+	if !ok {
+		return 0, fmt.Errorf("scrape has no %s", name)
+	}
+next:
+	for _, m := range mf.GetMetric() {
+		have := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			have[lp.GetName()] = lp.GetValue()
+		}
+		for i := 0; i+1 < len(labels); i += 2 {
+			if have[labels[i]] != labels[i+1] {
+				continue next
+			}
+		}
+		if m.GetCounter() != nil {
+			return m.GetCounter().GetValue(), nil
+		}
+		return m.GetGauge().GetValue(), nil
+	}
+	return 0, fmt.Errorf("scrape has no %s%v", name, labels)
+}
+
+// expectValue compares a sample with want.
+func (s *scrape) expectValue(want float64, name string, labels ...string) error {
+	v, err := s.value(name, labels...)
+	if err != nil {
+		return err
+	}
+	if v != want {
+		return fmt.Errorf("%s%v = %g, want %g (kernel)", name, labels, v, want)
+	}
+	return nil
+}
+
+// same requires a sysfs attribute to read the same before and after the scrape and returns it.
+func (s *scrape) same(attr string) (string, error) {
+	if s.before[attr] != s.after[attr] {
+		return "", fmt.Errorf("%s changed during the scrape (%q, %q): scrape again", attr, s.before[attr], s.after[attr])
+	}
+	return s.before[attr], nil
+}
+
+// progress parses sync_completed "done / total" as a ratio.
+func progress(v string) (float64, bool) {
+	d, t, ok := strings.Cut(v, " / ")
+	done, err1 := strconv.ParseFloat(d, 64)
+	total, err2 := strconv.ParseFloat(t, 64)
+	if !ok || err1 != nil || err2 != nil || total == 0 {
+		return 0, false
+	}
+	return done / total, true
+}
+
+// parseExamineBitmap returns mdadm's events and dirty chunk count of the bitmap.
+func parseExamineBitmap(out string) (events, chunks, dirty float64, err error) {
+	for _, ln := range strings.Split(out, "\n") {
+		k, v, ok := strings.Cut(ln, " : ")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "Events":
+			events, err = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		case "Bitmap":
+			_, err = fmt.Sscanf(strings.TrimSpace(v), "%g bits (chunks), %g dirty", &chunks, &dirty)
+		}
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("mdadm --examine-bitmap: %q: %w", ln, err)
+		}
+	}
+	return events, chunks, dirty, nil
+}
+
+// ExporterScrape runs `mdclusterd exporter` in a guest and compares what a scrape shows with
+// what the kernel reports at the same moment: during a speed-limited resync of a RAID1 with an
+// internal bitmap (sync action, progress bracketed by sync_completed read just before and just
+// after the scrape, node_md_* state and blocks), then after a member failure and a degraded
+// write (degraded, failed disks, the member's faulty flag, and the bitmap's events and dirty
+// chunks against mdadm --examine-bitmap of the same member).
+func ExporterScrape(ctx context.Context, l *vmlab.Lab) error {
+	if _, err := step(ctx, l, 1, slow, "RAID1 with internal bitmap, resync limited to 1 MiB/s", `
+echo 1000 > /proc/sys/dev/raid/speed_limit_min && echo 1000 > /proc/sys/dev/raid/speed_limit_max &&
+mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --bitmap=internal --metadata=1.2 /dev/vda /dev/vdb 2>&1`); err != nil {
+		return err
+	}
+	if _, err := step(ctx, l, 1, quick, "start mdclusterd exporter", `
+(setsid mdclusterd exporter --listen 127.0.0.1:9810 --sysfs /sys --procfs /proc --dev /dev --bitmap.ttl 1ms --log-level debug \
+  </dev/null >/tmp/exporter.log 2>&1 &) ; 
+for i in $(seq 1 100); do wget -q -O /dev/null http://127.0.0.1:9810/metrics && exit 0; sleep 0.2; done
+cat /tmp/exporter.log; exit 1`); err != nil {
+		return err
+	}
+	if err := scrapeDuringResync(ctx, l); err != nil {
+		return err
+	}
+	if _, err := step(ctx, l, 1, quick, "fail vdb during the resync, write while degraded", `
+S=/sys/block/md0/md
+echo faulty > $S/dev-vdb/state && mdlab odwrite /dev/md0 $((16<<20)) written-while-degraded &&
+i=0; while [ "$(cat $S/sync_action)" != idle ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; cat $S/sync_action
+sleep 12  # two bitmap daemon periods: the dirty bits reach the disk`); err != nil {
+		return err
+	}
+	if err := scrapeAfterFailure(ctx, l); err != nil {
+		return err
+	}
+	_, err := step(ctx, l, 1, quick, "stop md0 and restore the speed limits",
+		"mdadm --stop /dev/md0 2>&1; echo 200000 > /proc/sys/dev/raid/speed_limit_max; echo 1000 > /proc/sys/dev/raid/speed_limit_min")
+	return err
+}
+
+func scrapeDuringResync(ctx context.Context, l *vmlab.Lab) error {
+	var s *scrape
+	var err error
+	for range 5 { // sync_action must not change between the two sysfs reads
+		if s, err = takeScrape(ctx, l, "during the resync"); err != nil {
+			return err
+		}
+		if a, err := s.same("sync_action"); err == nil && a == "resync" {
+			break
+		}
+		s = nil
+		time.Sleep(time.Second)
+	}
+	if s == nil {
+		return fmt.Errorf("no scrape caught md0 resyncing")
+	}
+	lo, ok1 := progress(s.before["sync_completed"])
+	hi, ok2 := progress(s.after["sync_completed"])
+	if !ok1 || !ok2 {
+		return fmt.Errorf("sync_completed %q, %q: not a running sync", s.before["sync_completed"], s.after["sync_completed"])
+	}
+	got, err := s.value("mdcluster_md_sync_completed_ratio", "device", "md0")
+	if err != nil {
+		return err
+	}
+	if got < lo || got > hi {
+		return fmt.Errorf("mdcluster_md_sync_completed_ratio %g outside the kernel's [%g, %g]", got, lo, hi)
+	}
+	l.Logf("during resync: exporter says %.4f done, kernel %.4f…%.4f", got, lo, hi)
+	checks := []struct {
+		want   float64
+		name   string
+		labels []string
+	}{
+		{1, "mdcluster_md_sync_action", []string{"device", "md0", "action", "resync"}},
+		{0, "mdcluster_md_sync_action", []string{"device", "md0", "action", "idle"}},
+		{1, "node_md_state", []string{"device", "md0", "state", "resync"}},
+		{0, "node_md_state", []string{"device", "md0", "state", "active"}},
+		{2, "node_md_disks", []string{"device", "md0", "state", "active"}},
+		{2, "node_md_raid_disks", []string{"device", "md0"}},
+		{0, "node_md_degraded", []string{"device", "md0"}},
+		{1, "mdcluster_md_bitmap_read_success", []string{"device", "md0", "member", "vda"}},
+		{1, "mdcluster_scrape_collector_success", []string{"collector", "md"}},
+	}
+	for _, c := range checks {
+		if err := s.expectValue(c.want, c.name, c.labels...); err != nil {
+			return err
+		}
+	}
+	// A RAID1 is as large as each member's used space (KiB, the unit of mdstat's blocks).
+	size, err := strconv.ParseFloat(s.before["component_size"], 64)
+	if err != nil {
+		return fmt.Errorf("component_size %q: %w", s.before["component_size"], err)
+	}
+	return s.expectValue(size, "node_md_blocks", "device", "md0")
+}
+
+func scrapeAfterFailure(ctx context.Context, l *vmlab.Lab) error {
+	s, err := takeScrape(ctx, l, "after vdb failed")
+	if err != nil {
+		return err
+	}
+	for _, a := range []string{"sync_action", "degraded", "dev-vdb/state"} {
+		if _, err := s.same(a); err != nil {
+			return err
+		}
+	}
+	deg, err := strconv.ParseFloat(s.before["degraded"], 64)
+	if err != nil {
+		return fmt.Errorf("degraded %q: %w", s.before["degraded"], err)
+	}
+	events, chunks, dirty, err := parseExamineBitmap(s.examine)
+	if err != nil {
+		return err
+	}
+	if dirty == 0 {
+		return fmt.Errorf("mdadm shows no dirty chunk after a degraded write:\n%s", s.examine)
+	}
+	l.Logf("after failure: kernel degraded=%s vdb=%q, mdadm -X events %g, %g of %g chunks dirty",
+		s.before["degraded"], s.before["dev-vdb/state"], events, dirty, chunks)
+	faulty := 0.0
+	if strings.Contains(s.before["dev-vdb/state"], "faulty") {
+		faulty = 1
+	}
+	checks := []struct {
+		want   float64
+		name   string
+		labels []string
+	}{
+		{deg, "node_md_degraded", []string{"device", "md0"}},
+		{deg, "mdcluster_md_degraded", []string{"device", "md0"}},
+		{1, "node_md_disks", []string{"device", "md0", "state", "failed"}},
+		{1, "node_md_disks", []string{"device", "md0", "state", "active"}},
+		{faulty, "mdcluster_md_member_state", []string{"device", "md0", "member", "vdb", "state", "faulty"}},
+		{boolNum(s.before["sync_action"] == "idle"), "mdcluster_md_sync_action", []string{"device", "md0", "action", "idle"}},
+		{chunks, "mdcluster_md_bitmap_slot_chunks", []string{"device", "md0", "slot", "0"}},
+		{dirty, "mdcluster_md_bitmap_slot_dirty_chunks", []string{"device", "md0", "slot", "0"}},
+		{events, "mdcluster_md_bitmap_slot_events", []string{"device", "md0", "slot", "0"}},
+	}
+	for _, c := range checks {
+		if err := s.expectValue(c.want, c.name, c.labels...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func boolNum(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
