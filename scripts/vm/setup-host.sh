@@ -6,7 +6,9 @@
 #    and for the OCF agent and package tests resource-agents (ocf-tester), libxml2-utils (xmllint)
 #    and groff-base;
 #  - downloads (never installs) the real Debian kernel package behind linux-image-amd64 and
-#    libdlm3, unpacks them with dpkg-deb -x under $LAB, and runs depmod on the unpacked tree.
+#    libdlm3, unpacks them with dpkg-deb -x under $LAB, and runs depmod on the unpacked tree;
+#  - downloads (never installs) pacemaker, corosync and their library packages to $LAB/debs/ha for
+#    the Pacemaker scenario (scripts/ocf/build-lab-overlay.sh unpacks them into a lab initramfs).
 #
 # Everything lands in $LAB (default: <repo>/.lab, git-ignored). Nothing is installed from the
 # downloaded packages onto the host.
@@ -53,5 +55,16 @@ if [ ! -f "$LAB/dlmroot/.ready" ]; then
   rm -rf "$LAB/dlmroot"
   dpkg-deb -x "$LAB"/debs/libdlm3_*.deb "$LAB/dlmroot"
   touch "$LAB/dlmroot/.ready"
+fi
+if [ ! -f "$LAB/debs/ha/.ready" ]; then
+  [ $apt_updated = 1 ] || { apt-get update -qq; apt_updated=1; }
+  HA_TOP="corosync pacemaker pacemaker-cli-utils pacemaker-common pacemaker-resource-agents"
+  # Their library dependencies, recursively (the programs themselves are picked from HA_TOP).
+  HA_LIBS=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+    --no-replaces --no-enhances $HA_TOP | grep '^lib' | grep -v -- '-dev$' | sort -u)
+  log "download $HA_TOP and $(echo "$HA_LIBS" | wc -l) library packages"
+  rm -rf "$LAB/debs/ha"; mkdir -p "$LAB/debs/ha"
+  (cd "$LAB/debs/ha" && apt-get download -qq -o APT::Sandbox::User=root $HA_TOP $HA_LIBS)
+  touch "$LAB/debs/ha/.ready"
 fi
 log "ready: kernel $(cat "$LAB/kroot/.ready") in $LAB"

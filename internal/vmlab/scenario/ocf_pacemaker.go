@@ -147,7 +147,7 @@ cibadmin --create -o resources --xml-text '`+strings.ReplaceAll(rsc, "\n", "")+`
 		}
 	}
 	if at == 0 {
-		return fmt.Errorf("Pacemaker started md nowhere")
+		return fmt.Errorf("md was started on no node by Pacemaker")
 	}
 	check := func(on int) error {
 		for n := 1; n <= 2; n++ {
