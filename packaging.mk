@@ -8,7 +8,8 @@
 PREFIX       ?= /usr
 DESTDIR      ?=
 SBINDIR      ?= $(PREFIX)/sbin
-OCFDIR       ?= $(PREFIX)/lib/ocf/resource.d/mdcluster
+# Pacemaker looks for agents under /usr/lib/ocf whatever PREFIX is.
+OCFDIR       ?= /usr/lib/ocf/resource.d/mdcluster
 UNITDIR      ?= /lib/systemd/system
 DOCDIR       ?= $(PREFIX)/share/doc/mdcluster
 MAN8DIR      ?= $(PREFIX)/share/man/man8

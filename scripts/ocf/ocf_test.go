@@ -6,6 +6,7 @@
 package ocf
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -195,5 +196,57 @@ func TestOCFTesterOnHost(t *testing.T) {
 	}
 	if !strings.Contains(text, "ocf-exit-reason:the md driver is not available") {
 		t.Error("start gave no exit reason naming the missing md driver")
+	}
+}
+
+// TestCommandChoice checks mdadm_cmd=auto: mdcadm (mdcluster's lease-guarded front end) when
+// mdclusterd's socket exists and mdcadm is installed, mdadm otherwise, and an explicit choice wins.
+func TestCommandChoice(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Stand-ins that record how they were called and fail, so start stops right after.
+	for _, name := range []string{"mdadm", "mdcadm"} {
+		script := "#!/bin/sh\necho \"" + name + " $*\" >> " + filepath.Join(dir, "calls") + "\necho '" + name + ": no devices found' >&2\nexit 1\n"
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sock := filepath.Join(dir, "mdclusterd.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"auto with the agent's socket", []string{"OCF_RESKEY_socket=" + sock}, "mdcadm --assemble --scan --uuid=" + uuid},
+		{"auto without it", []string{"OCF_RESKEY_socket=" + filepath.Join(dir, "none")}, "mdadm --assemble --scan --uuid=" + uuid},
+		{"explicit mdadm", []string{"OCF_RESKEY_socket=" + sock, "OCF_RESKEY_mdadm_cmd=mdadm"}, "mdadm --assemble --scan --uuid=" + uuid},
+		{"md_dev", []string{"OCF_RESKEY_socket=" + sock, "OCF_RESKEY_md_dev=/dev/md/data", "OCF_RESKEY_mdadm_conf=/nonexistent"}, "mdcadm --assemble /dev/md/data --uuid=" + uuid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(filepath.Join(dir, "calls"))
+			env := append(fakeMD(t, "", nil), "PATH="+bin+":"+os.Getenv("PATH"))
+			rc, out := run(t, "start", append(env, tc.env...)...)
+			if rc != 1 || !strings.Contains(out, "ocf-exit-reason:") || !strings.Contains(out, "no devices found") {
+				t.Errorf("start: rc %d, want 1 with the command's error as exit reason\n%s", rc, out)
+			}
+			calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
+			var assemble string
+			for _, c := range strings.Split(string(calls), "\n") {
+				if strings.Contains(c, "--assemble") {
+					assemble = strings.TrimSuffix(c, " --config=/etc/mdadm/mdadm.conf")
+				}
+			}
+			if assemble != tc.want {
+				t.Errorf("assembled with %q, want %q (calls:\n%s)", assemble, tc.want, calls)
+			}
+		})
 	}
 }
