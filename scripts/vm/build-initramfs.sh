@@ -48,6 +48,23 @@ printf 'cluster: {name: mdlab}\n' > "$R/etc/mdcluster/mdclusterd.yaml"
 printf 'DEVICE /dev/vd*\nHOMECLUSTER mdlab\n' > "$R/etc/mdadm/mdadm.conf"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$R/etc/passwd"; printf 'root:x:0:\n' > "$R/etc/group"
 
+# Debian's corosync and dlm_controld (scenario: the same crash with them as the control plane).
+# Their libraries, the real libcmap among them, stay in /usr/lib/corosync: run them with
+# LD_LIBRARY_PATH=/usr/lib/corosync, so that nothing else sees them.
+if [ -f "$LAB/csroot/.ready" ]; then
+  CSL=$LAB/csroot/usr/lib/x86_64-linux-gnu
+  mkdir -p "$R/usr/lib/corosync" "$R/etc/corosync" "$R/var/lib/corosync" "$R/run/dlm"
+  cp -L "$LAB/dlmroot/usr/lib/x86_64-linux-gnu/libdlm.so.3" "$R/usr/lib/corosync/" 2>/dev/null || true
+  for b in corosync corosync-quorumtool dlm_controld dlm_tool; do
+    cp "$LAB/csroot/usr/sbin/$b" "$R/usr/sbin/$b"
+    LD_LIBRARY_PATH=$CSL:$LAB/dlmroot/usr/lib/x86_64-linux-gnu ldd "$LAB/csroot/usr/sbin/$b" | awk '/=>/ && $3 ~ /^\//{print $3}' |
+    while read -r l; do
+      case $l in "$LAB"/*) cp -L "$l" "$R/usr/lib/corosync/" ;; *) mkdir -p "$R$(dirname "$l")"; cp -L "$l" "$R$l" ;; esac
+    done
+  done
+  printf 'root:x:0:\nhaclient:x:90:\n' > "$R/etc/group"
+fi
+
 for b in mdlab mdclusterd mdcadm dlmprobe; do cp "$BIN/$b" "$R/bin/$b"; done
 # Test binaries of packages with `vmguest` tests (make guest-tests), run in the guest by the VM suite.
 mkdir -p "$R/lab/tests"

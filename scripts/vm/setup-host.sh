@@ -56,6 +56,17 @@ if [ ! -f "$LAB/dlmroot/.ready" ]; then
   dpkg-deb -x "$LAB"/debs/libdlm3_*.deb "$LAB/dlmroot"
   touch "$LAB/dlmroot/.ready"
 fi
+# Debian's corosync and dlm_controld for the scenario that compares mdclusterd's DLM control
+# plane with them (unpacked only; build-initramfs.sh puts them in a private library directory).
+if [ ! -f "$LAB/csroot/.ready" ]; then
+  [ $apt_updated = 1 ] || { apt-get update -qq; apt_updated=1; }
+  log "download corosync and dlm-controld"
+  rm -rf "$LAB/debs/cs" "$LAB/csroot"; mkdir -p "$LAB/debs/cs"
+  (cd "$LAB/debs/cs" && apt-get download -qq -o APT::Sandbox::User=root corosync dlm-controld libcmap4 libknet1 \
+    libnozzle1 libstatgrab10 libdlmcontrol3 libcpg4 libcfg7 libquorum5 libcorosync-common4 libqb100 libvotequorum8)
+  for d in "$LAB"/debs/cs/*.deb; do dpkg-deb -x "$d" "$LAB/csroot"; done
+  touch "$LAB/csroot/.ready"
+fi
 if [ ! -f "$LAB/debs/ha/.ready" ]; then
   [ $apt_updated = 1 ] || { apt-get update -qq; apt_updated=1; }
   HA_TOP="corosync pacemaker pacemaker-cli-utils pacemaker-common pacemaker-resource-agents"

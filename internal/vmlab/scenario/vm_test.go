@@ -265,6 +265,17 @@ func TestControldRAID10(t *testing.T) {
 	t.Logf("FIGURE 3 nodes RAID10: crash to md-cluster recovery %.1fs (TTL 8s, fence wait 3s)", fig.Recovery.Seconds())
 }
 
+// TestCorosyncCrashFigures is scenario (a) with corosync and dlm_controld as the control plane,
+// for the figures to set against TestControldCrashFigures.
+func TestCorosyncCrashFigures(t *testing.T) {
+	l, ctx := startLab(t, vmlab.Options{Nodes: 2, Disks: 2})
+	fig, err := CorosyncRAID1(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("FIGURE corosync+dlm_controld (defaults): crash to md-cluster recovery %.1fs", fig.Recovery.Seconds())
+}
+
 func TestExporterScrape(t *testing.T) {
 	l, ctx := startLab(t, ExporterOptions)
 	if err := ExporterScrape(ctx, l); err != nil {
