@@ -28,6 +28,10 @@ type MDOptions struct {
 	BitmapTTL time.Duration
 	// Now is the clock for the bitmap cache; nil means time.Now.
 	Now func() time.Time
+	// KernelLog is the kernel log device ("/dev/kmsg") where md-cluster logs the slot this node
+	// joined each clustered array with; "" turns the slot figure off. It is read again after
+	// BitmapTTL.
+	KernelLog string
 }
 
 // DefaultBitmapTTL is how long a bitmap read from disk is reused by default.
@@ -38,6 +42,7 @@ type mdCollector struct {
 	fs         md.FS
 	nodeCompat bool
 	bitmaps    *bitmapCache
+	slots      *slotLog
 	log        *slog.Logger
 }
 
@@ -46,6 +51,15 @@ func (s *Set) AddMD(o MDOptions) *Set {
 	c := &mdCollector{fs: o.FS, nodeCompat: o.NodeCompat, log: s.log.With("collector", "md")}
 	if o.DevDir != "" {
 		c.bitmaps = newBitmapCache(o.DevDir, o.BitmapTTL, o.Now)
+	}
+	if o.KernelLog != "" {
+		c.slots = &slotLog{path: o.KernelLog, ttl: o.BitmapTTL, now: o.Now}
+		if c.slots.ttl <= 0 {
+			c.slots.ttl = DefaultBitmapTTL
+		}
+		if c.slots.now == nil {
+			c.slots.now = time.Now
+		}
 	}
 	return s.add("md", c)
 }
@@ -97,9 +111,16 @@ func (c *mdCollector) update(ch chan<- prometheus.Metric) error {
 		nodeMD.send(ch, stats, arrays)
 	}
 	clusterMD.send(ch, stats, arrays)
+	var slots map[string]int
+	if c.slots != nil {
+		if slots, err = c.slots.get(); err != nil {
+			c.log.Debug("cannot read md-cluster slots", "err", err)
+		}
+	}
 	seen := make(map[string]bool, len(arrays))
 	for i := range arrays {
 		c.sendArray(ch, &arrays[i])
+		sendSlot(ch, slots, arrays[i].Name, arrays[i].UUID.String())
 		if c.bitmaps != nil && arrays[i].Bitmap != nil && arrays[i].Bitmap.Location != "file" {
 			r := c.bitmaps.get(&arrays[i])
 			seen[r.key] = true
@@ -191,7 +212,7 @@ var (
 
 	mdDescs = []*prometheus.Desc{mdInfoDesc, mdArrayStateDesc, mdSyncActionDesc, mdSyncRatioDesc, mdSyncSpeedDesc,
 		mdSyncMaxDesc, mdMismatchDesc, mdComponentDesc, mdChunkDesc, mdClusteredDesc, mdMemberDesc, mdMemberSlotDesc,
-		mdMemberErrDesc, bmReadDesc, bmNodesDesc, bmChunksDesc, bmDirtyDesc, bmEventsDesc, bmClearedDesc, bmAgeDesc}
+		mdMemberErrDesc, clusterSlotDesc, bmReadDesc, bmNodesDesc, bmChunksDesc, bmDirtyDesc, bmEventsDesc, bmClearedDesc, bmAgeDesc}
 )
 
 // sendArray reports one array's sysfs figures.

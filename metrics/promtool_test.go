@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -18,9 +19,13 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 		t.Fatal("promtool not found in PATH: install Debian's prometheus package (apt-get install prometheus), which provides /usr/bin/promtool")
 	}
 	dev := t.TempDir()
+	kmsg := filepath.Join(dev, "kmsg")
+	if err := os.WriteFile(kmsg, []byte(kmsgRecords), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	gunzipTo(t, filepath.Join("clustered-raid1-4slots", "vda.img.gz"), filepath.Join(dev, "vda"))
 	set := NewSet(testLogger(t)).
-		AddMD(MDOptions{FS: newFS(t, captureRoot(t, 0)), NodeCompat: true, DevDir: dev}).
+		AddMD(MDOptions{FS: newFS(t, captureRoot(t, 0)), NodeCompat: true, DevDir: dev, KernelLog: kmsg}).
 		AddDLM(dlmTree(t)).
 		AddAgent(twoNodeAgent())
 	reg, err := NewRegistry(set)

@@ -27,6 +27,7 @@ func exporterCommand() *cli.Command {
 			&cli.StringFlag{Name: "sysfs", Value: "/sys", Usage: "sysfs mount point"},
 			&cli.StringFlag{Name: "procfs", Value: "/proc", Usage: "procfs mount point"},
 			&cli.StringFlag{Name: "dev", Value: "/dev", Usage: "block device directory for bitmap reads (\"\" turns them off)"},
+			&cli.StringFlag{Name: "kmsg", Value: "/dev/kmsg", Usage: "kernel log read for this node's md-cluster slots (\"\" turns it off)"},
 			&cli.DurationFlag{Name: "bitmap.ttl", Value: metrics.DefaultBitmapTTL, Usage: "how long a bitmap read from disk is reused"},
 			&cli.BoolFlag{Name: "collector.node-md", Value: true, Usage: "also export node_exporter's node_md_* figures"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
@@ -51,7 +52,8 @@ func runExporter(c *cli.Context) error {
 		return cli.Exit("mdclusterd exporter: "+err.Error(), 1)
 	}
 	set := metrics.NewSet(log).
-		AddMD(metrics.MDOptions{FS: fs, NodeCompat: c.Bool("collector.node-md"), DevDir: c.String("dev"), BitmapTTL: c.Duration("bitmap.ttl")}).
+		AddMD(metrics.MDOptions{FS: fs, NodeCompat: c.Bool("collector.node-md"), DevDir: c.String("dev"),
+			BitmapTTL: c.Duration("bitmap.ttl"), KernelLog: c.String("kmsg")}).
 		AddDLM(metrics.DefaultDLMOptions(c.String("sysfs")))
 	reg, err := metrics.NewRegistry(set)
 	if err != nil {
