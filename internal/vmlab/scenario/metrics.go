@@ -15,7 +15,7 @@ import (
 )
 
 // ExporterOptions is the lab ExporterScrape needs: one guest with two small disks, so a
-// speed-limited resync runs for about a minute.
+// speed-limited resync runs for about a minute (1 MiB bitmap chunks: 63 of them).
 var ExporterOptions = vmlab.Options{Nodes: 1, Disks: 2, DiskSize: 64 << 20}
 
 // scrape is one look at the guest: sysfs and /proc/mdstat read just before and just after a
@@ -153,7 +153,15 @@ func parseExamineBitmap(out string) (events, chunks, dirty float64, err error) {
 func ExporterScrape(ctx context.Context, l *vmlab.Lab) error {
 	if _, err := step(ctx, l, 1, slow, "RAID1 with internal bitmap, resync limited to 1 MiB/s", `
 echo 1000 > /proc/sys/dev/raid/speed_limit_min && echo 1000 > /proc/sys/dev/raid/speed_limit_max &&
-mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --bitmap=internal --metadata=1.2 /dev/vda /dev/vdb 2>&1`); err != nil {
+mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --bitmap=internal --bitmap-chunk=1M --metadata=1.2 /dev/vda /dev/vdb 2>&1`); err != nil {
+		return err
+	}
+	// Wait for the resync to be under way, so the progress compared below is not just 0.
+	if _, err := step(ctx, l, 1, quick, "wait for the resync to pass 2 MiB", `
+S=/sys/block/md0/md
+for i in $(seq 1 200); do
+  set -- $(cat $S/sync_completed); [ "$1" != none ] && [ "$1" -gt 4096 ] && exit 0; sleep 0.1
+done; cat $S/sync_action $S/sync_completed; exit 1`); err != nil {
 		return err
 	}
 	if _, err := step(ctx, l, 1, quick, "start mdclusterd exporter", `
@@ -199,7 +207,7 @@ func scrapeDuringResync(ctx context.Context, l *vmlab.Lab) error {
 	}
 	lo, ok1 := progress(s.before["sync_completed"])
 	hi, ok2 := progress(s.after["sync_completed"])
-	if !ok1 || !ok2 {
+	if !ok1 || !ok2 || lo == 0 {
 		return fmt.Errorf("sync_completed %q, %q: not a running sync", s.before["sync_completed"], s.after["sync_completed"])
 	}
 	got, err := s.value("mdcluster_md_sync_completed_ratio", "device", "md0")
