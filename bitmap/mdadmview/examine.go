@@ -112,7 +112,6 @@ type Examine struct {
 	Inconsistent []string `json:"inconsistent_roles,omitempty"`
 
 	arraySizeBytes int64 // for the human-readable suffix
-	uuidOK         bool
 }
 
 // Time is a superblock time. Its JSON form is RFC 3339 for every year the
