@@ -54,6 +54,9 @@ func escapeName(s string) string {
 	return strings.NewReplacer(" ", "_", "\t", "_", "/", "-").Replace(s)
 }
 
+// Quoted is mdadm's print_quoted, for the other mdadm-compatible views.
+func Quoted(s string) string { return quoted(s) }
+
 // quoted is print_quoted: s unchanged without space, tab or quote, else
 // surrounded by quotes, switching quote characters where one occurs.
 func quoted(s string) string {

@@ -40,6 +40,9 @@ func ctimeOf(t time.Time, loc *time.Location) string {
 	return s
 }
 
+// HumanSize is mdadm's human_size, for the other mdadm-compatible views.
+func HumanSize(bytes int64) string { return humanSize(bytes) }
+
 // humanSize is mdadm's human_size: "" below 5000 KiB, else " (x.yy MiB
 // x.yy MB)" switching to GiB/GB from 2 GiB and TiB/TB from 2 TiB. The
 // arithmetic is signed 64-bit like mdadm's long long, overflow included.

@@ -2,28 +2,12 @@ package cli
 
 import (
 	"fmt"
-	"strings"
+
+	"mdcluster.dev/bitmap/mdadmview"
 )
 
 // humanSize is mdadm's human_size: " (x.yy MiB x.yy MB)" from 5000 KiB on.
-func humanSize(bytes uint64) string {
-	b := int64(bytes)
-	switch {
-	case b < 5000*1024:
-		return ""
-	case b < 2<<30:
-		cMiB := (b*200/(1<<20) + 1) / 2
-		cMB := (b/(1000000/200) + 1) / 2
-		return fmt.Sprintf(" (%d.%02d MiB %d.%02d MB)", cMiB/100, cMiB%100, cMB/100, cMB%100)
-	case b < 2<<40:
-		cGiB := (b*200/(1<<30) + 1) / 2
-		cGB := (b/(1000000000/200) + 1) / 2
-		return fmt.Sprintf(" (%d.%02d GiB %d.%02d GB)", cGiB/100, cGiB%100, cGB/100, cGB%100)
-	}
-	cTiB := (b*200/(1<<40) + 1) / 2
-	cTB := (b/(1000000000000/200) + 1) / 2
-	return fmt.Sprintf(" (%d.%02d TiB %d.%02d TB)", cTiB/100, cTiB%100, cTB/100, cTB%100)
-}
+func humanSize(bytes uint64) string { return mdadmview.HumanSize(int64(bytes)) }
 
 // humanSizeBrief is mdadm's human_size_brief with IEC prefixes.
 func humanSizeBrief(bytes uint64) string {
@@ -49,38 +33,7 @@ func ctime24(t interface{ Format(string) string }) string {
 
 // printQuoted is mdadm's print_quoted: s in quotes only if it holds
 // white space or quotes.
-func printQuoted(s string) string {
-	var first byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '\'' || c == '"' {
-			first = c
-			break
-		}
-		if c == ' ' || c == '\t' {
-			first = c
-		}
-	}
-	if first == 0 {
-		return s
-	}
-	q := byte('"')
-	if first == '"' {
-		q = '\''
-	}
-	var b strings.Builder
-	b.WriteByte(q)
-	for i := 0; i < len(s); i++ {
-		if s[i] == q {
-			b.WriteByte(q)
-			q ^= '"' ^ '\''
-			b.WriteByte(q)
-		}
-		b.WriteByte(s[i])
-	}
-	b.WriteByte(q)
-	return b.String()
-}
+func printQuoted(s string) string { return mdadmview.Quoted(s) }
 
 const helpOptions = `mdcadm accepts mdadm's command line. Arguments that do not start with '-'
 are device names; the first one is usually the md array.
