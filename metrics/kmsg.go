@@ -2,15 +2,10 @@ package metrics
 
 import (
 	"bufio"
-	"bytes"
-	"errors"
-	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,32 +40,6 @@ func (s *slotLog) get() (map[string]int, error) {
 		s.slots, s.err = readSlots(s.path)
 	}
 	return s.slots, s.err
-}
-
-// readSlots reads every record in the kernel log at path (/dev/kmsg, non-blocking: the read
-// ends at the newest record) and returns the latest join slot of each array.
-func readSlots(path string) (map[string]int, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, fmt.Errorf("kernel log: %w", err)
-	}
-	defer f.Close()
-	var all bytes.Buffer
-	buf := make([]byte, 8192) // one /dev/kmsg record per read; records are at most 8 KiB - 1
-	for {
-		n, err := f.Read(buf)
-		all.Write(buf[:n])
-		switch {
-		case errors.Is(err, syscall.EPIPE): // records overwritten while reading: go on
-		case errors.Is(err, syscall.EAGAIN), errors.Is(err, io.EOF):
-			return parseSlots(&all), nil
-		case err != nil:
-			return nil, fmt.Errorf("kernel log: %w", err)
-		}
-		if n == 0 {
-			return parseSlots(&all), nil
-		}
-	}
 }
 
 // parseSlots reads kernel log records ("prio,seq,usec,flags;message", as /dev/kmsg prints
