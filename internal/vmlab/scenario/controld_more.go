@@ -136,7 +136,15 @@ func ControldRAID10(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl, margin
 			return fig, err
 		}
 	}
-	fig, err := waitRecovery(ctx, l, 1, 3, 3, crashed, ttl, margin)
+	dirty, err := dirtyBits(ctx, l, 1, "/dev/vda")
+	if err != nil {
+		return fig, err
+	}
+	if len(dirty) < 3 || dirty[2] == 0 {
+		return fig, fmt.Errorf("slot 3 should hold node3's dirty bits after its crash, mdadm -X says %v", dirty)
+	}
+	l.Logf("node1: bitmap slots dirty before recovery: %v", dirty)
+	fig, err = waitRecovery(ctx, l, 1, 3, 3, crashed, ttl, margin)
 	if err != nil {
 		return fig, err
 	}
