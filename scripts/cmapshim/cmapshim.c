@@ -7,8 +7,8 @@
  * with the agent's cluster.name and nothing else.
  *
  * Where it goes: a private directory (e.g. /usr/lib/mdcluster/cmapshim), never the system
- * library path, so that a real corosync on the same host is not shadowed. Only mdadm started by
- * mdcadm gets that directory in LD_LIBRARY_PATH.
+ * library path, so that a real corosync on the same host is not shadowed. Only the mdadm that
+ * mdcadm runs gets that directory in LD_LIBRARY_PATH (the lab's scenarios set it likewise).
  *
  * The name comes from $MDCLUSTER_CLUSTER_NAME, else from cluster.name in $MDCLUSTER_CONFIG
  * (default /etc/mdcluster/mdclusterd.yaml; block "cluster:\n  name: X" or flow
