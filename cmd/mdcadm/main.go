@@ -1,8 +1,9 @@
 // Command mdcadm is mdcluster's mdadm-compatible front end. It accepts
 // mdadm 4.2's whole command line; the read-only modes (--examine,
 // --examine-bitmap, --detail, --query and their --scan, --brief and
-// --export forms, plus --json) run in pure Go with mdadm's output, and the
-// other modes are recognised and refused until they are implemented.
+// --export forms, plus --json) run in pure Go with mdadm's output; the
+// changing modes run the real mdadm under the local mdclusterd's leases
+// (see package cli for the policy); --cluster-status shows the cluster.
 package main
 
 import (

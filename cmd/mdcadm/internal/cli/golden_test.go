@@ -19,7 +19,10 @@ import (
 // sysfs, /proc, /run and the config file.
 func testEnv(t *testing.T) (*Env, *bytes.Buffer, *bytes.Buffer) {
 	var o, e bytes.Buffer
-	return &Env{Stdout: &o, Stderr: &e, Root: t.TempDir(), Euid: 0, Location: time.UTC, Hostname: "testhost"}, &o, &e
+	root := t.TempDir()
+	// Socket and Mdadm point nowhere: no test may reach a real agent or mdadm.
+	return &Env{Stdout: &o, Stderr: &e, Root: root, Euid: 0, Location: time.UTC, Hostname: "testhost",
+		Socket: filepath.Join(root, "no-agent.sock"), Mdadm: filepath.Join(root, "no-mdadm")}, &o, &e
 }
 
 // runArgs runs mdcadm with args and returns stdout, stderr and the code.

@@ -1,11 +1,47 @@
-// Package cli is mdcadm's command line: mdadm 4.2's syntax and modes, of
-// which the read-only ones (--examine, --examine-bitmap, --query, --detail,
-// --detail --scan, --examine --scan) are implemented in pure Go with
-// mdadm's output, and the others are recognised and refused.
+// Package cli is mdcadm's command line: mdadm 4.2's syntax and modes. The
+// read-only ones (--examine, --examine-bitmap, --query, --detail, --detail
+// --scan, --examine --scan) run in pure Go with mdadm's output.
+//
+// The changing modes (--create, --assemble, --manage, --grow, --incremental,
+// and --stop, --run, --readonly, --readwrite) run the real mdadm (`mdadm` in
+// PATH, else /sbin/mdadm) with exactly the same arguments, guarded by the
+// local mdclusterd:
+//
+//   - Leases first: create, assemble, incremental and --run of an exclusive
+//     array take its activation lease; --add, --re-add, --add-spare and
+//     --replace take the recovery lease (the agent then keeps it until md's
+//     rebuild ends); --grow takes the admin lease, given back when mdadm
+//     exits. The array is found by --uuid, --name or /dev/md/NAME, the
+//     members' superblocks (create also guards every managed array whose
+//     superblock it would overwrite), or the running md device's sysfs uuid.
+//   - Refusals: when the agent does not answer, a lease is held elsewhere or
+//     the array cannot be identified, mdcadm prints one line naming the
+//     reason and the holder, does not run mdadm, and exits 1 (2 for usage
+//     errors, as mdadm).
+//   - Unmanaged arrays (not in the agent's config) are refused: on shared
+//     disks an unguarded assemble is exactly how two nodes corrupt an array.
+//     --no-cluster-guard (mdcadm's own option) runs mdadm without asking the
+//     agent anything. Commands that only make this node do less (--stop,
+//     --readonly, --fail, --remove, --incremental --fail, --rebuild-map) run
+//     on unmanaged arrays and without the agent.
+//   - After --stop of an exclusive array the activation lease goes back to
+//     the agent, so another node can take the array over.
+//   - Kernel DLM clusters (lock_engine.type kernel-dlm): mdcadm also takes
+//     mdadm's own admin lock bitmap<cluster> (EX, userspace lockspace named
+//     after the cluster) so that mdcadm and plain mdadm exclude each other,
+//     and releases it when mdadm exits. mdadm 4.2 takes that lock itself for
+//     --create --bitmap=clustered and for --manage/--grow of a clustered
+//     array (not --cluster-confirm); mdcadm does not take it then, since its
+//     child would wait on it forever.
+//
+// `mdcadm --cluster-status [--json]` shows the agent's members, arrays,
+// leases and resyncs and the bitmap slots (dirty chunks) of every array
+// assembled here or with members here.
 package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -35,13 +71,20 @@ type Env struct {
 	Location *time.Location
 	// Hostname is the default home host.
 	Hostname string
+	// Socket is the agent's API socket.
+	Socket string
+	// Mdadm is the real mdadm to run ("": found in PATH or /sbin).
+	Mdadm string
+	// AdminLock takes mdadm's admin lock bitmap<cluster> on kernel-DLM
+	// clusters and returns its release (nil: never taken).
+	AdminLock func(ctx context.Context, cluster string) (func(), error)
 }
 
 // DefaultEnv returns the Env of the running process.
 func DefaultEnv() *Env {
 	h, _ := os.Hostname()
 	return &Env{Stdout: os.Stdout, Stderr: os.Stderr, Root: "/", Euid: os.Geteuid(),
-		Location: time.Local, Hostname: h}
+		Location: time.Local, Hostname: h, Socket: DefaultSocket, AdminLock: KernelAdminLock}
 }
 
 func (e *Env) path(p string) string { return filepath.Join(e.Root, p) }
@@ -54,6 +97,14 @@ func (e *Env) errf(format string, a ...any) {
 // Run runs mdcadm with args (without the program name) and returns the
 // exit code.
 func Run(args []string, env *Env) int {
+	args, noGuard, status, err := ownOptions(args)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "%s: %v\n", Prog, err)
+		return 2
+	}
+	if status {
+		return clusterStatus(args, env)
+	}
 	c, err := Parse(args)
 	if err != nil {
 		var ee *exitError
@@ -64,8 +115,59 @@ func Run(args []string, env *Env) int {
 		fmt.Fprintf(env.Stderr, "%s: %v\n", Prog, err)
 		return 2
 	}
-	return run(c, env)
+	if c.Version || c.Help != 0 || !changing(c) {
+		if noGuard {
+			fmt.Fprintf(env.Stderr, "%s: --no-cluster-guard applies only to modes that change arrays\n", Prog)
+			return 2
+		}
+		return run(c, env)
+	}
+	return guarded(c, args, noGuard, env)
 }
+
+// ownOptions takes mdcadm's own options out of args (before any "--"):
+// --no-cluster-guard, and --cluster-status which makes the rest of args
+// its own options.
+func ownOptions(args []string) (rest []string, noGuard, status bool, err error) {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return append(rest, args[i:]...), noGuard, status, nil
+		case a == "--no-cluster-guard":
+			noGuard = true
+		case a == "--cluster-status":
+			status = true
+		default:
+			rest = append(rest, a)
+		}
+	}
+	if status && noGuard {
+		return nil, false, false, errors.New("--no-cluster-guard cannot be combined with --cluster-status")
+	}
+	return rest, noGuard, status, nil
+}
+
+// changing reports whether c changes arrays: mdcadm then runs the real
+// mdadm under the agent's leases.
+func changing(c *Config) bool {
+	switch c.Mode {
+	case ModeCreate, ModeAssemble, ModeManage, ModeGrow, ModeIncremental:
+		return true
+	case ModeMisc:
+		g := false
+		for _, d := range c.Devices {
+			if !guardedActions[d.Disposition] && !implementedActions[d.Disposition] {
+				return false // --zero-superblock and the like: not implemented yet
+			}
+			g = g || guardedActions[d.Disposition]
+		}
+		return g || c.Scan && len(c.Devices) == 0 && guardedActions[c.DevMode]
+	}
+	return false
+}
+
+// guardedActions are the misc actions that run mdadm under the guard.
+var guardedActions = map[int]bool{'S': true, 'R': true, 'o': true, 'w': true}
 
 func run(c *Config, env *Env) int {
 	switch {
@@ -116,17 +218,20 @@ func run(c *Config, env *Env) int {
 	return rc
 }
 
+// notYet lists what this build runs, for the "not implemented" message.
+const notYet = "this build runs the read-only modes, --create, --assemble, --manage, --grow, --incremental, --stop, --run, --readonly and --readwrite"
+
 // unimplemented returns why c cannot run in this build, or "".
 func unimplemented(c *Config) string {
 	if c.Mode != ModeMisc {
-		return fmt.Sprintf("--%s mode is not implemented yet (this build runs only --examine, --examine-bitmap, --detail and --query)", c.Mode)
+		return fmt.Sprintf("--%s mode is not implemented yet (%s)", c.Mode, notYet)
 	}
 	if c.DevMode != 0 && !implementedActions[c.DevMode] {
-		return fmt.Sprintf("%s is not implemented yet (this build runs only --examine, --examine-bitmap, --detail and --query)", codeName(c.DevMode))
+		return fmt.Sprintf("%s is not implemented yet (%s)", codeName(c.DevMode), notYet)
 	}
 	for _, d := range c.Devices {
 		if d.Disposition != 0 && !implementedActions[d.Disposition] {
-			return fmt.Sprintf("%s is not implemented yet (this build runs only --examine, --examine-bitmap, --detail and --query)", codeName(d.Disposition))
+			return fmt.Sprintf("%s is not implemented yet (%s)", codeName(d.Disposition), notYet)
 		}
 	}
 	if c.Test && c.DevMode != 'D' {

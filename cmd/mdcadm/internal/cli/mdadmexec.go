@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"mdcluster.dev/dlm"
+	"mdcluster.dev/dlm/kerneldlm"
+)
+
+// DefaultSocket is the agent's API socket (listen.api_socket's default).
+const DefaultSocket = "/run/mdcluster/mdclusterd.sock"
+
+// adminLockWait bounds how long mdcadm waits for mdadm's admin lock
+// while another mdadm holds it.
+const adminLockWait = 10 * time.Second
+
+// mdadmPath finds the real mdadm: `mdadm` in PATH, else /sbin/mdadm, never
+// this program itself (mdcadm may be installed under the name mdadm).
+func (e *Env) mdadmPath() (string, error) {
+	if e.Mdadm != "" {
+		return e.Mdadm, nil
+	}
+	self, _ := os.Executable()
+	for _, cand := range []string{"mdadm", "/sbin/mdadm", "/usr/sbin/mdadm"} {
+		p, err := exec.LookPath(cand)
+		if err != nil {
+			continue
+		}
+		if self != "" && sameFile(p, self) {
+			continue
+		}
+		return p, nil
+	}
+	return "", errors.New("the real mdadm is not installed (looked in PATH and /sbin)")
+}
+
+func sameFile(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+// runMdadm runs the real mdadm with args on mdcadm's own stdin, stdout
+// and stderr and returns its exit code.
+func (e *Env) runMdadm(args []string) int {
+	p, err := e.mdadmPath()
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "%s: %v\n", Prog, err)
+		return 1
+	}
+	cmd := exec.Command(p, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, e.Stdout, e.Stderr
+	err = cmd.Run()
+	var x *exec.ExitError
+	switch {
+	case errors.As(err, &x):
+		if x.ExitCode() < 0 {
+			return 1 // killed by a signal
+		}
+		return x.ExitCode()
+	case err != nil:
+		fmt.Fprintf(e.Stderr, "%s: run %s: %v\n", Prog, filepath.Base(p), err)
+		return 1
+	}
+	return 0
+}
+
+// KernelAdminLock takes mdadm's own admin lock, bitmap<cluster> in EX in
+// the userspace lockspace named after the cluster (mdadm's
+// cluster_get_dlmlock), waiting up to adminLockWait for another mdadm to
+// finish. The returned func releases it.
+func KernelAdminLock(ctx context.Context, cluster string) (func(), error) {
+	res := "bitmap" + cluster
+	ctx, cancel := context.WithTimeout(ctx, adminLockWait)
+	defer cancel()
+	sess, err := kerneldlm.New(kerneldlm.WithLockspace(cluster)).Open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mdadm's admin lock %s: join lockspace %s: %w", res, cluster, err)
+	}
+	l, err := sess.Lock(ctx, res, dlm.EX)
+	if err != nil {
+		sess.Close()
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("mdadm's admin lock %s in lockspace %s is held by another mdadm (waited %s)", res, cluster, adminLockWait)
+		}
+		return nil, fmt.Errorf("mdadm's admin lock %s in lockspace %s: %w", res, cluster, err)
+	}
+	return func() {
+		uctx, cancel := context.WithTimeout(context.Background(), adminLockWait)
+		defer cancel()
+		l.Unlock(uctx)
+		sess.Close() // closing the device would drop the lock anyway
+	}, nil
+}
