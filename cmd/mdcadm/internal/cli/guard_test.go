@@ -256,3 +256,107 @@ func TestUsageRefusals(t *testing.T) {
 		t.Fatal("mdadm ran after a usage error")
 	}
 }
+
+func TestStopHandsBackActivation(t *testing.T) {
+	f := twoNodes()
+	f.status.Arrays[0].ActiveOn, f.status.Arrays[0].Device = "node2", "md127"
+	f.status.Leases = []api.Lease{{Array: "data", Kind: api.KindActivation, Holder: "node2", Token: 9}}
+	env, errb, log := guardEnv(t, f)
+	md := fakeMD(t, env, "md127", dataUUID, "internal")
+	if rc := Run([]string{"--stop", md}, env); rc != 0 {
+		t.Fatalf("rc %d: %s", rc, errb.String())
+	}
+	if diff := cmp.Diff([]string{"--stop", md}, mdadmArgv(t, log)); diff != "" {
+		t.Errorf("mdadm argv (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{dataUUID + "/activation"}, f.released); diff != "" || len(f.acquired) != 0 {
+		t.Errorf("acquired %v, released (-want +got):\n%s", f.acquired, diff)
+	}
+}
+
+func TestKernelDLMAdminLock(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		meta   string // the md device's bitmap metadata
+		args   func(md string) []string
+		locked bool
+	}{
+		{"assemble", "internal", func(string) []string { return []string{"-A", "/dev/md/data", "-u", dataUUID} }, true},
+		{"grow exclusive", "internal", func(md string) []string { return []string{"-G", md, "-n4"} }, true},
+		{"grow clustered: mdadm locks", "clustered", func(md string) []string { return []string{"-G", md, "-n4"} }, false},
+		{"add clustered: mdadm locks", "clustered", func(md string) []string { return []string{md, "-a", "/dev/vdc"} }, false},
+		{"cluster-confirm: mdadm does not lock", "clustered", func(md string) []string { return []string{md, "--cluster-confirm", "2:/dev/vdc"} }, true},
+		{"create clustered: mdadm locks", "", func(string) []string {
+			return []string{"-C", "/dev/md/data", "-u", dataUUID, "-l1", "-n2", "--bitmap=clustered", "missing", "missing"}
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := twoNodes()
+			f.status.Engine = "kernel-dlm"
+			env, errb, log := guardEnv(t, f)
+			var events []string
+			env.AdminLock = func(_ context.Context, cluster string) (func(), error) {
+				if mdadmArgv(t, log) != nil {
+					t.Error("admin lock taken after mdadm ran")
+				}
+				events = append(events, "lock "+cluster)
+				return func() { events = append(events, "unlock") }, nil
+			}
+			args := tc.args(fakeMD(t, env, "md127", dataUUID, tc.meta))
+			if rc := Run(args, env); rc != 0 {
+				t.Fatalf("rc %d: %s", rc, errb.String())
+			}
+			var want []string
+			if tc.locked {
+				want = []string{"lock mdlab", "unlock"}
+			}
+			if diff := cmp.Diff(want, events); diff != "" {
+				t.Errorf("admin lock (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestKernelDLMAdminLockBusy(t *testing.T) {
+	f := twoNodes()
+	f.status.Engine = "kernel-dlm"
+	env, errb, log := guardEnv(t, f)
+	env.AdminLock = func(context.Context, string) (func(), error) {
+		return nil, errors.New("mdadm's admin lock bitmapmdlab in lockspace mdlab is held by another mdadm (waited 10s)")
+	}
+	rc := Run([]string{"-A", "/dev/md/data", "-u", dataUUID}, env)
+	want := "mdcadm: mdadm's admin lock bitmapmdlab in lockspace mdlab is held by another mdadm (waited 10s); not assembling\n"
+	if rc != 1 || errb.String() != want {
+		t.Fatalf("rc %d, stderr %q; want %q", rc, errb.String(), want)
+	}
+	if mdadmArgv(t, log) != nil {
+		t.Fatal("mdadm ran without the admin lock")
+	}
+	if diff := cmp.Diff([]string{dataUUID + "/activation"}, f.released); diff != "" {
+		t.Errorf("the fresh activation lease was not given back (-want +got):\n%s", diff)
+	}
+}
+
+// TestMembersIdentifyArray finds the array by a member's superblock.
+func TestMembersIdentifyArray(t *testing.T) {
+	f := twoNodes()
+	env, errb, log := guardEnv(t, f)
+	img := filepath.Join(t.TempDir(), "vda.img")
+	gunzipTo(t, filepath.Join("..", "..", "..", "..", "bitmap", "testdata", "images", "raid5-1.2-bitmap", "vda.img.gz"), img)
+	u, err := superUUID(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.status.Arrays[0].UUID = u
+	f.held[u+"/activation"] = "node1"
+	if rc := Run([]string{"--assemble", "/dev/md0", img}, env); rc != 1 || errb.String() != "mdcadm: array data is active on node1 (activation lease held); not assembling\n" {
+		t.Fatalf("rc %d, stderr %q", rc, errb.String())
+	}
+	errb.Reset()
+	if rc := Run([]string{"--incremental", img}, env); rc != 1 || !strings.Contains(errb.String(), "active on node1") {
+		t.Fatalf("incremental: rc %d, stderr %q", rc, errb.String())
+	}
+	if mdadmArgv(t, log) != nil {
+		t.Fatal("mdadm ran after a refusal")
+	}
+}
