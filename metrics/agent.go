@@ -14,12 +14,13 @@ import (
 )
 
 // AgentSource is what the agent collector reads: the status the local API serves and the
-// agent's running totals. *mdcluster.Agent has Status; it still needs a Counters method that
-// returns a copy of its counters taken under its lock.
+// agent's running totals. *mdcluster.Agent implements it.
 type AgentSource interface {
 	Status(ctx context.Context) (api.Status, error)
 	Counters() mdcluster.Counters
 }
+
+var _ AgentSource = (*mdcluster.Agent)(nil)
 
 // AgentStatusTimeout bounds how long one scrape waits for the agent's status.
 const AgentStatusTimeout = 5 * time.Second
