@@ -194,3 +194,39 @@ func TestRestartAdoptsLeaseAndLockspaces(t *testing.T) {
 		t.Errorf("node2 treated node1's restart as a failure: comms %v", c)
 	}
 }
+
+// TestConcurrentJoins has three nodes join one lockspace at once: whatever order etcd puts the
+// joins in, every node ends with the same member set.
+func TestConcurrentJoins(t *testing.T) {
+	cli := startEtcd(t)
+	var nodes []*node
+	for id := 1; id <= 3; id++ {
+		nodes = append(nodes, newNode(t, cli, id, "", ""))
+	}
+	eventually(t, "every node has comms for all", func() bool {
+		for _, n := range nodes {
+			if c, _ := n.fs.Comms(); !reflect.DeepEqual(c, []int{1, 2, 3}) {
+				return false
+			}
+		}
+		return true
+	})
+	const ls = "mdlab"
+	done := make(chan struct{})
+	for _, n := range nodes {
+		go func(n *node) {
+			if err := os.MkdirAll(filepath.Join(n.fs.Sys, ls), 0o755); err == nil {
+				n.uev <- Event{Action: "online", Lockspace: ls}
+			}
+			done <- struct{}{}
+		}(n)
+	}
+	for range nodes {
+		<-done
+	}
+	for _, n := range nodes {
+		eventually(t, fmt.Sprintf("node%d has all three members", n.id), func() bool {
+			return reflect.DeepEqual(members(n.fs, ls), []int{1, 2, 3})
+		})
+	}
+}
