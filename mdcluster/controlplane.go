@@ -77,6 +77,11 @@ func (a *Agent) startControlPlane(ctx context.Context) (stop func(), err error) 
 	return func() {
 		cancel()
 		<-done
+		if ls := d.Lockspaces(); len(ls) > 0 {
+			// dlm_controld refuses to stop here; the agent stops, so say what follows.
+			a.log.Error("DLM control plane stops with lockspaces in use: the kernel stops them, and the other nodes recover this node's md-cluster slots once its lease expires; stop clustered arrays before the agent",
+				"lockspaces", ls)
+		}
 		d.Close()
 	}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -157,6 +158,16 @@ func (d *Daemon) Close() {
 	if d.mon != nil {
 		d.mon.Close()
 	}
+}
+
+// Lockspaces lists the lockspaces joined on this node; call it only while Run is not running.
+func (d *Daemon) Lockspaces() []string {
+	var out []string
+	for ls := range d.local {
+		out = append(out, ls)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // openLease resumes the lease named in LeaseFile if it is still alive, else grants a new one.
