@@ -131,6 +131,11 @@ func runAgent(c *cli.Context, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	go systemdWatchdog(ctx)
+	if cfg.Listen.Metrics != "" {
+		if err := serveAgentMetrics(ctx, cfg, agent, log); err != nil {
+			return cli.Exit("mdclusterd: "+err.Error(), 1)
+		}
+	}
 	ready := func(status string) {
 		_, _ = daemon.SdNotify(false, daemon.SdNotifyReady+"\nSTATUS="+status)
 		log.Info("ready", "status", status)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,7 +55,7 @@ func TestCheckConfig(t *testing.T) {
 // ends it with STOPPING.
 func TestSystemdNotify(t *testing.T) {
 	dir := t.TempDir()
-	urls, err := etcdembed.FreeURLs(2)
+	urls, err := etcdembed.FreeURLs(3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,8 +64,8 @@ func TestSystemdNotify(t *testing.T) {
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`node: {name: n1, id: 1}
 cluster: {name: test}
 lock_engine: {type: etcd-embedded, data_dir: %s, client_url: %q, peer_url: %q}
-listen: {api_socket: %s, metrics: ""}
-`, filepath.Join(dir, "etcd"), urls[0], urls[1], sock)), 0o644)
+listen: {api_socket: %s, metrics: %q}
+`, filepath.Join(dir, "etcd"), urls[0], urls[1], sock, strings.TrimPrefix(urls[2], "http://"))), 0o644)
 	notify := filepath.Join(dir, "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
 	if err != nil {
@@ -100,6 +102,18 @@ listen: {api_socket: %s, metrics: ""}
 	st, err := api.NewClient(sock).Status(ctx)
 	if err != nil || st.Node != "n1" || !st.Session.Valid || len(st.Members) != 1 {
 		t.Fatalf("status = %+v, %v", st, err)
+	}
+	// The agent serves its metrics on listen.metrics, its own view included.
+	resp, err := http.Get(urls[2] + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`mdcluster_session_valid 1`, `mdcluster_cluster_members 1`, `mdcluster_node_info{cluster="test",engine="etcd-embedded",node="n1",node_id="1"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	for got["STOPPING"] == "" {
