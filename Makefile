@@ -54,7 +54,8 @@ lab: build guest-tests
 	scripts/vm/setup-host.sh
 	scripts/vm/build-initramfs.sh
 
-test: test-unit test-vm
+# The lab first: it also installs the host tools some unit tests run (promtool, ocf-tester).
+test: lab test-unit test-vm
 
 test-unit:
 	$(GO) test -count=1 ./...

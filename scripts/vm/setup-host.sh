@@ -1,10 +1,10 @@
 #!/bin/bash
 # Prepare this Debian 12 host for the mdcluster VM lab. Idempotent; safe to re-run.
 #
-#  - apt-get installs qemu-system-x86, busybox-static, kmod, cpio, mdadm and gcc (the first
-#    install can fail once on these images when the docker-clean hook races an upgrade: retried),
-#    and for the OCF agent and package tests resource-agents (ocf-tester), libxml2-utils (xmllint)
-#    and groff-base;
+#  - apt-get installs qemu-system-x86, busybox-static, kmod, cpio, mdadm and gcc, and for the
+#    OCF agent, package and metrics tests resource-agents (ocf-tester), libxml2-utils (xmllint),
+#    groff-base and prometheus (promtool) (the first install can fail once on these images when
+#    the docker-clean hook races an upgrade: retried);
 #  - downloads (never installs) the real Debian kernel package behind linux-image-amd64 and
 #    libdlm3, unpacks them with dpkg-deb -x under $LAB, and runs depmod on the unpacked tree;
 #  - downloads (never installs) pacemaker, corosync and their library packages to $LAB/debs/ha for
@@ -19,7 +19,7 @@ export DEBIAN_FRONTEND=noninteractive
 log() { printf '%s setup-host: %s\n' "$(date +%T)" "$*"; }
 
 need_pkgs=()
-for p in qemu-system-x86 busybox-static kmod cpio mdadm gcc libc6-dev resource-agents libxml2-utils groff-base; do
+for p in qemu-system-x86 busybox-static kmod cpio mdadm gcc libc6-dev resource-agents libxml2-utils groff-base prometheus; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$p")
 done
 apt_updated=0
