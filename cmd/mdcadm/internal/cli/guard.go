@@ -66,7 +66,10 @@ func guarded(c *Config, args []string, noGuard bool, env *Env) int {
 	unlock()
 	env.giveBack(ctx, cl, hs, rc == 0)
 	if rc == 0 {
-		env.afterStop(ctx, cl, &st, p)
+		if err := env.afterStop(ctx, cl, &st, p); err != nil {
+			fmt.Fprintf(env.Stderr, "%s: %v\n", Prog, err)
+			return 1
+		}
 	}
 	return rc
 }
@@ -179,8 +182,9 @@ func (e *Env) giveBack(ctx context.Context, cl *api.Client, hs []held, ok bool) 
 
 // afterStop hands the activation lease of every array the command
 // stopped back to the agent, so another node can take the array over.
-// The agent accepts it once it has seen md stop the array.
-func (e *Env) afterStop(ctx context.Context, cl *api.Client, st *api.Status, p *plan) {
+// The agent accepts it once it has seen md stop the array; an agent that
+// assembles the array again first keeps the lease, and that is an error.
+func (e *Env) afterStop(ctx context.Context, cl *api.Client, st *api.Status, p *plan) error {
 	var stopped []api.ArrayStatus
 	for _, a := range st.Arrays {
 		if a.Mode != config.ModeExclusive || a.ActiveOn != st.Node {
@@ -212,7 +216,8 @@ func (e *Env) afterStop(ctx context.Context, cl *api.Client, st *api.Status, p *
 			time.Sleep(100 * time.Millisecond) // the agent has not seen the stop yet
 		}
 		if err != nil {
-			fmt.Fprintf(e.Stderr, "%s: array %s: handing back the activation lease: %v\n", Prog, a.Name, errText(err))
+			return fmt.Errorf("array %s was stopped, but mdclusterd kept its activation lease: %s", a.Name, errText(err))
 		}
 	}
+	return nil
 }

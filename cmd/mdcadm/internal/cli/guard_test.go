@@ -24,6 +24,8 @@ type fakeAgent struct {
 	held     map[string]string // "array/kind" -> holder
 	acquired []string          // "array/kind"
 	released []string
+	// releaseErr fails every Release.
+	releaseErr error
 }
 
 func (f *fakeAgent) Status(context.Context) (api.Status, error) {
@@ -46,7 +48,7 @@ func (f *fakeAgent) Release(_ context.Context, r api.ReleaseRequest) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.released = append(f.released, r.Array+"/"+r.Kind)
-	return nil
+	return f.releaseErr
 }
 
 // guardEnv starts a fake agent and puts a fake mdadm in PATH that records
@@ -358,5 +360,20 @@ func TestMembersIdentifyArray(t *testing.T) {
 	}
 	if mdadmArgv(t, log) != nil {
 		t.Fatal("mdadm ran after a refusal")
+	}
+}
+
+// TestStopReassembledByAgent: an agent that keeps the lease (it ran the
+// array again) makes --stop fail with one line.
+func TestStopReassembledByAgent(t *testing.T) {
+	f := twoNodes()
+	f.status.Arrays[0].ActiveOn, f.status.Arrays[0].Device = "node2", "md127"
+	f.releaseErr = &api.BadRequest{Msg: "array: data still runs as md127 here; stop it first"}
+	env, errb, _ := guardEnv(t, f)
+	md := fakeMD(t, env, "md127", dataUUID, "internal")
+	rc := Run([]string{"--stop", md}, env)
+	want := "mdcadm: array data was stopped, but mdclusterd kept its activation lease: array: data still runs as md127 here; stop it first\n"
+	if rc != 1 || errb.String() != want {
+		t.Fatalf("rc %d, stderr %q; want 1, %q", rc, errb.String(), want)
 	}
 }
