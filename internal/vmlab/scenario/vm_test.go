@@ -282,3 +282,11 @@ func TestExporterScrape(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestMdcadmGuard(t *testing.T) {
+	port := hostEtcd(t)
+	l, ctx := startLab(t, MdcadmOptions)
+	if err := MdcadmGuard(ctx, l, port); err != nil {
+		t.Fatal(err)
+	}
+}
