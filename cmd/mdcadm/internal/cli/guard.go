@@ -34,8 +34,9 @@ type held struct {
 // guarded runs a changing command: leases first, then mdadm with args,
 // then the leases that must not outlive the command go back.
 func guarded(c *Config, args []string, noGuard bool, env *Env) int {
+	extra := env.shimEnv(c.Mode)
 	if noGuard {
-		return env.runMdadm(args)
+		return env.runMdadm(args, extra)
 	}
 	p, err := env.makePlan(c)
 	if err != nil {
@@ -47,7 +48,7 @@ func guarded(c *Config, args []string, noGuard bool, env *Env) int {
 	st, err := cl.Status(ctx)
 	if err != nil {
 		if p.lessOnly {
-			return env.runMdadm(args) // doing less is always safe
+			return env.runMdadm(args, extra) // doing less is always safe
 		}
 		return env.refused(refuse(1, "mdclusterd does not answer on %s (%v); not %s", env.Socket, errText(err), p.verb))
 	}
@@ -62,7 +63,7 @@ func guarded(c *Config, args []string, noGuard bool, env *Env) int {
 			return env.refused(refuse(1, "%v; not %s", err, p.verb))
 		}
 	}
-	rc := env.runMdadm(args)
+	rc := env.runMdadm(args, extra)
 	unlock()
 	env.giveBack(ctx, cl, hs, rc == 0)
 	if rc == 0 {

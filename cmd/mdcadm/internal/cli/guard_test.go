@@ -61,7 +61,8 @@ func guardEnv(t *testing.T, f *fakeAgent) (*Env, *strings.Builder, string) {
 	env.Mdadm = ""
 	dir := t.TempDir()
 	log := filepath.Join(dir, "argv")
-	script := "#!/bin/sh\nfor a in \"$@\"; do echo \"$a\"; done > " + log + "\nexit ${FAKE_MDADM_RC:-0}\n"
+	script := "#!/bin/sh\nfor a in \"$@\"; do echo \"$a\"; done > " + log +
+		"\necho \"$LD_LIBRARY_PATH|$MDCLUSTER_CLUSTER_NAME\" > " + log + ".env\nexit ${FAKE_MDADM_RC:-0}\n"
 	if err := os.WriteFile(filepath.Join(dir, "mdadm"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -375,5 +376,47 @@ func TestStopReassembledByAgent(t *testing.T) {
 	want := "mdcadm: array data was stopped, but mdclusterd kept its activation lease: array: data still runs as md127 here; stop it first\n"
 	if rc != 1 || errb.String() != want {
 		t.Fatalf("rc %d, stderr %q; want 1, %q", rc, errb.String(), want)
+	}
+}
+
+// TestCmapShim: where the agent runs the kernel DLM's control plane, the
+// mdadm run for create, manage and grow gets the libcmap shim; assemble
+// and other clusters do not.
+func TestCmapShim(t *testing.T) {
+	const cfg = `node: {name: node2, id: 2, address: 10.0.0.2}
+cluster: {name: mdlab}
+lock_engine: {type: etcd-external, endpoints: ["http://e:2379"]}
+leases: {ttl: 10s, watchdog: /dev/watchdog, watchdog_margin: 3s}
+`
+	for _, tc := range []struct {
+		name, control string
+		args          func(md string) []string
+		want          string
+	}{
+		{"grow, mdclusterd control", "dlm_control: {mode: mdclusterd}\n", func(md string) []string { return []string{"-G", md, "-n4"} }, "SHIM|mdlab"},
+		{"add, mdclusterd control", "dlm_control: {mode: mdclusterd}\n", func(md string) []string { return []string{md, "-a", "/dev/vdc"} }, "SHIM|mdlab"},
+		{"assemble, mdclusterd control", "dlm_control: {mode: mdclusterd}\n", func(string) []string { return []string{"-A", "/dev/md/data", "-u", dataUUID} }, "|"},
+		{"grow, corosync", "dlm_control: {mode: external}\n", func(md string) []string { return []string{"-G", md, "-n4"} }, "|"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("LD_LIBRARY_PATH", "")
+			env, errb, log := guardEnv(t, twoNodes())
+			dir := t.TempDir()
+			env.ShimDir, env.AgentConfig = filepath.Join(dir, "shim"), filepath.Join(dir, "mdclusterd.yaml")
+			os.MkdirAll(env.ShimDir, 0o755)
+			os.WriteFile(filepath.Join(env.ShimDir, "libcmap.so.4"), nil, 0o644)
+			os.WriteFile(env.AgentConfig, []byte(cfg+tc.control), 0o644)
+			if rc := Run(tc.args(fakeMD(t, env, "md127", dataUUID, "internal")), env); rc != 0 {
+				t.Fatalf("rc %d: %s", rc, errb.String())
+			}
+			b, err := os.ReadFile(log + ".env")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Replace(strings.TrimSpace(string(b)), env.ShimDir, "SHIM", 1)
+			if got != tc.want {
+				t.Errorf("mdadm's LD_LIBRARY_PATH|MDCLUSTER_CLUSTER_NAME = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

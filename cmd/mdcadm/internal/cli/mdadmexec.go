@@ -11,10 +11,18 @@ import (
 
 	"mdcluster.dev/dlm"
 	"mdcluster.dev/dlm/kerneldlm"
+	"mdcluster.dev/mdcluster/config"
 )
 
-// DefaultSocket is the agent's API socket (listen.api_socket's default).
-const DefaultSocket = "/run/mdcluster/mdclusterd.sock"
+// Defaults of Env's paths.
+const (
+	// DefaultSocket is the agent's API socket (listen.api_socket's default).
+	DefaultSocket = "/run/mdcluster/mdclusterd.sock"
+	// DefaultAgentConfig is the agent's configuration file.
+	DefaultAgentConfig = "/etc/mdcluster/mdclusterd.yaml"
+	// DefaultShimDir holds mdcluster's libcmap.so.4 shim (scripts/cmapshim).
+	DefaultShimDir = "/usr/lib/mdcluster/cmapshim"
+)
 
 // adminLockWait bounds how long mdcadm waits for mdadm's admin lock
 // while another mdadm holds it.
@@ -46,9 +54,32 @@ func sameFile(a, b string) bool {
 	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
 }
 
+// shimEnv is the environment for an mdadm that creates, manages or grows
+// arrays where the agent runs the kernel DLM's control plane
+// (dlm_control.mode mdclusterd): there is no corosync, so mdadm gets the
+// libcmap shim that answers totem.cluster_name with cluster.name. Nothing
+// otherwise: a real corosync is never shadowed.
+func (e *Env) shimEnv(m Mode) []string {
+	if m != ModeCreate && m != ModeManage && m != ModeGrow {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(e.ShimDir, "libcmap.so.4")); err != nil || e.AgentConfig == "" {
+		return nil
+	}
+	cfg, err := config.Load(e.AgentConfig)
+	if err != nil || cfg.DLMControl.Mode != config.ControlMdclusterd {
+		return nil
+	}
+	lib := e.ShimDir
+	if old := os.Getenv("LD_LIBRARY_PATH"); old != "" {
+		lib += ":" + old
+	}
+	return []string{"LD_LIBRARY_PATH=" + lib, "MDCLUSTER_CLUSTER_NAME=" + cfg.Cluster.Name}
+}
+
 // runMdadm runs the real mdadm with args on mdcadm's own stdin, stdout
-// and stderr and returns its exit code.
-func (e *Env) runMdadm(args []string) int {
+// and stderr, with extra environment variables, and returns its exit code.
+func (e *Env) runMdadm(args, extraEnv []string) int {
 	p, err := e.mdadmPath()
 	if err != nil {
 		fmt.Fprintf(e.Stderr, "%s: %v\n", Prog, err)
@@ -56,6 +87,9 @@ func (e *Env) runMdadm(args []string) int {
 	}
 	cmd := exec.Command(p, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, e.Stdout, e.Stderr
+	if extraEnv != nil {
+		cmd.Env = append(os.Environ(), extraEnv...)
+	}
 	err = cmd.Run()
 	var x *exec.ExitError
 	switch {

@@ -75,6 +75,9 @@ type Env struct {
 	Socket string
 	// Mdadm is the real mdadm to run ("": found in PATH or /sbin).
 	Mdadm string
+	// AgentConfig is the agent's configuration file and ShimDir the
+	// directory of the libcmap shim (see shimEnv).
+	AgentConfig, ShimDir string
 	// AdminLock takes mdadm's admin lock bitmap<cluster> on kernel-DLM
 	// clusters and returns its release (nil: never taken).
 	AdminLock func(ctx context.Context, cluster string) (func(), error)
@@ -84,7 +87,8 @@ type Env struct {
 func DefaultEnv() *Env {
 	h, _ := os.Hostname()
 	return &Env{Stdout: os.Stdout, Stderr: os.Stderr, Root: "/", Euid: os.Geteuid(),
-		Location: time.Local, Hostname: h, Socket: DefaultSocket, AdminLock: KernelAdminLock}
+		Location: time.Local, Hostname: h, Socket: DefaultSocket, AdminLock: KernelAdminLock,
+		AgentConfig: DefaultAgentConfig, ShimDir: DefaultShimDir}
 }
 
 func (e *Env) path(p string) string { return filepath.Join(e.Root, p) }
