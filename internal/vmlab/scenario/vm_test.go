@@ -290,3 +290,10 @@ func TestMdcadmGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestMdcadmKernelDLM(t *testing.T) {
+	l, ctx := startLab(t, MdcadmKernelDLMOptions)
+	if err := MdcadmKernelDLM(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+}
