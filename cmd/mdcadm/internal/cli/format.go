@@ -51,7 +51,20 @@ Read-only modes (implemented):
                         device or array
   --verbose -v, --quiet -q, --homehost=, --config= as in mdadm
 
-Every other mdadm mode and option is recognised but not run yet.
+Changing modes (run the real mdadm with the same arguments, under the local
+mdclusterd's leases; refused with one line naming the holder):
+  --create -C, --assemble -A, --incremental -I : activation lease (exclusive arrays)
+  --manage --add/--re-add/--add-spare/--replace : recovery lease
+  --manage --fail/--remove/--cluster-confirm    : no lease
+  --grow -G                                     : admin lease, released after mdadm
+  --stop -S, --run -R, --readonly -o, --readwrite -w
+  --no-cluster-guard  : run mdadm without asking the agent (arrays the agent
+                        does not manage are refused without it)
+  --cluster-status    : the agent's members, arrays, leases and resyncs, and
+                        the bitmap slots of local arrays (add --json for JSON)
+
+--build, --monitor, --auto-detect and the other misc actions are recognised
+but not run yet.
 `
 
 const helpConfig = `mdcadm reads mdadm's configuration file (/etc/mdadm/mdadm.conf) for
@@ -66,5 +79,9 @@ func help(m Mode) string {
 	case ModeNone:
 		return "Usage: mdcadm --examine|--examine-bitmap|--detail|--query options... devices\n\n" + helpOptions
 	}
-	return fmt.Sprintf("Usage: mdcadm --%s ...\n\nThe %s mode is not implemented yet; mdcadm runs only the read-only modes.\n", m, m)
+	switch m {
+	case ModeCreate, ModeAssemble, ModeManage, ModeGrow, ModeIncremental:
+		return fmt.Sprintf("Usage: mdcadm --%s ...\n\nmdcadm runs the real mdadm's --%s under mdclusterd's leases; see mdadm(8) for its options.\n\n", m, m) + helpOptions
+	}
+	return fmt.Sprintf("Usage: mdcadm --%s ...\n\nThe %s mode is not implemented yet (%s).\n", m, m, notYet)
 }
