@@ -158,6 +158,8 @@ func TestLeasesPerMode(t *testing.T) {
 		{"grow", func(md string) []string { return []string{"--grow", md, "--raid-devices=4"} }, "0",
 			[]string{dataUUID + "/admin"}, []string{dataUUID + "/admin"}},
 		{"run", func(md string) []string { return []string{"--run", md} }, "0", []string{dataUUID + "/activation"}, nil},
+		{"assemble --scan by name", func(string) []string { return []string{"-As", "/dev/md/data"} }, "0",
+			[]string{dataUUID + "/activation"}, nil},
 		{"readwrite", func(md string) []string { return []string{"--readwrite", md} }, "0", nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -247,6 +249,7 @@ func TestUsageRefusals(t *testing.T) {
 		want string
 	}{
 		{[]string{"--assemble", "--scan"}, "mdcadm: cannot tell which array this is: give --uuid, --name or member devices (or pass --no-cluster-guard); not assembling\n"},
+		{[]string{"--assemble", "--scan", "/dev/md0"}, "mdcadm: cannot tell which array /dev/md0 is: give --uuid, or name it /dev/md/NAME (or pass --no-cluster-guard); not assembling\n"},
 		{[]string{"--create", "/dev/md/data", "-l5", "-n3", "missing", "missing", "missing"}, "mdcadm: array data is managed with UUID " + dataUUID + ": give --uuid=" + dataUUID + "; not creating\n"},
 		{[]string{"--no-cluster-guard", "-D", "/dev/md0"}, "mdcadm: --no-cluster-guard applies only to modes that change arrays\n"},
 	} {

@@ -85,7 +85,18 @@ func (e *Env) makePlan(c *Config) (*plan, error) {
 			t.name, t.from = n, strings.TrimPrefix(t.from+" --name", " ")
 		}
 		members := c.Devices
-		if len(members) > 0 && !(c.Mode == ModeAssemble && c.Scan) {
+		if c.Mode == ModeAssemble && c.Scan {
+			// --assemble --scan names arrays, not members.
+			for _, d := range members {
+				if n := mdLinkName(d.Name); n != "" && t.uuid == "" {
+					p.targets = append(p.targets, target{name: n, from: d.Name, kind: api.KindActivation})
+				} else if n == "" && t.uuid == "" && t.name == "" {
+					p.unknown = fmt.Sprintf("cannot tell which array %s is: give --uuid, or name it /dev/md/NAME", d.Name)
+				}
+			}
+			members = nil
+		}
+		if len(members) > 0 {
 			if t.name == "" {
 				if t.name = mdLinkName(members[0].Name); t.from == "" {
 					t.from = members[0].Name
@@ -113,7 +124,7 @@ func (e *Env) makePlan(c *Config) (*plan, error) {
 		if len(p.targets) == 0 && firstErr != nil && c.Mode == ModeAssemble {
 			return nil, firstErr
 		}
-		if len(p.targets) == 0 {
+		if len(p.targets) == 0 && p.unknown == "" {
 			p.unknown = "cannot tell which array this is: give --uuid, --name or member devices"
 		}
 	case ModeIncremental:
