@@ -85,7 +85,7 @@ func (e *Env) makePlan(c *Config) (*plan, error) {
 			t.name, t.from = n, strings.TrimPrefix(t.from+" --name", " ")
 		}
 		members := c.Devices
-		if c.Mode == ModeAssemble && c.Scan {
+		if c.Mode == ModeAssemble && c.has('s') {
 			// --assemble --scan names arrays, not members.
 			for _, d := range members {
 				if n := mdLinkName(d.Name); n != "" && t.uuid == "" {
