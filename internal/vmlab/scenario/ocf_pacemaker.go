@@ -69,24 +69,25 @@ pidof pacemakerd > /dev/null || { cat /tmp/pacemakerd.out; tail -30 /var/log/pac
 	return err
 }
 
-// waitLocate waits until crm_resource --locate of rsc prints want (a node name, or "" for not
-// running anywhere).
+// waitLocate waits until crm_mon shows rsc started on want (a node name), or stopped for "" (and
+// crm_resource --locate agrees). --locate alone will not do: Pacemaker records pending
+// operations, so it names the node while the start still runs there.
 func waitLocate(ctx context.Context, l *vmlab.Lab, rsc, want string) error {
-	match := "is running on: " + want
-	if want == "" {
-		match = "NOT running"
-	}
-	script := fmt.Sprintf(pcmkEnv+`i=0
-while [ $i -lt 240 ]; do
-  out=$(crm_resource --locate -r %s 2>&1)
-  case "$out" in *"%s"*) echo "$out"; exit 0 ;; esac
-  sleep 0.5; i=$((i+1))
-done
-echo "$out" >&2; crm_mon -1 -o >&2; exit 1`, rsc, match)
+	state := "Started " + want + "$"
 	what := "Pacemaker runs " + rsc + " on " + want
 	if want == "" {
-		what = "Pacemaker stopped " + rsc + " everywhere"
+		state, what = "Stopped", "Pacemaker stopped "+rsc+" everywhere"
 	}
+	script := fmt.Sprintf(pcmkEnv+`i=0
+while [ $i -lt 150 ]; do
+  out=$(crm_mon -1 -r 2>&1)
+  loc=$(crm_resource --locate -r %[1]s 2>&1)
+  case "%[3]s $loc" in Stopped*"NOT running"* | Started*"is running on"*)
+    echo "$out" | grep -Eq '^ *\* %[1]s[[:space:]]+\(ocf:mdcluster:mdcluster\):[[:space:]]+%[2]s' && { echo "$out"; exit 0; } ;;
+  esac
+  sleep 0.5; i=$((i+1))
+done
+echo "$out" "$loc" >&2; exit 1`, rsc, state, strings.Fields(state)[0])
 	_, err := step(ctx, l, 1, slow, what, script)
 	return err
 }
@@ -101,7 +102,9 @@ func mdOn(ctx context.Context, l *vmlab.Lab, node int, uuid string) (string, err
 // PacemakerMove has Pacemaker (Debian's pacemaker 2.1 and corosync 3 on two guests) run an
 // exclusive RAID1 through the OCF agent: the resource starts on one node with two recurring
 // monitors (depth 0 and depth 10), is moved to the other (stopped there first, then assembled
-// here), and stopped; after each transition the array runs on exactly the node Pacemaker names.
+// here), fails there (both members failed: broken) and is recovered by Pacemaker (stop, start,
+// degraded), and is stopped; after each transition the array runs on exactly the node Pacemaker
+// names.
 func PacemakerMove(ctx context.Context, l *vmlab.Lab) error {
 	for n := 1; n <= 2; n++ {
 		if _, err := installDeb(ctx, l, n); err != nil {
@@ -156,7 +159,8 @@ cibadmin --create -o resources --xml-text '`+strings.ReplaceAll(rsc, "\n", "")+`
 				return err
 			}
 			if (n == on) != (got != "") {
-				return fmt.Errorf("node%d runs %q for array %s; Pacemaker says node%d", n, got, u, on)
+				diag, _ := l.Node(n).Run(ctx, pcmkEnv+"cat /proc/mdstat; for f in /sys/block/md*/md/uuid /sys/block/md*/md/array_state; do echo $f: $(cat $f); done; crm_mon -1 -o; grep -E 'mdcluster' /var/log/pacemaker/pacemaker.log | tail -30")
+				return fmt.Errorf("node%d runs %q for array %s; Pacemaker says node%d\nnode%d:\n%s%s", n, got, u, on, n, diag.Stdout, diag.Stderr)
 			}
 		}
 		return nil
@@ -186,6 +190,46 @@ echo "$out" >&2; exit 1`); err != nil {
 	}
 	l.Logf("Pacemaker moved md from node%d to node%d in %.1fs", at, to, time.Since(t0).Seconds())
 	if err := check(to); err != nil {
+		return err
+	}
+	// A failed array: both members of the running RAID1 fail (md keeps the last one, and marks the
+	// array broken). The recurring monitor reports it, Pacemaker stops the array and starts it
+	// again where it was; it comes back degraded, on the member md kept.
+	md, err := mdOn(ctx, l, to, u)
+	if err != nil {
+		return err
+	}
+	S := "/sys/block/" + md + "/md"
+	if _, err := step(ctx, l, to, quick, "fail both members of "+md,
+		"echo faulty > "+S+"/dev-vdb/state; echo faulty > "+S+"/dev-vda/state; cat "+S+"/array_state"); err != nil {
+		return err
+	}
+	if _, err := step(ctx, l, 1, slow, "Pacemaker records the failed monitor and recovers md", fmt.Sprintf(pcmkEnv+`i=0
+while [ $i -lt 100 ]; do
+  out=$(crm_mon -1 2>&1)
+  case "$out" in *"Failed Resource Actions"*"monitor on node%[1]d returned 'error'"*) echo "$out" | grep -Eq 'mdcluster\):[[:space:]]+Started node%[1]d$' && { echo "$out"; exit 0; } ;; esac
+  sleep 0.5; i=$((i+1))
+done
+echo "$out" >&2; grep -E 'mdcluster|md_' /var/log/pacemaker/pacemaker.log | tail -40 >&2; exit 1`, to)); err != nil {
+		return err
+	}
+	if err := check(to); err != nil {
+		return err
+	}
+	md, err = mdOn(ctx, l, to, u)
+	if err != nil {
+		return err
+	}
+	if got, err := sysfs(ctx, l, to, md, "degraded"); err != nil {
+		return err
+	} else if err := expect("degraded after Pacemaker's recovery", got, "1"); err != nil {
+		return err
+	}
+	if _, err := step(ctx, l, 1, quick, "crm_resource --cleanup md", pcmkEnv+"crm_resource --cleanup -r md 2>&1"); err != nil {
+		return err
+	}
+	// The cleanup drops md's history: Pacemaker probes it again and finds it running where it was.
+	if err := waitLocate(ctx, l, "md", fmt.Sprintf("node%d", to)); err != nil {
 		return err
 	}
 	if _, err := step(ctx, l, 1, quick, "target-role Stopped",
