@@ -32,7 +32,9 @@ install: build man
 	  $(DESTDIR)$(MAN8DIR) $(DESTDIR)$(SYSCONFDIR)/mdcluster
 	install -m 0755 $(addprefix bin/,$(PKG_BINARIES)) $(DESTDIR)$(SBINDIR)/
 	install -m 0755 scripts/ocf/mdcluster $(DESTDIR)$(OCFDIR)/mdcluster
-	install -m 0644 scripts/systemd/mdclusterd.service $(DESTDIR)$(UNITDIR)/
+	# The unit names the agent by path: point it at SBINDIR.
+	sed 's|/usr/sbin/|$(SBINDIR)/|g' scripts/systemd/mdclusterd.service > $(DESTDIR)$(UNITDIR)/mdclusterd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/mdclusterd.service
 	install -m 0644 README.md scripts/mdclusterd.example.yaml $(DESTDIR)$(DOCDIR)/
 	install -m 0644 scripts/mdclusterd.example.yaml $(DESTDIR)$(SYSCONFDIR)/mdcluster/mdclusterd.yaml.example
 	install -m 0644 $(addprefix bin/man/,$(addsuffix .8,$(PKG_BINARIES))) $(DESTDIR)$(MAN8DIR)/
