@@ -69,6 +69,9 @@ type arrayState struct {
 	// it got, for the loop to take over.
 	waiting bool
 	granted dlm.Lock
+	// standby: an operator stopped the array here (Release of the activation lease); the
+	// agent neither runs it nor takes the lease again until an Acquire.
+	standby bool
 	// holder is the node the activation lease was last seen with, if not us.
 	holder  string
 	problem string

@@ -111,6 +111,7 @@ func (a *Agent) Acquire(ctx context.Context, r api.AcquireRequest) (api.Grant, e
 		if st.cfg.Mode != config.ModeExclusive {
 			return api.Grant{}, &api.BadRequest{Msg: fmt.Sprintf("kind: %s is a clustered array; activation leases are for exclusive arrays", st.cfg.Name)}
 		}
+		st.standby = false // the operator wants it here again
 		if st.act == nil {
 			if err := a.reconcileActivation(ctx, st, st.last); err != nil && st.act == nil {
 				if st.holder != "" {
@@ -171,11 +172,13 @@ func (a *Agent) Release(ctx context.Context, r api.ReleaseRequest) error {
 		if st.act == nil || uint64(st.act.Token()) != r.Token {
 			return &api.BadRequest{Msg: "token: not the current activation lease"}
 		}
-		if st.mdName != "" {
-			return &api.BadRequest{Msg: fmt.Sprintf("array: %s still runs as %s here; stop it first", st.cfg.Name, st.mdName)}
+		// A clean stop: this node stands by. If md still runs the array the loop stops it
+		// first; then the lease goes, and a waiting node takes the array over.
+		st.standby = true
+		if st.mdName == "" {
+			a.standDown(st)
 		}
-		release(st.act)
-		st.act = nil
+		a.Kick()
 		return nil
 	}
 	if r.Kind == api.KindRecovery || r.Kind == api.KindResync {

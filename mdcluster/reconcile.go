@@ -127,6 +127,19 @@ func (a *Agent) reconcile(ctx context.Context, st *arrayState, obs *md.Array) er
 // activation lease, and that this node assembles it when nobody else holds it.
 func (a *Agent) reconcileActivation(ctx context.Context, st *arrayState, obs *md.Array) error {
 	res := actResource(st.cfg.UUID)
+	if st.standby {
+		// Released on request (mdcadm --stop): stop the local copy, give the lease back, and do
+		// not take it again until asked to (mdcadm --assemble).
+		if obs != nil {
+			if err := a.fs.Stop(obs.Name); err != nil {
+				return fmt.Errorf("stop %s on request: %w", obs.Name, err)
+			}
+			st.mdName = ""
+			a.count("stop_requested")
+		}
+		a.standDown(st)
+		return nil
+	}
 	if st.act != nil {
 		if err := a.check(ctx, res, st.act.Token()); err != nil {
 			st.act = nil
@@ -182,6 +195,17 @@ func (a *Agent) reconcileActivation(ctx context.Context, st *arrayState, obs *md
 		return a.assemble(ctx, st)
 	}
 	return nil
+}
+
+// standDown gives the activation lease back once md no longer runs the array here.
+func (a *Agent) standDown(st *arrayState) {
+	if st.act == nil {
+		return
+	}
+	release(st.act)
+	st.act = nil
+	a.count("activation_released")
+	a.log.Info("activation lease released after a clean stop; standing by", "array", st.cfg.Name)
 }
 
 // queueActivation waits in the lock queue for the activation lease (the engine grants it the

@@ -95,7 +95,23 @@ running() {
 		return err
 	}
 	l.Logf("node1: rebuild of vdc finished")
-	return odRead(ctx, l, 1, "/dev/"+mdName, 1<<20, "written-by-node1")
+	if err := odRead(ctx, l, 1, "/dev/"+mdName, 1<<20, "written-by-node1"); err != nil {
+		return err
+	}
+	// A clean stop through mdcadm hands the array over: node1's agent gives the activation
+	// lease back and stands by, and node2's agent, waiting for it, assembles the array.
+	if _, err := step(ctx, l, 1, slow, "mdcadm --stop on node1", "mdcadm --stop /dev/"+mdName+" 2>&1"); err != nil {
+		return err
+	}
+	name2, _, err := waitAssembled(ctx, l, 2, uuid, 60*time.Second)
+	if err != nil {
+		return fmt.Errorf("after mdcadm --stop on node1: %w", err)
+	}
+	l.Logf("node2: took the array over after node1's clean stop (%s)", name2)
+	if on1, err := step(ctx, l, 1, quick, "node1 does not run the array again", "sleep 3\nrunning() {\n"+mdWithUUID(uuid)+"\n}\nrunning"); err != nil || on1 != "" {
+		return fmt.Errorf("node1 runs the array again after its clean stop (%q, %v)", on1, err)
+	}
+	return odRead(ctx, l, 2, "/dev/"+name2, 1<<20, "written-by-node1")
 }
 
 // waitActiveOn waits until node's agent reports the array active on holder.
