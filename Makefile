@@ -55,12 +55,12 @@ lab: build guest-tests
 	scripts/vm/build-initramfs.sh
 
 # The lab first: it also installs the host tools some unit tests run (promtool, ocf-tester).
-test: lab test-unit test-vm
+test: lab lab-ha test-unit test-ocf test-packaging test-vm
 
 test-unit:
 	$(GO) test -count=1 ./...
 
-test-vm: lab
+test-vm: lab lab-ha
 	$(GO) test -tags vm -count=$(VM_COUNT) -timeout 80m -v -run '$(VM_RUN)' ./internal/vmlab/scenario/
 
 demo: lab
@@ -71,6 +71,8 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags vm ./...
 	$(GO) vet -tags vmguest ./...
+	$(GO) vet -tags ocf ./scripts/ocf/
+	$(GO) vet -tags packaging ./scripts/man/ ./scripts/packaging/
 	@[ -x $(STATICCHECK) ] || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(STATICCHECK) ./...
 	$(STATICCHECK) -tags vm ./...
