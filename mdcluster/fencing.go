@@ -2,6 +2,7 @@ package mdcluster
 
 import (
 	"context"
+	"os"
 	"time"
 
 	"mdcluster.dev/dlm"
@@ -27,7 +28,17 @@ func (a *Agent) startFencer(ctx context.Context, sess dlm.Session) <-chan struct
 	go func() {
 		defer close(done)
 		if f.Run(ctx) {
-			_ = w.Disarm() // clean shutdown
+			// A clean stop disarms the watchdog, unless kernel DLM lockspaces (md-cluster
+			// arrays) are still in use: peers will recover this node's slots once its lease
+			// expires, so it must not keep writing. dlm_controld refuses to exit then; the
+			// agent leaves the watchdog to reset the node.
+			if ls := lockspacesInUse("/sys/kernel/dlm"); len(ls) > 0 {
+				a.log.Error("stopping with DLM lockspaces in use: the watchdog stays armed and will reset this node; stop the clustered arrays first",
+					"lockspaces", ls)
+				_ = w.Abandon()
+				return
+			}
+			_ = w.Disarm()
 			return
 		}
 		_ = w.Abandon() // let it fire
@@ -61,4 +72,17 @@ func sessionValidity(sess dlm.Session, margin time.Duration) func() bool {
 		}
 		return !ok || time.Until(d.Deadline()) > margin
 	}
+}
+
+// lockspacesInUse lists the kernel DLM lockspaces under dir (/sys/kernel/dlm).
+func lockspacesInUse(dir string) []string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
 }

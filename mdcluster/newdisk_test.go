@@ -75,3 +75,14 @@ func TestWatchdogTimeout(t *testing.T) {
 		}
 	}
 }
+
+func TestLockspacesInUse(t *testing.T) {
+	dir := t.TempDir()
+	if got := lockspacesInUse(filepath.Join(dir, "absent")); got != nil {
+		t.Fatalf("no DLM: %v", got)
+	}
+	os.Mkdir(filepath.Join(dir, "10d42f6e-5047-0313-e014-6ae7b4d871b2"), 0o755)
+	if got := lockspacesInUse(dir); len(got) != 1 || got[0] != "10d42f6e-5047-0313-e014-6ae7b4d871b2" {
+		t.Fatalf("lockspaces = %v", got)
+	}
+}
