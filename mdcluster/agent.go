@@ -167,6 +167,14 @@ func (a *Agent) runSession(ctx context.Context, ready func(string)) error {
 	a.sess = sess
 	a.mu.Unlock()
 	if err := a.register(ctx, sess); err != nil {
+		// Not serving: end this session rather than leave its lease (and any adopted locks)
+		// to expire on their own while the next one is opened.
+		a.releaseAll()
+		a.mu.Lock()
+		a.sess = nil
+		a.mu.Unlock()
+		sess.Close()
+		a.forgetSession()
 		return err
 	}
 	a.log.Info("session open", "ttl", a.cfg.Leases.TTL.Duration)

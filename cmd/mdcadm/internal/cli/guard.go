@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/config"
@@ -183,8 +182,7 @@ func (e *Env) giveBack(ctx context.Context, cl *api.Client, hs []held, ok bool) 
 
 // afterStop hands the activation lease of every array the command
 // stopped back to the agent, so another node can take the array over.
-// The agent accepts it once it has seen md stop the array; an agent that
-// assembles the array again first keeps the lease, and that is an error.
+// An agent that refuses the release keeps the lease, and that is an error.
 func (e *Env) afterStop(ctx context.Context, cl *api.Client, st *api.Status, p *plan) error {
 	var stopped []api.ArrayStatus
 	for _, a := range st.Arrays {
@@ -207,16 +205,9 @@ func (e *Env) afterStop(ctx context.Context, cl *api.Client, st *api.Status, p *
 				token = l.Token
 			}
 		}
-		var err error
-		for i := 0; i < 50; i++ {
-			err = cl.Release(ctx, api.ReleaseRequest{Array: a.UUID, Kind: api.KindActivation, Token: token})
-			var re *api.RemoteError
-			if err == nil || !errors.As(err, &re) || !strings.Contains(re.Body.Error, "still runs") {
-				break
-			}
-			time.Sleep(100 * time.Millisecond) // the agent has not seen the stop yet
-		}
-		if err != nil {
+		// The agent takes the stop from here: it stops a copy it may have assembled again in
+		// the meantime, gives the lease back and stands by.
+		if err := cl.Release(ctx, api.ReleaseRequest{Array: a.UUID, Kind: api.KindActivation, Token: token}); err != nil {
 			return fmt.Errorf("array %s was stopped, but mdclusterd kept its activation lease: %s", a.Name, errText(err))
 		}
 	}
