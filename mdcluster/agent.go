@@ -111,7 +111,7 @@ func (a *Agent) Run(ctx context.Context, ready func(status string)) error {
 	}
 	a.locks = ls
 	defer ls.Close()
-	stopControlPlane, err := a.startControlPlane(ctx)
+	stopControlPlane, err := a.StartControlPlane(ctx)
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ var monitorPaths = []string{"/dev/misc/dlm-monitor", "/dev/dlm-monitor"}
 // mdclusterd (see dlm/controld), with the lock engine's etcd client. It returns a function that
 // stops it. If the control plane's lease is lost the agent's session is ended too, so that the
 // watchdog resets the node before the others recover its md-cluster slots.
-func (a *Agent) startControlPlane(ctx context.Context) (stop func(), err error) {
+func (a *Agent) StartControlPlane(ctx context.Context) (stop func(), err error) {
 	c := a.cfg
 	if c.DLMControl.Mode != config.ControlMdclusterd {
 		return func() {}, nil

@@ -226,13 +226,13 @@ func TestGuestResync(t *testing.T) {
 	same(t, "--detail", "--scan")
 }
 
-// TestGuestDetailClustered compares a clustered RAID1 (one node, the lab's
-// DLM stand-in with the node address on lo): Internal(Clustered), the
-// Cluster Name line, the bitmap-dirty State and every slot of -X.
+// TestGuestDetailClustered compares a clustered RAID1 (one node; mdclusterd
+// runs the kernel DLM, see scripts/vm/guest/mdcluster-solo.sh):
+// Internal(Clustered), the Cluster Name line, the bitmap-dirty State and
+// every slot of -X.
 func TestGuestDetailClustered(t *testing.T) {
 	d := guestDisks(t)
-	sh(t, "[ -d /sys/kernel/config/dlm/cluster ] || { ip addr add 192.168.100.${NODE:-1}/24 dev lo && "+
-		"NODE=${NODE:-1} NODES=1 /lab/dlm-standin.sh setup; } 2>&1")
+	sh(t, "/lab/mdcluster-solo.sh 2>&1")
 	array(t, "/dev/md8", d[:2], "--metadata=1.2 -l1 -n2 --bitmap=clustered --nodes=4 --assume-clean "+d[0]+" "+d[1])
 	out := same(t, "--detail", "/dev/md8")
 	if !strings.Contains(out, "Internal(Clustered)") || !strings.Contains(out, "Cluster Name : ") {

@@ -185,21 +185,13 @@ func TestCaptureUevents(t *testing.T) {
 		printUevents("uevents-md-lifecycle", got)
 	})
 	t.Run("dlm-lockspace", func(t *testing.T) {
-		if _, err := os.Stat("/sys/kernel/config/dlm/cluster"); err != nil {
-			// A one-guest lab has no private network: the DLM needs its node address on an
-			// interface, so give it to lo.
-			sh(t, "ip addr show dev lo | grep -q 192.168.100.1/ || ip addr add 192.168.100.1/32 dev lo")
-			sh(t, "/lab/dlm-standin.sh setup 2>&1")
-		}
-		// The stand-in answers lockspace uevents from a busybox uevent daemon it starts.
-		waitFor(t, "the stand-in's uevent daemon", func() (bool, string) {
-			out, err := exec.Command("sh", "-c", "pidof uevent").Output()
-			return err == nil && len(out) > 0, string(out)
-		})
+		// mdclusterd runs the kernel DLM (one node, embedded etcd): it answers the lockspace
+		// uevents recorded here.
+		sh(t, "/lab/mdcluster-solo.sh 2>&1")
 		defer func() {
 			if t.Failed() {
-				out, _ := exec.Command("sh", "-c", "dmesg | tail -30; cat /tmp/dlm-uevent.log").CombinedOutput()
-				t.Logf("dmesg and stand-in log:\n%s", out)
+				out, _ := exec.Command("sh", "-c", "dmesg | tail -30; tail -30 /tmp/mdclusterd.log").CombinedOutput()
+				t.Logf("dmesg and agent log:\n%s", out)
 			}
 		}()
 		got := recordUevents(t, func() {

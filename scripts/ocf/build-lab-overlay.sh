@@ -46,7 +46,7 @@ if ls "$LAB"/debs/ha/*.deb >/dev/null 2>&1; then
   mkdir -p "$R/usr/share"; cp -r "$P/usr/share/pacemaker" "$R/usr/share/"
   # The closure of their shared libraries (from the unpacked packages first, else from this host)
   # goes to /usr/lib/pcmk, which only the cluster daemons search (LD_LIBRARY_PATH): corosync's real
-  # libcmap there must not replace the lab's stand-in that mdadm uses.
+  # libcmap there must not replace the libcmap shim (scripts/cmapshim) that mdadm uses.
   LDP=$P/usr/lib/x86_64-linux-gnu:$P/lib/x86_64-linux-gnu
   mkdir -p "$R/usr/lib/pcmk"
   for b in $PROGS; do LD_LIBRARY_PATH=$LDP ldd "$P/$b"; done | awk '/=>/ && $3 ~ /^\//{print $3}' | sort -u | while read -r l; do

@@ -55,9 +55,9 @@ func HostEtcd() (int, func(), error) {
 	return port, func() { m.Close(); os.RemoveAll(dir) }, nil
 }
 
-// startControlPlane starts mdclusterd as the DLM control plane on node and waits until it is
-// ready; kernel messages go to the console too, where the host stamps them.
-func startControlPlane(ctx context.Context, l *vmlab.Lab, node, etcdPort int, ttl, margin time.Duration) error {
+// StartControlPlane starts mdclusterd as the DLM control plane on node (a lab with UserNet; etcd
+// on the host's loopback at etcdPort, see HostEtcd) and waits until it is ready; kernel messages go to the console too, where the host stamps them.
+func StartControlPlane(ctx context.Context, l *vmlab.Lab, node, etcdPort int, ttl, margin time.Duration) error {
 	return startControlPlaneConfig(ctx, l, node, ControldConfig(node, etcdPort, ttl, margin))
 }
 

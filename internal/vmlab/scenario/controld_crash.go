@@ -18,7 +18,7 @@ import (
 func ControldRAID1(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl, margin time.Duration) (CrashRecovery, error) {
 	var fig CrashRecovery
 	for n := 1; n <= 2; n++ {
-		if err := startControlPlane(ctx, l, n, etcdPort, ttl, margin); err != nil {
+		if err := StartControlPlane(ctx, l, n, etcdPort, ttl, margin); err != nil {
 			return fig, err
 		}
 	}
@@ -93,7 +93,7 @@ func rejoin(ctx context.Context, l *vmlab.Lab, node, etcdPort int, ttl, margin t
 	if _, err := l.Restart(ctx, node); err != nil {
 		return err
 	}
-	if err := startControlPlane(ctx, l, node, etcdPort, ttl, margin); err != nil {
+	if err := StartControlPlane(ctx, l, node, etcdPort, ttl, margin); err != nil {
 		return err
 	}
 	if _, err := step(ctx, l, node, slow, "mdadm --assemble after the reboot", "mdadm --assemble /dev/md0 /dev/vda /dev/vdb 2>&1"); err != nil {

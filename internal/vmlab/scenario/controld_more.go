@@ -18,7 +18,7 @@ func ControldAgentRestart(ctx context.Context, l *vmlab.Lab, etcdPort int) error
 	// The restarted agent must pet the watchdog again within its timeout (margin*2/3).
 	ttl, margin := 20*time.Second, 9*time.Second
 	for n := 1; n <= 2; n++ {
-		if err := startControlPlane(ctx, l, n, etcdPort, ttl, margin); err != nil {
+		if err := StartControlPlane(ctx, l, n, etcdPort, ttl, margin); err != nil {
 			return err
 		}
 	}
@@ -86,7 +86,7 @@ var ControldRAID10Options = vmlab.Options{Nodes: 3, Disks: 3, UserNet: true}
 func ControldRAID10(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl, margin time.Duration) (CrashRecovery, error) {
 	var fig CrashRecovery
 	for n := 1; n <= 3; n++ {
-		if err := startControlPlane(ctx, l, n, etcdPort, ttl, margin); err != nil {
+		if err := StartControlPlane(ctx, l, n, etcdPort, ttl, margin); err != nil {
 			return fig, err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"mdcluster.dev/internal/vmlab"
 )
@@ -133,15 +134,16 @@ func OCFAgent(ctx context.Context, l *vmlab.Lab) error {
 	if _, err := expectRC(ctx, l, env, "monitor", 7); err != nil {
 		return err
 	}
-	// A clustered RAID1 on a one-node DLM (the lab's shell stand-in for dlm_controld). A one-guest
-	// lab has no private NIC: the DLM's node address goes on lo, where it must be local.
-	if _, err := step(ctx, l, 1, quick, "DLM configfs set-up (shell stand-in for dlm_controld), node address on lo",
-		"ip addr add 192.168.100.1/32 dev lo && /lab/dlm-standin.sh setup"); err != nil {
+	// A clustered RAID1 on a one-node cluster whose kernel DLM mdclusterd runs (embedded etcd;
+	// the node address goes on lo, as a one-guest lab has no private NIC). The agent manages the
+	// array, so the OCF agent's start goes through mdcadm and the agent's leases.
+	const cu = "c0cf0000:00000000:00000000:00000001"
+	if _, err := step(ctx, l, 1, time.Minute, "mdclusterd runs the kernel DLM (one node) and manages "+cu,
+		"/lab/mdcluster-solo.sh "+cu+"=/dev/vdc,/dev/vdd 2>&1"); err != nil {
 		return err
 	}
-	cu, err := arrayUUID(ctx, l, "md1", "mdadm --create clustered RAID1 on vdc vdd, then stop it",
-		"--level=1 --raid-devices=2 --bitmap=clustered --nodes=2 --metadata=1.2 /dev/vdc /dev/vdd")
-	if err != nil {
+	if _, err := arrayUUID(ctx, l, "md1", "mdadm --create clustered RAID1 on vdc vdd, then stop it",
+		"--uuid="+cu+" --level=1 --raid-devices=2 --bitmap=clustered --nodes=2 --metadata=1.2 /dev/vdc /dev/vdd"); err != nil {
 		return err
 	}
 	cenv := "OCF_RESKEY_uuid=" + cu + " OCF_RESKEY_CRM_meta_clone_max=2"

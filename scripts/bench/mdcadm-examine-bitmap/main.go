@@ -3,8 +3,8 @@
 //
 // One guest, two sparse 4080 GiB disks (just under 4 TiB: mdadm 4.2 gives
 // a v1.2 bitmap at most 128 KiB per slot, 1,046,528 bits, so 4 MiB chunks
-// need a device under 3.99 TiB; this one gives 1,044,448 chunks per slot); the lab's DLM stand-in (NODES=1,
-// the node address on lo) lets mdadm 4.2 create a clustered RAID1 with 8 bitmap slots and 4 MiB
+// need a device under 3.99 TiB; this one gives 1,044,448 chunks per slot); mdclusterd running the
+// kernel DLM of a one-node cluster (scripts/vm/guest/mdcluster-solo.sh) lets mdadm 4.2 create a clustered RAID1 with 8 bitmap slots and 4 MiB
 // bitmap chunks (1,048,576 chunks per slot); a few writes dirty some bits.
 // Then, in the same guest, `mdadm -X /dev/vda` and `mdcadm -X /dev/vda`
 // run alternately, N samples each, a sample being the wall time of a batch
@@ -53,9 +53,8 @@ func run(n, batch int, size int64) error {
 		r, err := l.Step(ctx, 1, 10*time.Minute, what, script)
 		return r.Stdout, err
 	}
-	// With one node the lab has no private NIC; the DLM needs the node's
-	// address (192.168.100.1) on some interface, so put it on lo.
-	if _, err := step("DLM stand-in", "ip addr add 192.168.100.1/24 dev lo && /lab/dlm-standin.sh setup"); err != nil {
+	// mdclusterd runs the kernel DLM of a one-node cluster (the node address goes on lo).
+	if _, err := step("mdclusterd runs the kernel DLM", "/lab/mdcluster-solo.sh 2>&1"); err != nil {
 		return err
 	}
 	if _, err := step("create clustered RAID1, 8 slots, 4 MiB chunks",

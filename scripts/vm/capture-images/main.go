@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"mdcluster.dev/internal/vmlab"
+	"mdcluster.dev/internal/vmlab/scenario"
 )
 
 // imageSet is one array made in the lab.
@@ -29,6 +30,8 @@ type imageSet struct {
 	// crash lists the nodes to crash (sysrq c) at the end instead of powering off, so their
 	// bitmaps keep dirty bits.
 	crash []int
+	// dlm: mdclusterd runs the kernel DLM on every node first (etcd on the host's loopback).
+	dlm bool
 }
 
 type capStep struct {
@@ -76,8 +79,7 @@ func sets() []imageSet {
 		{name: "raid5-1.2-nobitmap", nodes: 1, disks: 3, steps: []capStep{
 			{1, create("--level=5 --raid-devices=3 --bitmap=none --metadata=1.2 --chunk=64 --name=nobm /dev/vda /dev/vdb /dev/vdc")},
 			{1, writeSome}, {1, stop}}},
-		{name: "clustered-raid1-4slots", nodes: 2, disks: 2, steps: []capStep{
-			{1, "/lab/dlm-standin.sh setup"}, {2, "/lab/dlm-standin.sh setup"},
+		{name: "clustered-raid1-4slots", nodes: 2, disks: 2, dlm: true, steps: []capStep{
 			{1, create("--level=1 --raid-devices=2 --bitmap=clustered --bitmap-chunk=1M --nodes=4 --metadata=1.2 --name=cl /dev/vda /dev/vdb")},
 			{2, "mdadm --assemble /dev/md0 /dev/vda /dev/vdb 2>&1"},
 			{1, writeAt("node1", 2, 3, 30)},
@@ -104,11 +106,24 @@ func main() {
 }
 
 func capture(ctx context.Context, s imageSet, out string) error {
-	l, err := vmlab.Start(ctx, "capture-"+s.name, vmlab.Options{Nodes: s.nodes, Disks: s.disks, DiskSize: diskSize, Log: os.Stdout})
+	l, err := vmlab.Start(ctx, "capture-"+s.name, vmlab.Options{Nodes: s.nodes, Disks: s.disks, DiskSize: diskSize,
+		UserNet: s.dlm, Log: os.Stdout})
 	if err != nil {
 		return err
 	}
 	defer l.Close()
+	if s.dlm {
+		port, stop, err := scenario.HostEtcd()
+		if err != nil {
+			return err
+		}
+		defer stop()
+		for n := 1; n <= s.nodes; n++ {
+			if err := scenario.StartControlPlane(ctx, l, n, port, 15*time.Second, 5*time.Second); err != nil {
+				return err
+			}
+		}
+	}
 	for _, st := range s.steps {
 		if _, err := l.Step(ctx, st.node, 3*time.Minute, firstWords(st.script), st.script); err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"mdcluster.dev/internal/vmlab"
+	"mdcluster.dev/internal/vmlab/scenario"
 )
 
 // captureNewDisk runs md-cluster's new-disk protocol on two guests: node 1 adds /dev/vdc to a
@@ -21,17 +22,24 @@ func captureNewDisk(dir, answer string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
-	l, err := vmlab.Start(ctx, "md-capture-newdisk", vmlab.Options{Nodes: 2, Disks: 4, Log: os.Stderr})
+	l, err := vmlab.Start(ctx, "md-capture-newdisk", vmlab.Options{Nodes: 2, Disks: 4, UserNet: true, Log: os.Stderr})
 	if err != nil {
 		return err
 	}
 	defer l.Close()
+	port, stopEtcd, err := scenario.HostEtcd()
+	if err != nil {
+		return err
+	}
+	defer stopEtcd()
 	step := func(n int, timeout time.Duration, what, script string) (string, error) {
 		r, err := l.Step(ctx, n, timeout, what, script)
 		return strings.TrimSpace(r.Stdout), err
 	}
+	// mdclusterd runs the kernel DLM on both nodes; it manages no array, so the new-disk request
+	// is left to the test on node 2.
 	for n := 1; n <= 2; n++ {
-		if _, err := step(n, 30*time.Second, "DLM stand-in", "/lab/dlm-standin.sh setup"); err != nil {
+		if err := scenario.StartControlPlane(ctx, l, n, port, 15*time.Second, 5*time.Second); err != nil {
 			return err
 		}
 	}
