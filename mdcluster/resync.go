@@ -28,6 +28,21 @@ func syncing(a md.SyncAction) bool {
 // the sync is frozen. It releases both when md is done.
 func (a *Agent) reconcileSync(ctx context.Context, st *arrayState, obs *md.Array) error {
 	held := st.sync != nil && st.slot != nil
+	if obs.State == md.ArrayReadAuto && !held {
+		// start_ro made it read-auto (whoever assembled it). Held back, it can go read-write:
+		// a needed resync then runs when the lease allows, not at the first write, and the
+		// node can confirm md-cluster's new disks (a read-auto array cannot: the confirmation
+		// waits for a superblock write that needs the token the adding node holds).
+		if err := a.freeze(st, obs); err != nil {
+			return err
+		}
+		if err := a.fs.SetArrayState(obs.Name, md.ArrayActive); err != nil {
+			return fmt.Errorf("switch %s to read-write: %w", obs.Name, err)
+		}
+		a.count("read_write")
+		a.log.Info("array switched from read-auto to read-write, its sync held back", "array", st.cfg.Name, "md", obs.Name)
+		return nil
+	}
 	switch {
 	case syncing(obs.SyncAction) && !held:
 		// md started (or restarted) a sync without our leave: hold it back first.

@@ -6,28 +6,27 @@ import (
 	"context"
 	"flag"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
-// newDisk makes TestCaptureNewDisk answer md-cluster's next new-disk request: "confirm" (the
-// disk is found and confirmed with ADD_NEW_DISK, state DiskCandidate) or "nack"
-// (CLUSTERED_DISK_NACK). internal/capture runs it on the peer of the node that adds the disk.
-var newDisk = flag.String("md.newdisk", "", "answer the next md-cluster new-disk request: confirm or nack")
+// newDisk names the answer that mdclusterd on this node gives md-cluster's next new-disk request
+// ("confirm": the disk is found and confirmed with ADD_NEW_DISK, state DiskCandidate; "nack":
+// it is not visible here, CLUSTERED_DISK_NACK). internal/capture runs the test on the peer of
+// the node that adds the disk; the agent answers through this package.
+var newDisk = flag.String("md.newdisk", "", "the answer mdclusterd gives the next md-cluster new-disk request: confirm or nack")
 
 // newDiskReady is created once the test listens, so the host knows when to start the add.
 const newDiskReady = "/tmp/md-newdisk-listening"
 
-// TestCaptureNewDisk waits for md-cluster's ADD_DEVICE uevent on this node, answers it through
-// the package, prints the raw uevents seen, and checks the kernel's view afterwards.
+// TestCaptureNewDisk waits for md-cluster's ADD_DEVICE uevent on this node through the package's
+// Watcher, waits for the agent's answer (its log), prints the raw uevents seen, and logs the
+// kernel's view afterwards.
 func TestCaptureNewDisk(t *testing.T) {
 	if *newDisk == "" {
 		t.Skip("run with -md.newdisk=confirm|nack (a two-node clustered lab, see internal/capture)")
 	}
-	d := guestDisks(t)
 	fs := guestFS(t)
 	w, err := NewWatcher()
 	if err != nil {
@@ -49,22 +48,11 @@ func TestCaptureNewDisk(t *testing.T) {
 			ev, _ = e.(*NewDiskEvent)
 		}
 		t.Logf("new-disk request %+v", ev)
-		dev := openDevice(t, "/dev/"+ev.Array)
-		if *newDisk == "nack" {
-			if err := dev.ClusteredDiskNack(); err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
-		path := findDeviceUUID(t, d, ev.DeviceUUID)
-		major, minor, err := parseDevNum(readSys("/sys/class/block/" + filepath.Base(path) + "/dev"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = dev.AddNewDisk(DiskInfo{Number: int32(ev.RaidDisk), Major: int32(major), Minor: int32(minor), State: DiskCandidate})
-		if err != nil {
-			t.Fatal(err)
-		}
+		want := map[string]string{"confirm": "confirmed new disk", "nack": "new disk not found here: NACK"}[*newDisk]
+		waitFor(t, "mdclusterd's answer: "+want, func() (bool, string) {
+			b, _ := os.ReadFile("/tmp/mdclusterd.log")
+			return strings.Contains(string(b), want), ""
+		})
 	})
 	printUevents("uevents-cluster-newdisk-"+*newDisk, filterUevents(raw, "EVENT=ADD_DEVICE"))
 	if ev == nil {
@@ -75,25 +63,6 @@ func TestCaptureNewDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("after %s: %s", *newDisk, summary(a))
-}
-
-// findDeviceUUID returns the disk whose md superblock has the device UUID u (mdadm --examine
-// reads it; md-cluster's peers do the same, by blkid, in the kernel's design).
-func findDeviceUUID(t *testing.T, disks []string, u UUID) string {
-	t.Helper()
-	sh(t, "echo 3 > /proc/sys/vm/drop_caches")
-	for _, dsk := range disks {
-		out, _ := exec.Command("mdadm", "--examine", "--export", dsk).Output()
-		for _, ln := range strings.Split(string(out), "\n") {
-			if v, ok := strings.CutPrefix(ln, "MD_DEV_UUID="); ok {
-				if du, err := ParseUUID(v); err == nil && du == u {
-					return dsk
-				}
-			}
-		}
-	}
-	t.Fatalf("no disk among %v has device UUID %s", disks, u)
-	return ""
 }
 
 // filterUevents keeps the raw messages that contain field.

@@ -245,7 +245,10 @@ func NewDiskConfirm(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
 	if _, err := step(ctx, l, 2, slow, "mdadm --assemble on node2", "mdadm --assemble /dev/md0 /dev/vda /dev/vdb 2>&1"); err != nil {
 		return err
 	}
-	if err := readWrite(ctx, l, 2, "md0"); err != nil {
+	// md starts it read-auto (the agent's start_ro); node2's agent switches it to read-write,
+	// without which node2 could not confirm the new disk.
+	if _, err := step(ctx, l, 2, quick, "node2's agent switches md0 to read-write",
+		`for i in $(seq 1 60); do [ "$(cat /sys/block/md0/md/array_state)" != read-auto ] && exit 0; sleep 0.25; done; cat /sys/block/md0/md/array_state; exit 1`); err != nil {
 		return err
 	}
 	if _, err := step(ctx, l, 1, slow, "node1: mdadm --add vdc (md-cluster asks every node to confirm)",

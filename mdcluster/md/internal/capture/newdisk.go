@@ -11,11 +11,12 @@ import (
 	"mdcluster.dev/internal/vmlab/scenario"
 )
 
-// captureNewDisk runs md-cluster's new-disk protocol on two guests: node 1 adds /dev/vdc to a
-// clustered RAID1 with mdadm (ADD_NEW_DISK, MD_DISK_CLUSTER_ADD); node 2 runs the md package's
-// TestCaptureNewDisk, which answers the ADD_DEVICE uevent with answer ("confirm": ADD_NEW_DISK
-// with MD_DISK_CANDIDATE; "nack": CLUSTERED_DISK_NACK). It checks the outcome on both nodes and
-// writes the captured request uevent below dir.
+// captureNewDisk runs md-cluster's new-disk protocol on two guests whose kernel DLM mdclusterd
+// runs: node 1 adds /dev/vdc to a clustered RAID1 with mdadm (ADD_NEW_DISK, MD_DISK_CLUSTER_ADD);
+// node 2's agent answers the ADD_DEVICE uevent through the md package ("confirm": ADD_NEW_DISK
+// with MD_DISK_CANDIDATE; "nack": node 2 cannot see /dev/vdc, CLUSTERED_DISK_NACK) while node 2
+// runs the md package's TestCaptureNewDisk, which records the uevent and waits for the answer.
+// It checks the outcome on both nodes and writes the captured request uevent below dir.
 func captureNewDisk(dir, answer string) error {
 	if answer != "confirm" && answer != "nack" {
 		return fmt.Errorf("-newdisk %q: want confirm or nack", answer)
@@ -48,8 +49,19 @@ func captureNewDisk(dir, answer string) error {
 			"--raid-devices=2 --bitmap=clustered --nodes=2 --size=16384 /dev/vda /dev/vdb 2>&1 && mdadm --wait /dev/md0; true"); err != nil {
 		return err
 	}
-	if _, err := step(2, 3*time.Minute, "assemble on node2", "mdadm --assemble /dev/md0 /dev/vda /dev/vdb 2>&1"); err != nil {
+	// The agent makes arrays start read-auto (md_mod start_ro); a peer cannot confirm a new disk
+	// on a read-auto md-cluster array (the ioctl waits for a superblock write that needs the
+	// token the adding node holds, until the kernel's 20 s wait ends), so node 2 goes read-write.
+	if _, err := step(2, 3*time.Minute, "assemble on node2, read-write",
+		"mdadm --assemble /dev/md0 /dev/vda /dev/vdb 2>&1 && mdadm --readwrite /dev/md0 2>&1 && cat /sys/block/md0/md/array_state"); err != nil {
 		return err
+	}
+	if answer == "nack" {
+		// The agent finds the new member by its superblock's device UUID among the block devices
+		// it can open: without the device node, node 2 cannot see the disk.
+		if _, err := step(2, 30*time.Second, "hide /dev/vdc from node2", "rm /dev/vdc"); err != nil {
+			return err
+		}
 	}
 	type result struct {
 		out string
@@ -57,7 +69,7 @@ func captureNewDisk(dir, answer string) error {
 	}
 	done := make(chan result, 1)
 	go func() {
-		r, err := l.Step(ctx, 2, 6*time.Minute, "node2 answers the new-disk request ("+answer+")",
+		r, err := l.Step(ctx, 2, 6*time.Minute, "node2's agent answers the new-disk request ("+answer+")",
 			guestTest(4, "^TestCaptureNewDisk$", "-md.newdisk="+answer))
 		done <- result{r.Stdout, err}
 	}()
@@ -77,7 +89,8 @@ func captureNewDisk(dir, answer string) error {
 	addOut, addErr := step(1, 2*time.Minute, "mdadm --add /dev/vdc on node1", "mdadm --manage /dev/md0 --add /dev/vdc 2>&1")
 	res := <-done
 	if res.err != nil {
-		return fmt.Errorf("node2: %w", res.err)
+		log, _ := step(2, 30*time.Second, "node2's agent log", "tail -40 /tmp/mdclusterd.log; dmesg | tail -20")
+		return fmt.Errorf("node2: %w\nnode2's agent log and kernel messages:\n%s", res.err, log)
 	}
 	if err := writeCaptures(dir, res.out); err != nil {
 		return err
