@@ -42,11 +42,18 @@ func (a *Agent) Status(ctx context.Context) (api.Status, error) {
 			s.Leases = append(s.Leases, api.Lease{Array: st.cfg.Name, Kind: api.KindActivation, Holder: a.cfg.Node.Name, Token: uint64(st.act.Token())})
 		case st.holder != "":
 			as.ActiveOn = st.holder
+			s.Leases = append(s.Leases, api.Lease{Array: st.cfg.Name, Kind: api.KindActivation, Holder: st.holder})
 		}
 		if st.sync != nil {
 			s.Leases = append(s.Leases, api.Lease{Array: st.cfg.Name, Kind: api.KindResync, Holder: a.cfg.Node.Name, Token: uint64(st.sync.Token())})
 		}
 		s.Arrays = append(s.Arrays, as)
+	}
+	// Another node's sync that is not waiting runs under that node's resync lease.
+	for _, r := range s.Resyncs {
+		if r.Node != a.cfg.Node.Name && !r.Waiting {
+			s.Leases = append(s.Leases, api.Lease{Array: r.Array, Kind: api.KindResync, Holder: r.Node})
+		}
 	}
 	return s, nil
 }

@@ -100,7 +100,9 @@ func (c *agentCollector) update(ch chan<- prometheus.Metric) error {
 	}
 	for _, l := range st.Leases {
 		gauge(ch, leaseDesc, 1, l.Array, l.Kind, l.Holder)
-		gauge(ch, leaseTokenDesc, float64(l.Token), l.Array, l.Kind, l.Holder)
+		if l.Token != 0 { // only the holder knows its token
+			gauge(ch, leaseTokenDesc, float64(l.Token), l.Array, l.Kind, l.Holder)
+		}
 	}
 	for _, r := range st.Resyncs {
 		gauge(ch, resyncDesc, r.Progress, r.Array, r.Node, r.Action)

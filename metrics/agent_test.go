@@ -33,7 +33,8 @@ func twoNodeAgent() *fakeAgent {
 				{UUID: "a5000000-0000-0000-0000-000000000002", Name: "data5", Mode: "exclusive", Device: "md1", ActiveOn: "node1"},
 				{UUID: "a1000000-0000-0000-0000-000000000001", Name: "shared1", Mode: "clustered", Device: "md0", Problem: "resync waits"},
 			},
-			Leases:  []api.Lease{{Array: "data5", Kind: api.KindActivation, Holder: "node1", Token: 7}},
+			Leases: []api.Lease{{Array: "data5", Kind: api.KindActivation, Holder: "node1", Token: 7},
+				{Array: "shared1", Kind: api.KindResync, Holder: "node2"}}, // node2's: token unknown here
 			Resyncs: []api.Resync{{Array: "shared1", Node: "node1", Action: "resync", Progress: 0.25, Waiting: true}},
 		},
 		n: mdcluster.Counters{Reconciles: 40, ReconcileErrors: 2, NewDiskConfirmed: 1,
@@ -59,6 +60,10 @@ mdcluster_cluster_members 2
 # HELP mdcluster_lease_info A lease held in the cluster on an array, by kind and holder; always 1.
 # TYPE mdcluster_lease_info gauge
 mdcluster_lease_info{array="data5",holder="node1",kind="activation"} 1
+mdcluster_lease_info{array="shared1",holder="node2",kind="resync"} 1
+# HELP mdcluster_lease_fencing_token Fencing token of a lease held in the cluster.
+# TYPE mdcluster_lease_fencing_token gauge
+mdcluster_lease_fencing_token{array="data5",holder="node1",kind="activation"} 7
 # HELP mdcluster_newdisk_requests_total md-cluster new-disk requests answered by this node, by answer (confirmed or refused).
 # TYPE mdcluster_newdisk_requests_total counter
 mdcluster_newdisk_requests_total{answer="confirmed"} 1
@@ -74,7 +79,7 @@ mdcluster_resync_waiting{action="resync",array="shared1",node="node1"} 1
 # TYPE mdcluster_session_valid gauge
 mdcluster_session_valid 1
 `
-	names := []string{"mdcluster_array_info", "mdcluster_array_problem", "mdcluster_cluster_members", "mdcluster_lease_info",
+	names := []string{"mdcluster_array_info", "mdcluster_array_problem", "mdcluster_cluster_members", "mdcluster_lease_info", "mdcluster_lease_fencing_token",
 		"mdcluster_newdisk_requests_total", "mdcluster_reconcile_actions_total", "mdcluster_resync_waiting", "mdcluster_session_valid"}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)

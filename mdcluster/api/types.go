@@ -63,7 +63,8 @@ type Lease struct {
 	Array  string `json:"array"`
 	Kind   string `json:"kind"`
 	Holder string `json:"holder"`
-	Token  uint64 `json:"token"`
+	// Token is the lease's fencing token; 0 when another node holds it (only the holder knows).
+	Token uint64 `json:"token"`
 }
 
 // Resync is a resync or recovery running or waiting somewhere in the cluster.

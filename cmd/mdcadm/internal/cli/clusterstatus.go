@@ -187,6 +187,10 @@ func writeReport(b *strings.Builder, rep *clusterReport) {
 	}
 	fmt.Fprintf(b, "Leases:\n")
 	for _, l := range st.Leases {
+		if l.Token == 0 { // held by another node: only the holder knows the token
+			fmt.Fprintf(b, "  %-16s %-10s held by %s\n", l.Array, l.Kind, l.Holder)
+			continue
+		}
 		fmt.Fprintf(b, "  %-16s %-10s held by %s (token %d)\n", l.Array, l.Kind, l.Holder, l.Token)
 	}
 	fmt.Fprintf(b, "Resyncs:\n")
