@@ -40,15 +40,17 @@ const DefaultBitmapTTL = 30 * time.Second
 // mdCollector reports md arrays from sysfs and /proc/mdstat, and their bitmaps from disk.
 type mdCollector struct {
 	fs         md.FS
+	scan       *md.Scanner // keeps sysfs attributes open from one scrape to the next
 	nodeCompat bool
 	bitmaps    *bitmapCache
 	slots      *slotLog
 	log        *slog.Logger
 }
 
-// AddMD adds the md collector ("md") to the set.
+// AddMD adds the md collector ("md") to the set. It reads sysfs through an md.Scanner, which
+// keeps the attribute files open from one scrape to the next and reads them afresh each time.
 func (s *Set) AddMD(o MDOptions) *Set {
-	c := &mdCollector{fs: o.FS, nodeCompat: o.NodeCompat, log: s.log.With("collector", "md")}
+	c := &mdCollector{fs: o.FS, scan: o.FS.NewScanner(), nodeCompat: o.NodeCompat, log: s.log.With("collector", "md")}
 	if o.DevDir != "" {
 		c.bitmaps = newBitmapCache(o.DevDir, o.BitmapTTL, o.Now)
 	}
@@ -103,7 +105,7 @@ func (c *mdCollector) update(ch chan<- prometheus.Metric) error {
 	if err != nil {
 		return fmt.Errorf("md collector: %w", err)
 	}
-	arrays, err := c.fs.Arrays()
+	arrays, err := c.scan.Arrays()
 	if err != nil {
 		return fmt.Errorf("md collector: %w", err)
 	}

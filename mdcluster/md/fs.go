@@ -171,19 +171,33 @@ func readAttrs(dir string, names []string) (map[string]string, error) {
 
 // readFile returns a file's trimmed text and true, or false without error when it does not
 // exist.
-//
-// sysfs attributes are at most a page, so one open, one read and one close do: a scrape of many
-// arrays reads hundreds of them, and os.ReadFile's stat and second read double the system calls.
 func readFile(path string) (string, bool, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+	var buf [attrSize]byte
+	v, err := readAt(unix.AT_FDCWD, path, buf[:])
+	if absent(err) {
 		return "", false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("%w: open %s: %v", ErrRead, path, err)
+		return "", false, fmt.Errorf("%w: %v", ErrRead, err)
+	}
+	return v, true, nil
+}
+
+// attrSize is the largest sysfs attribute: one page.
+const attrSize = 4096
+
+// readAt returns the trimmed text of the file at path, relative to the directory dirfd
+// (unix.AT_FDCWD: the working directory), read into buf. Errors are *os.PathError with the
+// system call's errno, so that callers can tell absent files apart.
+//
+// sysfs attributes are at most a page, so one open, one read and one close do: a scrape of many
+// arrays reads hundreds of them, and os.ReadFile's stat and second read double the system calls.
+func readAt(dirfd int, path string, buf []byte) (string, error) {
+	fd, err := unix.Openat(dirfd, path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
-	var buf [4096]byte
 	n := 0
 	for n < len(buf) {
 		k, err := unix.Read(fd, buf[n:])
@@ -191,7 +205,7 @@ func readFile(path string) (string, bool, error) {
 			continue
 		}
 		if err != nil {
-			return "", false, fmt.Errorf("%w: read %s: %v", ErrRead, path, err)
+			return "", &os.PathError{Op: "read", Path: path, Err: err}
 		}
 		n += k
 		// sysfs returns a whole attribute in one read, and so does a small regular file (a
@@ -200,5 +214,9 @@ func readFile(path string) (string, bool, error) {
 			break
 		}
 	}
-	return strings.TrimSpace(string(buf[:n])), true, nil
+	return strings.TrimSpace(string(buf[:n])), nil
 }
+
+// absent reports whether err from readAt means there is no such file: a missing name, or a
+// path through something that is not a directory.
+func absent(err error) bool { return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) }

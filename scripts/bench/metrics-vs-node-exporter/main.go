@@ -56,7 +56,7 @@ func main() {
 	node := nodeRegistry(m, root)
 	ours := ourRegistry(m, root, devDir(m), true)
 	compat := ourRegistry(m, root, "", true)
-	// The sysfs readers alone: md.FS.Arrays (what the md collector reads) and procfs's
+	// The sysfs readers alone: md.Scanner (what the md collector reads) and procfs's
 	// sysfs.Mdraids (what node_exporter reads besides /proc/mdstat, which both parse alike).
 	mfs, err := md.NewFS(root)
 	if err != nil {
@@ -66,7 +66,8 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	readMD := gatherFunc(func() error { _, err := mfs.Arrays(); return err })
+	scan := mfs.NewScanner()
+	readMD := gatherFunc(func() error { _, err := scan.Arrays(); return err })
 	readProcfs := gatherFunc(func() error { _, err := pfs.Mdraids(); return err })
 	var tn, to, tc, tm, tp []float64
 	for range *rounds {
@@ -81,7 +82,7 @@ func main() {
 	fmt.Printf("  node_exporter mdadm collector      %8.0f µs\n", mn)
 	fmt.Printf("  mdcluster md (bitmaps, TTL cache)  %8.0f µs\n", mo)
 	fmt.Printf("  mdcluster md (no bitmap reads)     %8.0f µs\n", mc)
-	fmt.Printf("  of which reading sysfs: md.FS.Arrays %.0f µs, procfs sysfs.Mdraids %.0f µs\n", median(tm), median(tp))
+	fmt.Printf("  of which reading sysfs: md.Scanner %.0f µs, procfs sysfs.Mdraids %.0f µs\n", median(tm), median(tp))
 	fmt.Printf("ratio mdcluster/node_exporter %.2f (no bitmap reads %.2f); goal <= 1.0\n", mo/mn, mc/mn)
 }
 
