@@ -144,22 +144,23 @@ func superMinor(v string) (int, bool) {
 
 // sendBitmap reports a bitmap reading: success always, figures for what could be read.
 func sendBitmap(ch chan<- prometheus.Metric, dev string, r bitmapReading, now time.Time) {
-	gauge(ch, bmReadDesc, boolf(r.err == nil), dev, r.member)
-	gauge(ch, bmAgeDesc, now.Sub(r.at).Seconds(), dev)
+	d := labelPair("device", dev)
+	emit(ch, bmReadDesc, prometheus.GaugeValue, boolf(r.err == nil), d, labelPair("member", r.member))
+	emit(ch, bmAgeDesc, prometheus.GaugeValue, now.Sub(r.at).Seconds(), d)
 	if r.bm == nil {
 		return
 	}
 	if r.bm.Super.Version == bitmap.BitmapVersionClustered {
-		gauge(ch, bmNodesDesc, float64(r.bm.Super.Nodes), dev, r.bm.Super.Name())
+		emit(ch, bmNodesDesc, prometheus.GaugeValue, float64(r.bm.Super.Nodes), d, labelPair("cluster", r.bm.Super.Name()))
 	}
 	for _, s := range r.bm.Slots {
 		if s.Err != nil || s.Super == nil {
 			continue
 		}
-		l := slotLabel(s.Index)
-		gauge(ch, bmChunksDesc, float64(s.Chunks), dev, l)
-		gauge(ch, bmDirtyDesc, float64(s.Dirty), dev, l)
-		gauge(ch, bmEventsDesc, float64(s.Super.Events), dev, l)
-		gauge(ch, bmClearedDesc, float64(s.Super.EventsCleared), dev, l)
+		l := labelPair("slot", slotLabel(s.Index))
+		emit(ch, bmChunksDesc, prometheus.GaugeValue, float64(s.Chunks), d, l)
+		emit(ch, bmDirtyDesc, prometheus.GaugeValue, float64(s.Dirty), d, l)
+		emit(ch, bmEventsDesc, prometheus.GaugeValue, float64(s.Super.Events), d, l)
+		emit(ch, bmClearedDesc, prometheus.GaugeValue, float64(s.Super.EventsCleared), d, l)
 	}
 }

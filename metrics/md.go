@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs"
 
 	"mdcluster.dev/mdcluster/md"
@@ -122,7 +124,9 @@ func (c *mdCollector) update(ch chan<- prometheus.Metric) error {
 	seen := make(map[string]bool, len(arrays))
 	for i := range arrays {
 		c.sendArray(ch, &arrays[i])
-		sendSlot(ch, slots, arrays[i].Name, arrays[i].UUID.String())
+		if slots != nil {
+			sendSlot(ch, slots, arrays[i].Name, arrays[i].UUID.String())
+		}
 		if c.bitmaps != nil && arrays[i].Bitmap != nil && arrays[i].Bitmap.Location != "file" {
 			r := c.bitmaps.get(&arrays[i])
 			seen[r.key] = true
@@ -171,24 +175,26 @@ var (
 // mdadm collector does.
 func (f *mdstatDescs) send(ch chan<- prometheus.Metric, stats []procfs.MDStat, arrays []md.Array) {
 	for _, s := range stats {
-		gauge(ch, f.disksRequired, float64(s.DisksTotal), s.Name)
-		gauge(ch, f.disks, float64(s.DisksActive), s.Name, "active")
-		gauge(ch, f.disks, float64(s.DisksFailed), s.Name, "failed")
-		gauge(ch, f.disks, float64(s.DisksSpare), s.Name, "spare")
-		for _, st := range mdstatStates {
-			gauge(ch, f.state, boolf(s.ActivityState == st.activity), s.Name, st.label)
+		dev := labelPair("device", s.Name)
+		emit(ch, f.disksRequired, prometheus.GaugeValue, float64(s.DisksTotal), dev)
+		emit(ch, f.disks, prometheus.GaugeValue, float64(s.DisksActive), dev, diskStatePairs[0])
+		emit(ch, f.disks, prometheus.GaugeValue, float64(s.DisksFailed), dev, diskStatePairs[1])
+		emit(ch, f.disks, prometheus.GaugeValue, float64(s.DisksSpare), dev, diskStatePairs[2])
+		for i, st := range mdstatStates {
+			emit(ch, f.state, prometheus.GaugeValue, boolf(s.ActivityState == st.activity), dev, mdstatStatePairs[i])
 		}
-		gauge(ch, f.blocks, float64(s.BlocksTotal), s.Name)
-		gauge(ch, f.blocksSynced, float64(s.BlocksSynced), s.Name)
+		emit(ch, f.blocks, prometheus.GaugeValue, float64(s.BlocksTotal), dev)
+		emit(ch, f.blocksSynced, prometheus.GaugeValue, float64(s.BlocksSynced), dev)
 	}
 	for _, a := range arrays {
+		dev := labelPair("device", a.Name)
 		switch a.Level {
 		case "", "container", "imsm", "ddf":
 			// No layout to count disks in (inactive or a container).
 		default:
-			gauge(ch, f.raidDisks, float64(a.RaidDisks), a.Name)
+			emit(ch, f.raidDisks, prometheus.GaugeValue, float64(a.RaidDisks), dev)
 		}
-		gauge(ch, f.degraded, float64(a.Degraded), a.Name)
+		emit(ch, f.degraded, prometheus.GaugeValue, float64(a.Degraded), dev)
 	}
 }
 
@@ -223,39 +229,131 @@ func (c *mdCollector) sendArray(ch chan<- prometheus.Metric, a *md.Array) {
 	if a.UUID != (md.UUID{}) {
 		uuid = a.UUID.String()
 	}
-	gauge(ch, mdInfoDesc, 1, a.Name, uuid, a.Level, a.MetadataVersion)
-	for _, s := range arrayStates {
-		gauge(ch, mdArrayStateDesc, boolf(a.State == s), a.Name, string(s))
+	dev := labelPair("device", a.Name)
+	emit(ch, mdInfoDesc, prometheus.GaugeValue, 1, dev, labelPair("uuid", uuid), labelPair("level", a.Level),
+		labelPair("metadata_version", a.MetadataVersion))
+	for i, s := range arrayStates {
+		emit(ch, mdArrayStateDesc, prometheus.GaugeValue, boolf(a.State == s), dev, arrayStatePairs[i])
 	}
 	if a.SyncAction != "" { // levels without redundancy have no sync thread
-		for _, s := range syncActions {
-			gauge(ch, mdSyncActionDesc, boolf(a.SyncAction == s), a.Name, string(s))
+		for i, s := range syncActions {
+			emit(ch, mdSyncActionDesc, prometheus.GaugeValue, boolf(a.SyncAction == s), dev, syncActionPairs[i])
 		}
 	}
 	if p := a.SyncCompleted; p != nil && !p.Delayed && p.Total > 0 {
-		gauge(ch, mdSyncRatioDesc, float64(p.Done)/float64(p.Total), a.Name)
+		emit(ch, mdSyncRatioDesc, prometheus.GaugeValue, float64(p.Done)/float64(p.Total), dev)
 	}
 	if a.SyncSpeed != nil {
-		gauge(ch, mdSyncSpeedDesc, float64(*a.SyncSpeed)*1024, a.Name)
+		emit(ch, mdSyncSpeedDesc, prometheus.GaugeValue, float64(*a.SyncSpeed)*1024, dev)
 	}
 	if a.SyncMax != md.NoSyncMax {
-		gauge(ch, mdSyncMaxDesc, float64(a.SyncMax), a.Name)
+		emit(ch, mdSyncMaxDesc, prometheus.GaugeValue, float64(a.SyncMax), dev)
 	}
 	if a.SyncAction != "" {
-		gauge(ch, mdMismatchDesc, float64(a.MismatchCount), a.Name)
+		emit(ch, mdMismatchDesc, prometheus.GaugeValue, float64(a.MismatchCount), dev)
 	}
-	gauge(ch, mdComponentDesc, float64(a.ComponentSize)*1024, a.Name)
+	emit(ch, mdComponentDesc, prometheus.GaugeValue, float64(a.ComponentSize)*1024, dev)
 	if a.Bitmap != nil {
-		gauge(ch, mdChunkDesc, float64(a.Bitmap.ChunkSize), a.Name)
-		gauge(ch, mdClusteredDesc, boolf(a.Bitmap.Clustered()), a.Name)
+		emit(ch, mdChunkDesc, prometheus.GaugeValue, float64(a.Bitmap.ChunkSize), dev)
+		emit(ch, mdClusteredDesc, prometheus.GaugeValue, boolf(a.Bitmap.Clustered()), dev)
 	}
 	for _, m := range a.Members {
-		for _, f := range memberFlags {
-			gauge(ch, mdMemberDesc, boolf(m.Has(f)), a.Name, m.Name, string(f))
+		mem := labelPair("member", m.Name)
+		for i, f := range memberFlags {
+			emit(ch, mdMemberDesc, prometheus.GaugeValue, boolf(m.Has(f)), dev, mem, memberFlagPairs[i])
 		}
-		gauge(ch, mdMemberSlotDesc, float64(m.Slot), a.Name, m.Name)
-		counter(ch, mdMemberErrDesc, float64(m.Errors), a.Name, m.Name)
+		emit(ch, mdMemberSlotDesc, prometheus.GaugeValue, float64(m.Slot), dev, mem)
+		emit(ch, mdMemberErrDesc, prometheus.CounterValue, float64(m.Errors), dev, mem)
 	}
 }
 
 func slotLabel(i int) string { return strconv.Itoa(i) }
+
+// The state label pairs of the state-set series, in the order of the values they label.
+var (
+	arrayStatePairs  = statePairs("state", arrayStates)
+	syncActionPairs  = statePairs("action", syncActions)
+	memberFlagPairs  = statePairs("state", memberFlags)
+	diskStatePairs   = statePairs("state", []string{"active", "failed", "spare"})
+	mdstatStatePairs = func() []*dto.LabelPair {
+		p := make([]*dto.LabelPair, len(mdstatStates))
+		for i, s := range mdstatStates {
+			p[i] = labelPair("state", s.label)
+		}
+		return p
+	}()
+)
+
+func statePairs[S ~string](label string, values []S) []*dto.LabelPair {
+	p := make([]*dto.LabelPair, len(values))
+	for i, v := range values {
+		p[i] = labelPair(label, string(v))
+	}
+	return p
+}
+
+// sharedPair is a label pair and the strings it points to, in one allocation.
+type sharedPair struct {
+	dto.LabelPair
+	name, value string
+}
+
+// labelPair returns a label pair for emit. A pair is shared by every series of an array, member
+// or state value: gathering and encoding only read a metric's labels.
+func labelPair(name, value string) *dto.LabelPair {
+	p := &sharedPair{name: name, value: value}
+	p.Name, p.Value = &p.name, &p.value
+	return &p.LabelPair
+}
+
+// sample is one series sent by emit: what prometheus.MustNewConstMetric builds, in one
+// allocation, with label pairs shared rather than copied. A scrape of many arrays sends thousands.
+type sample struct {
+	desc    *prometheus.Desc
+	value   float64
+	gauge   dto.Gauge
+	counter dto.Counter
+	labels  [4]*dto.LabelPair
+	n       int
+}
+
+func (s *sample) Desc() *prometheus.Desc { return s.desc }
+
+func (s *sample) Write(out *dto.Metric) error {
+	out.Label = s.labels[:s.n:s.n]
+	if s.counter.Value != nil {
+		out.Counter = &s.counter
+	} else {
+		out.Gauge = &s.gauge
+	}
+	return nil
+}
+
+// emit sends one series of d, a gauge or a counter, labelled with pairs: one per label of d, in
+// any order (they are sorted by name, as the registry expects). Label values that are not UTF-8 go through prometheus.MustNewConstMetric, which
+// refuses them as it always did.
+func emit(ch chan<- prometheus.Metric, d *prometheus.Desc, t prometheus.ValueType, v float64, pairs ...*dto.LabelPair) {
+	s := &sample{desc: d, value: v, n: len(pairs)}
+	for i, p := range pairs {
+		if !utf8.ValidString(*p.Value) {
+			values := make([]string, len(pairs))
+			for j, p := range pairs {
+				values[j] = *p.Value
+			}
+			ch <- prometheus.MustNewConstMetric(d, t, v, values...)
+			return
+		}
+		// Insertion sort by name: series carry their labels sorted, as MakeLabelPairs leaves them.
+		j := i
+		for ; j > 0 && *s.labels[j-1].Name > *p.Name; j-- {
+			s.labels[j] = s.labels[j-1]
+		}
+		s.labels[j] = p
+	}
+	if t == prometheus.CounterValue {
+		s.counter.Value = &s.value
+	} else {
+		s.gauge.Value = &s.value
+	}
+	ch <- s
+}

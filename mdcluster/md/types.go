@@ -158,10 +158,14 @@ func (u UUID) String() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+// uuidSeparators drops the separators of both UUID forms; built once, as building a Replacer
+// costs more than parsing a UUID.
+var uuidSeparators = strings.NewReplacer("-", "", ":", "")
+
 // ParseUUID parses a UUID in %pU form; it also accepts mdadm's colon-separated form.
 func ParseUUID(s string) (UUID, error) {
 	var u UUID
-	h := strings.NewReplacer("-", "", ":", "").Replace(strings.TrimSpace(s))
+	h := uuidSeparators.Replace(strings.TrimSpace(s))
 	if len(h) != 32 {
 		return u, fmt.Errorf("%w: uuid %q", ErrParse, s)
 	}
