@@ -92,11 +92,7 @@ func (f FS) Array(name string) (Array, error) {
 
 // MDStat reads /proc/mdstat below the root with prometheus/procfs.
 func (f FS) MDStat() ([]procfs.MDStat, error) {
-	pfs, err := procfs.NewFS(filepath.Join(f.root, "proc"))
-	if err != nil {
-		return nil, fmt.Errorf("md: mdstat: %w", err)
-	}
-	st, err := pfs.MDStat()
+	st, err := readMDStat(filepath.Join(f.root, "proc"))
 	if err != nil {
 		return nil, fmt.Errorf("md: mdstat: %w", err)
 	}
