@@ -9,77 +9,101 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// dlmTree writes a DLM sysfs and configfs tree in the layout of Debian's 6.1 kernel (see
-// shared/docs/md-cluster-facts.md): md-cluster's lockspace (named after the array UUID) in
-// recovery waiting for node 2, and mdadm's userspace lockspace, on a two-node cluster.
-func dlmTree(t *testing.T) DLMOptions {
+// dlmTree unpacks testdata/dlm-<name>.tree, node 1's DLM configfs (config/) and sysfs (sys/)
+// files as the VM scenario ClusterScrape captured them from Debian's 6.1 kernel, one
+// "path<TAB>content" line each (MDCLUSTER_CAPTURE=$PWD make test-vm VM_RUN=ClusterScrape):
+// "two-nodes" while both nodes ran the clustered RAID1, "after-crash" once node 2 had crashed
+// and been removed.
+func dlmTree(t *testing.T, name string) DLMOptions {
 	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "dlm-"+name+".tree"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	root := t.TempDir()
 	o := DefaultDLMOptions(filepath.Join(root, "sys"))
-	md := "a1000000-0000-0000-0000-000000000001"
-	files := map[string]string{
-		"cluster_name":                           "mdlab",
-		"spaces/" + md + "/nodes/1/nodeid":       "1\n",
-		"spaces/" + md + "/nodes/1/weight":       "1\n",
-		"spaces/" + md + "/nodes/2/nodeid":       "2\n",
-		"spaces/" + md + "/nodes/2/weight":       "1\n",
-		"spaces/mdlab/nodes/1/nodeid":            "1\n",
-		"spaces/mdlab/nodes/1/weight":            "1\n",
-		"../../../dlm/" + md + "/id":             "1776285034\n",
-		"../../../dlm/" + md + "/recover_status": "1b\n",
-		"../../../dlm/" + md + "/recover_nodeid": "2\n",
-		"../../../dlm/mdlab/id":                  "3036126571\n",
-		"../../../dlm/mdlab/recover_status":      "c3\n",
-		"../../../dlm/mdlab/recover_nodeid":      "0\n",
-	}
-	for p, body := range files {
-		full := filepath.Join(o.ConfigDir, p)
+	for _, ln := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		path, body, ok := strings.Cut(ln, "\t")
+		if !ok {
+			t.Fatalf("dlm-%s.tree: bad line %q", name, ln)
+		}
+		var full string
+		if p, ok := strings.CutPrefix(path, "config/"); ok {
+			full = filepath.Join(o.ConfigDir, p)
+		} else if p, ok := strings.CutPrefix(path, "sys/"); ok {
+			full = filepath.Join(o.SysDir, p)
+		} else {
+			t.Fatalf("dlm-%s.tree: %q is neither config/ nor sys/", name, path)
+		}
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
+		if err := os.WriteFile(full, []byte(body+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return o
 }
 
+var dlmNames = []string{"mdcluster_dlm_cluster_info", "mdcluster_dlm_lockspace_info", "mdcluster_dlm_lockspace_member_info",
+	"mdcluster_dlm_lockspace_members", "mdcluster_dlm_lockspace_recover_nodeid", "mdcluster_dlm_lockspace_recover_status",
+	"mdcluster_scrape_collector_success"}
+
+// TestDLM: md-cluster's lockspace (named after the array UUID) with both nodes, as node 1's
+// kernel showed it during the resync.
 func TestDLM(t *testing.T) {
 	t.Parallel()
-	reg := registry(t, NewSet(testLogger(t)).AddDLM(dlmTree(t)))
+	reg := registry(t, NewSet(testLogger(t)).AddDLM(dlmTree(t, "two-nodes")))
 	want := `
 # HELP mdcluster_dlm_cluster_info The DLM cluster configured in configfs, by name; always 1.
 # TYPE mdcluster_dlm_cluster_info gauge
 mdcluster_dlm_cluster_info{cluster="mdlab"} 1
 # HELP mdcluster_dlm_lockspace_info A kernel DLM lockspace this node has joined, with its global id; always 1.
 # TYPE mdcluster_dlm_lockspace_info gauge
-mdcluster_dlm_lockspace_info{id="1776285034",lockspace="a1000000-0000-0000-0000-000000000001"} 1
-mdcluster_dlm_lockspace_info{id="3036126571",lockspace="mdlab"} 1
+mdcluster_dlm_lockspace_info{id="2815178320",lockspace="5c4a9e00-6d65-7472-6963-730000000001"} 1
 # HELP mdcluster_dlm_lockspace_member_info A node configured as a member of a lockspace in configfs, with its weight; always 1.
 # TYPE mdcluster_dlm_lockspace_member_info gauge
-mdcluster_dlm_lockspace_member_info{lockspace="a1000000-0000-0000-0000-000000000001",nodeid="1",weight="1"} 1
-mdcluster_dlm_lockspace_member_info{lockspace="a1000000-0000-0000-0000-000000000001",nodeid="2",weight="1"} 1
-mdcluster_dlm_lockspace_member_info{lockspace="mdlab",nodeid="1",weight="1"} 1
+mdcluster_dlm_lockspace_member_info{lockspace="5c4a9e00-6d65-7472-6963-730000000001",nodeid="1",weight="1"} 1
+mdcluster_dlm_lockspace_member_info{lockspace="5c4a9e00-6d65-7472-6963-730000000001",nodeid="2",weight="1"} 1
 # HELP mdcluster_dlm_lockspace_members Number of nodes configured as members of a lockspace in configfs.
 # TYPE mdcluster_dlm_lockspace_members gauge
-mdcluster_dlm_lockspace_members{lockspace="a1000000-0000-0000-0000-000000000001"} 2
-mdcluster_dlm_lockspace_members{lockspace="mdlab"} 1
+mdcluster_dlm_lockspace_members{lockspace="5c4a9e00-6d65-7472-6963-730000000001"} 2
 # HELP mdcluster_dlm_lockspace_recover_nodeid Node id a lockspace's recovery waits for, from recover_nodeid; 0 when it waits for none.
 # TYPE mdcluster_dlm_lockspace_recover_nodeid gauge
-mdcluster_dlm_lockspace_recover_nodeid{lockspace="a1000000-0000-0000-0000-000000000001"} 2
-mdcluster_dlm_lockspace_recover_nodeid{lockspace="mdlab"} 0
+mdcluster_dlm_lockspace_recover_nodeid{lockspace="5c4a9e00-6d65-7472-6963-730000000001"} 2
 # HELP mdcluster_dlm_lockspace_recover_status Recovery status bits of a lockspace as /sys/kernel/dlm/<lockspace>/recover_status shows them.
 # TYPE mdcluster_dlm_lockspace_recover_status gauge
-mdcluster_dlm_lockspace_recover_status{lockspace="a1000000-0000-0000-0000-000000000001"} 27
-mdcluster_dlm_lockspace_recover_status{lockspace="mdlab"} 195
+mdcluster_dlm_lockspace_recover_status{lockspace="5c4a9e00-6d65-7472-6963-730000000001"} 255
 # HELP mdcluster_scrape_collector_success Whether a collector gathered its figures without error (1) or failed (0).
 # TYPE mdcluster_scrape_collector_success gauge
 mdcluster_scrape_collector_success{collector="dlm"} 1
 `
-	names := []string{"mdcluster_dlm_cluster_info", "mdcluster_dlm_lockspace_info", "mdcluster_dlm_lockspace_member_info",
-		"mdcluster_dlm_lockspace_members", "mdcluster_dlm_lockspace_recover_nodeid", "mdcluster_dlm_lockspace_recover_status",
-		"mdcluster_scrape_collector_success"}
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), dlmNames...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDLMAfterCrash: the same lockspace on node 1 once node 2 crashed and the control plane
+// removed it: one member left, and the lockspace keeps its id.
+func TestDLMAfterCrash(t *testing.T) {
+	t.Parallel()
+	reg := registry(t, NewSet(testLogger(t)).AddDLM(dlmTree(t, "after-crash")))
+	want := `
+# HELP mdcluster_dlm_lockspace_info A kernel DLM lockspace this node has joined, with its global id; always 1.
+# TYPE mdcluster_dlm_lockspace_info gauge
+mdcluster_dlm_lockspace_info{id="2815178320",lockspace="5c4a9e00-6d65-7472-6963-730000000001"} 1
+# HELP mdcluster_dlm_lockspace_member_info A node configured as a member of a lockspace in configfs, with its weight; always 1.
+# TYPE mdcluster_dlm_lockspace_member_info gauge
+mdcluster_dlm_lockspace_member_info{lockspace="5c4a9e00-6d65-7472-6963-730000000001",nodeid="1",weight="1"} 1
+# HELP mdcluster_dlm_lockspace_members Number of nodes configured as members of a lockspace in configfs.
+# TYPE mdcluster_dlm_lockspace_members gauge
+mdcluster_dlm_lockspace_members{lockspace="5c4a9e00-6d65-7472-6963-730000000001"} 1
+# HELP mdcluster_dlm_lockspace_recover_nodeid Node id a lockspace's recovery waits for, from recover_nodeid; 0 when it waits for none.
+# TYPE mdcluster_dlm_lockspace_recover_nodeid gauge
+mdcluster_dlm_lockspace_recover_nodeid{lockspace="5c4a9e00-6d65-7472-6963-730000000001"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "mdcluster_dlm_lockspace_info",
+		"mdcluster_dlm_lockspace_member_info", "mdcluster_dlm_lockspace_members", "mdcluster_dlm_lockspace_recover_nodeid"); err != nil {
 		t.Fatal(err)
 	}
 }

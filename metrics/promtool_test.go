@@ -26,7 +26,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	gunzipTo(t, filepath.Join("clustered-raid1-4slots", "vda.img.gz"), filepath.Join(dev, "vda"))
 	set := NewSet(testLogger(t)).
 		AddMD(MDOptions{FS: newFS(t, captureRoot(t, 0)), NodeCompat: true, DevDir: dev, KernelLog: kmsg}).
-		AddDLM(dlmTree(t)).
+		AddDLM(dlmTree(t, "two-nodes")).
 		AddAgent(twoNodeAgent())
 	reg, err := NewRegistry(set)
 	if err != nil {

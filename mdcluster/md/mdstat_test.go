@@ -15,7 +15,7 @@ import (
 // the array as resyncing with nothing synced here, as procfs does for a pending resync.
 func TestMDStatClusterRemote(t *testing.T) {
 	t.Parallel()
-	fs := loadCapture(t, "mdstat-cluster-remote")
+	fs := loadCapture(t, "mdstat/cluster-remote")
 	pfs, err := procfs.NewFS(filepath.Join(fs.root, "proc"))
 	if err != nil {
 		t.Fatal(err)

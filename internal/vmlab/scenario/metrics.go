@@ -25,6 +25,7 @@ type scrape struct {
 	before, after map[string]string // sysfs attribute (relative to md0/md) → value
 	metrics       map[string]*dto.MetricFamily
 	examine       string
+	sections      map[string]string // every "--- name" section of the script's output
 }
 
 // scrapeScript prints sysfs, the scrape and sysfs again between markers.
@@ -37,7 +38,13 @@ echo '--- after'; attrs
 echo '--- examine'; sync; echo 3 > /proc/sys/vm/drop_caches; mdadm --examine-bitmap /dev/vda 2>&1 | grep -E 'Events|Bitmap :'`
 
 func takeScrape(ctx context.Context, l *vmlab.Lab, what string) (*scrape, error) {
-	out, err := step(ctx, l, 1, quick, "scrape the exporter "+what, scrapeScript)
+	return takeScrapeOn(ctx, l, 1, what, scrapeScript)
+}
+
+// takeScrapeOn runs a scrape script (sections "--- before", "--- metrics", "--- after",
+// "--- examine" and any others) on node and parses its output.
+func takeScrapeOn(ctx context.Context, l *vmlab.Lab, node int, what, script string) (*scrape, error) {
+	out, err := step(ctx, l, node, quick, "scrape "+what, script)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +57,7 @@ func takeScrape(ctx context.Context, l *vmlab.Lab, what string) (*scrape, error)
 		}
 		sec[cur] += ln
 	}
-	s := &scrape{before: kv(sec["before"]), after: kv(sec["after"]), examine: sec["examine"]}
+	s := &scrape{before: kv(sec["before"]), after: kv(sec["after"]), examine: sec["examine"], sections: sec}
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	if s.metrics, err = p.TextToMetricFamilies(strings.NewReader(sec["metrics"])); err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", what, err)
@@ -111,6 +118,16 @@ func (s *scrape) same(attr string) (string, error) {
 		return "", fmt.Errorf("%s changed during the scrape (%q, %q): scrape again", attr, s.before[attr], s.after[attr])
 	}
 	return s.before[attr], nil
+}
+
+// stable requires every attribute to read the same before and after the scrape.
+func (s *scrape) stable(attrs ...string) error {
+	for _, a := range attrs {
+		if _, err := s.same(a); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // progress parses sync_completed "done / total" as a ratio.

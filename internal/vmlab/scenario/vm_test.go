@@ -283,6 +283,14 @@ func TestExporterScrape(t *testing.T) {
 	}
 }
 
+func TestClusterScrape(t *testing.T) {
+	port := hostEtcd(t)
+	l, ctx := startLab(t, ClusterScrapeOptions)
+	if err := ClusterScrape(ctx, l, port); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestMdcadmGuard(t *testing.T) {
 	port := hostEtcd(t)
 	l, ctx := startLab(t, MdcadmOptions)
