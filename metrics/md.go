@@ -330,8 +330,8 @@ func (s *sample) Write(out *dto.Metric) error {
 }
 
 // emit sends one series of d, a gauge or a counter, labelled with pairs: one per label of d, in
-// any order (they are sorted by name, as the registry expects). Label values that are not UTF-8 go through prometheus.MustNewConstMetric, which
-// refuses them as it always did.
+// any order (they are sorted by name, as the registry expects). Label values that are not UTF-8
+// go through prometheus.MustNewConstMetric, which refuses them as it always did.
 func emit(ch chan<- prometheus.Metric, d *prometheus.Desc, t prometheus.ValueType, v float64, pairs ...*dto.LabelPair) {
 	s := &sample{desc: d, value: v, n: len(pairs)}
 	for i, p := range pairs {

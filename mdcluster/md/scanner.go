@@ -1,6 +1,7 @@
 package md
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -59,7 +60,15 @@ type heldDir struct {
 	fd      int
 	id      fileID
 	attrs   map[string]int      // path relative to the md directory → open file
+	texts   map[string]string   // path → text last read, whose memory a read of the same text reuses
+	vals    map[string]string   // the attributes read by this call, for parseArray
 	members map[string]*heldDir // by dev-* entry name
+	listed  bool                // the member's entry was in this call's listing
+}
+
+func newHeldDir(fd int, id fileID) *heldDir {
+	return &heldDir{fd: fd, id: id, attrs: map[string]int{}, texts: map[string]string{}, vals: map[string]string{},
+		members: map[string]*heldDir{}}
 }
 
 // fileID identifies a directory across calls.
@@ -96,7 +105,7 @@ func (s *Scanner) arraysWith(workers int) ([]Array, error) {
 	}
 	defer unix.Close(blk)
 	r := new(scanReader)
-	names, err := r.dirNames(blk, dir)
+	names, err := r.dirNames(blk, dir, "")
 	if err != nil {
 		return nil, err
 	}
@@ -207,26 +216,28 @@ func (r *scanReader) array(s *Scanner, blk int, blockDir, name string, d *heldDi
 			return rawArray{}, nil, fmt.Errorf("md: %s: %w: open %s: %v", name, ErrRead, dir, err)
 		}
 		s.files.Add(1)
-		d = &heldDir{fd: fd, id: idOf(&st), attrs: map[string]int{}, members: map[string]*heldDir{}}
+		d = newHeldDir(fd, idOf(&st))
 	}
-	raw := rawArray{name: name, attrs: make(map[string]string, len(scanArrayAttrs)+len(scanBitmapAttrs)),
-		members: map[string]map[string]string{}}
-	if err := r.attrs(s, d.fd, d.attrs, dir, "", scanArrayAttrs, raw.attrs); err != nil {
+	clear(d.vals)
+	raw := rawArray{name: name, attrs: d.vals, members: make(map[string]map[string]string, len(d.members))}
+	if err := r.attrs(s, d.fd, d, dir, "", scanArrayAttrs); err != nil {
 		return rawArray{}, d, fmt.Errorf("md: %s: %w", name, err)
 	}
 	if loc := raw.attrs["bitmap/location"]; loc != "" && loc != "none" {
-		if err := r.attrs(s, d.fd, d.attrs, dir, "", scanBitmapAttrs, raw.attrs); err != nil {
+		if err := r.attrs(s, d.fd, d, dir, "", scanBitmapAttrs); err != nil {
 			return rawArray{}, d, fmt.Errorf("md: %s: %w", name, err)
 		}
 	}
 	if _, err := unix.Seek(d.fd, 0, 0); err != nil {
 		return rawArray{}, d, fmt.Errorf("md: %s: %w: rewind %s: %v", name, ErrRead, dir, err)
 	}
-	ents, err := r.dirNames(d.fd, dir)
+	ents, err := r.dirNames(d.fd, dir, "dev-")
 	if err != nil {
 		return rawArray{}, d, fmt.Errorf("md: %s: %w", name, err)
 	}
-	seen := make(map[string]bool, len(ents))
+	for _, m := range d.members {
+		m.listed = false
+	}
 	for _, e := range ents {
 		dev, ok := strings.CutPrefix(e, "dev-")
 		if !ok {
@@ -242,17 +253,17 @@ func (r *scanReader) array(s *Scanner, blk int, blockDir, name string, d *heldDi
 			continue // gone, or not a member directory
 		}
 		if m == nil {
-			m = &heldDir{fd: -1, id: idOf(&st), attrs: map[string]int{}}
+			m = newHeldDir(-1, idOf(&st))
 		}
-		d.members[e], seen[e] = m, true
-		vals := make(map[string]string, len(scanMemberAttrs))
-		if err := r.attrs(s, d.fd, m.attrs, dir, e+"/", scanMemberAttrs, vals); err != nil {
+		d.members[e], m.listed = m, true
+		clear(m.vals)
+		if err := r.attrs(s, d.fd, m, dir, e+"/", scanMemberAttrs); err != nil {
 			return rawArray{}, d, fmt.Errorf("md: %s: member %s: %w", name, dev, err)
 		}
-		raw.members[dev] = vals
+		raw.members[dev] = m.vals
 	}
 	for e, m := range d.members {
-		if !seen[e] {
+		if !m.listed {
 			s.drop(m)
 			delete(d.members, e)
 		}
@@ -261,32 +272,33 @@ func (r *scanReader) array(s *Scanner, blk int, blockDir, name string, d *heldDi
 }
 
 // attrs reads the named attributes below prefix, relative to the directory dirfd (dir, for
-// errors), into vals, skipping those that do not exist. Files are held in fds, keyed by path.
-func (r *scanReader) attrs(s *Scanner, dirfd int, fds map[string]int, dir, prefix string, names []string, vals map[string]string) error {
+// errors), into h.vals, skipping those that do not exist. Files are held in h.
+func (r *scanReader) attrs(s *Scanner, dirfd int, h *heldDir, dir, prefix string, names []string) error {
 	for _, n := range names {
 		path := n
 		if prefix != "" {
 			path = prefix + n
 		}
-		v, err := r.read(s, dirfd, fds, path)
+		v, err := r.read(s, dirfd, h, path)
 		if absent(err) {
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrRead, dir, err)
 		}
-		vals[n] = v
+		h.vals[n] = v
 	}
 	return nil
 }
 
-// read returns the text of the attribute at path below dirfd, from the file held in fds or
+// read returns the text of the attribute at path below dirfd, from the file held in h or
 // from one it opens (and holds, unless maxHeldFiles are open).
-func (r *scanReader) read(s *Scanner, dirfd int, fds map[string]int, path string) (string, error) {
+func (r *scanReader) read(s *Scanner, dirfd int, h *heldDir, path string) (string, error) {
+	fds := h.attrs
 	if fd, ok := fds[path]; ok {
-		v, err := preadAttr(fd, path, r.attr[:])
+		b, err := preadAttr(fd, path, r.attr[:])
 		if err == nil {
-			return v, nil
+			return h.text(path, b), nil
 		}
 		// ENODEV: the attribute was removed (a level change, a bitmap removed). Any error:
 		// open it again by name.
@@ -301,18 +313,29 @@ func (r *scanReader) read(s *Scanner, dirfd int, fds map[string]int, path string
 	if err != nil {
 		return "", &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	v, err := preadAttr(fd, path, r.attr[:])
+	b, err := preadAttr(fd, path, r.attr[:])
 	if err != nil {
 		unix.Close(fd)
 		return "", err
 	}
 	s.files.Add(1)
 	fds[path] = fd
-	return v, nil
+	return h.text(path, b), nil
+}
+
+// text returns b, just read from path, as a string: the one read last time when the text is the
+// same, which saves an allocation per attribute and scrape (the value is still the one read now).
+func (h *heldDir) text(path string, b []byte) string {
+	if prev, ok := h.texts[path]; ok && prev == string(b) {
+		return prev
+	}
+	v := string(b)
+	h.texts[path] = v
+	return v
 }
 
 // preadAttr reads the file open at fd from offset 0 into buf and returns its trimmed text.
-func preadAttr(fd int, path string, buf []byte) (string, error) {
+func preadAttr(fd int, path string, buf []byte) ([]byte, error) {
 	n := 0
 	for n < len(buf) {
 		k, err := unix.Pread(fd, buf[n:], int64(n))
@@ -320,19 +343,19 @@ func preadAttr(fd int, path string, buf []byte) (string, error) {
 			continue
 		}
 		if err != nil {
-			return "", &os.PathError{Op: "read", Path: path, Err: err}
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
 		}
 		n += k
 		if k == 0 || n < len(buf) { // a short read is the end, as in readAt
 			break
 		}
 	}
-	return strings.TrimSpace(string(buf[:n])), nil
+	return bytes.TrimSpace(buf[:n]), nil
 }
 
-// dirNames lists the directory open at fd (dir, for errors) from its current offset, without
-// "." and "..".
-func (r *scanReader) dirNames(fd int, dir string) ([]string, error) {
+// dirNames lists the entries whose names start with prefix in the directory open at fd (dir,
+// for errors) from its current offset, without "." and "..".
+func (r *scanReader) dirNames(fd int, dir, prefix string) ([]string, error) {
 	var names []string
 	for {
 		n, err := unix.ReadDirent(fd, r.dirents[:])
@@ -345,7 +368,7 @@ func (r *scanReader) dirNames(fd int, dir string) ([]string, error) {
 		if n <= 0 {
 			return names, nil
 		}
-		_, _, names = unix.ParseDirent(r.dirents[:n], -1, names)
+		names = direntNames(r.dirents[:n], prefix, names)
 	}
 }
 
