@@ -19,7 +19,9 @@ cp /bin/busybox "$R/bin/busybox"
 ln -s busybox "$R/bin/sh"
 
 # Module closure in load order. Debian 6.1 ships uncompressed modules, so busybox insmod works.
-MODS="virtio_pci virtio_blk virtio_net virtio_console configfs raid0 raid1 raid10 raid456 md-cluster dlm softdog"
+# ext4 (with jbd2, mbcache, crc16 and its crc32c soft dependency) mounts the Debian root in which
+# TestPackageInstall runs dpkg.
+MODS="virtio_pci virtio_blk virtio_net virtio_console configfs raid0 raid1 raid10 raid456 md-cluster dlm softdog ext4"
 : > "$R/lab/modules.order"
 for m in $MODS; do
   modprobe -d "$LAB/kroot" -S "$KV" --show-depends "$m" | awk '$1=="insmod"{print $2}'

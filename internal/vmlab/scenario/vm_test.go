@@ -210,8 +210,12 @@ func haLab(t *testing.T, o vmlab.Options) (*vmlab.Lab, context.Context) {
 }
 
 func TestPackageInstall(t *testing.T) {
+	img, err := DebianRootImage()
+	if err != nil {
+		t.Fatal(err)
+	}
 	l, ctx := haLab(t, PackageOptions)
-	if err := PackageInstall(ctx, l); err != nil {
+	if err := PackageInstall(ctx, l, img); err != nil {
 		t.Fatal(err)
 	}
 }
