@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -14,32 +13,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"mdcluster.dev/cmd/mdcadm/internal/cli"
+	"mdcluster.dev/internal/guesttest"
 )
 
 // These tests run in a VM lab guest (Debian's 6.1 kernel, mdadm 4.2-5, four
 // blank disks): they create arrays with the real mdadm and compare mdcadm's
 // read-only modes with mdadm's output in the same guest, byte for byte.
 
-func guestDisks(t *testing.T) []string {
-	t.Helper()
-	if os.Getenv("MDLAB_GUEST") != "1" {
-		t.Skip("not in a VM lab guest (MDLAB_GUEST != 1)")
-	}
-	d := strings.Fields(os.Getenv("MDLAB_DISKS"))
-	if len(d) < 4 {
-		t.Fatalf("MDLAB_DISKS=%q: want 4 disks", os.Getenv("MDLAB_DISKS"))
-	}
-	return d
-}
+func guestDisks(t *testing.T) []string { t.Helper(); return guesttest.Disks(t) }
 
-func sh(t *testing.T, cmd string) string {
-	t.Helper()
-	out, err := exec.Command("sh", "-c", cmd).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", cmd, err, out)
-	}
-	return string(out)
-}
+func sh(t *testing.T, cmd string) string { t.Helper(); return guesttest.Sh(t, cmd) }
 
 // mdadm runs the real mdadm and returns stdout, stderr and the exit code.
 func mdadm(args ...string) (string, string, int) {

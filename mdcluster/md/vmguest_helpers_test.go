@@ -9,30 +9,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mdcluster.dev/internal/guesttest"
 )
 
-// guestDisks returns the lab's blank shared disks ($MDLAB_DISKS), skipping outside a lab guest.
-func guestDisks(t *testing.T) []string {
-	t.Helper()
-	if os.Getenv("MDLAB_GUEST") != "1" {
-		t.Skip("not in a VM lab guest (MDLAB_GUEST != 1)")
-	}
-	d := strings.Fields(os.Getenv("MDLAB_DISKS"))
-	if len(d) < 4 {
-		t.Fatalf("MDLAB_DISKS=%q: want 4 disks", os.Getenv("MDLAB_DISKS"))
-	}
-	return d
-}
+// guestDisks returns the lab's blank shared disks, skipping outside a lab guest.
+func guestDisks(t *testing.T) []string { t.Helper(); return guesttest.Disks(t) }
 
-// sh runs a shell command in the guest and fails the test if it exits non-zero.
-func sh(t *testing.T, cmd string) string {
-	t.Helper()
-	out, err := exec.Command("sh", "-c", cmd).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", cmd, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
+// sh runs a shell command in the guest, fails the test if it exits non-zero, and returns its
+// trimmed output.
+func sh(t *testing.T, cmd string) string { t.Helper(); return strings.TrimSpace(guesttest.Sh(t, cmd)) }
 
 // createArray runs mdadm --create for dev with args and registers a cleanup that stops the
 // array and wipes the members' superblocks, so the next test starts from blank disks.
