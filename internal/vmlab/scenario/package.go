@@ -215,7 +215,7 @@ in_deb dpkg-deb -f /tmp/mdcluster.deb Package Version Architecture Depends`)
 	}
 	lines := vmlab.Lines(pre)
 	if len(lines) != 6 {
-		return fmt.Errorf("Debian root before the install: %q", lines)
+		return fmt.Errorf("the Debian root before the install: %q", lines)
 	}
 	if err := expect("dpkg and mdadm", strings.Join(lines[:2], "; "), "dpkg install ok installed; mdadm install ok installed"); err != nil {
 		return err
