@@ -35,7 +35,7 @@ attrs() { for a in sync_action sync_completed degraded array_state raid_disks co
 echo '--- before'; attrs
 echo '--- metrics'; wget -q -O - http://127.0.0.1:9810/metrics || exit 1
 echo '--- after'; attrs
-echo '--- examine'; sync; echo 3 > /proc/sys/vm/drop_caches; mdadm --examine-bitmap /dev/vda 2>&1 | grep -E 'Events|Bitmap :'`
+echo '--- examine'; sync; echo 3 > /proc/sys/vm/drop_caches; mdadm --examine-bitmap /dev/vda 2>&1 | grep -E 'Events|Bitmap :'; true`
 
 func takeScrape(ctx context.Context, l *vmlab.Lab, what string) (*scrape, error) {
 	return takeScrapeOn(ctx, l, 1, what, scrapeScript)
@@ -201,6 +201,9 @@ sleep 12  # two bitmap daemon periods: the dirty bits reach the disk`); err != n
 	if err := scrapeAfterFailure(ctx, l); err != nil {
 		return err
 	}
+	if err := scrapeAfterChurn(ctx, l); err != nil {
+		return err
+	}
 	_, err := step(ctx, l, 1, quick, "stop md0 and restore the speed limits",
 		"mdadm --stop /dev/md0 2>&1; echo 200000 > /proc/sys/dev/raid/speed_limit_max; echo 1000 > /proc/sys/dev/raid/speed_limit_min")
 	return err
@@ -318,4 +321,84 @@ func boolNum(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// churnUUID is the array ExporterScrape re-creates under the same name.
+const churnUUID = "c4a2e000:00000000:00000000:00000001"
+
+// scrapeAfterChurn changes md under the running exporter, which keeps sysfs files open between
+// scrapes: the failed member leaves (no figure may name it), comes back and is recovered, then
+// md0 is stopped and created anew with another UUID, size and no bitmap. Every scrape must show
+// the kernel's state of that moment.
+func scrapeAfterChurn(ctx context.Context, l *vmlab.Lab) error {
+	if _, err := step(ctx, l, 1, quick, "remove the failed vdb", "mdadm /dev/md0 --remove /dev/vdb 2>&1"); err != nil {
+		return err
+	}
+	s, err := takeScrape(ctx, l, "after vdb left")
+	if err != nil {
+		return err
+	}
+	for _, m := range s.metrics["mdcluster_md_member_state"].GetMetric() {
+		for _, lp := range m.GetLabel() {
+			if lp.GetName() == "member" && lp.GetValue() == "vdb" {
+				return fmt.Errorf("the scrape still shows removed member vdb: %v", m)
+			}
+		}
+	}
+	if err := s.expectValue(0, "node_md_disks", "device", "md0", "state", "failed"); err != nil {
+		return err
+	}
+	if _, err := step(ctx, l, 1, slow, "add vdb back and wait for its recovery", `echo 200000 > /proc/sys/dev/raid/speed_limit_max
+mdadm /dev/md0 --re-add /dev/vdb 2>&1 || mdadm /dev/md0 --add /dev/vdb 2>&1 || exit 1
+S=/sys/block/md0/md; i=0
+while [ $i -lt 600 ]; do [ "$(cat $S/sync_action)" = idle ] && [ "$(cat $S/degraded)" = 0 ] && exit 0; sleep 0.2; i=$((i+1)); done
+cat $S/sync_action $S/degraded; exit 1`); err != nil {
+		return err
+	}
+	if s, err = takeScrape(ctx, l, "after vdb came back"); err != nil {
+		return err
+	}
+	if err := s.stable("dev-vdb/state", "degraded"); err != nil {
+		return err
+	}
+	inSync := boolNum(strings.Contains(s.before["dev-vdb/state"], "in_sync"))
+	for _, c := range []struct {
+		want   float64
+		name   string
+		labels []string
+	}{
+		{inSync, "mdcluster_md_member_state", []string{"device", "md0", "member", "vdb", "state", "in_sync"}},
+		{0, "node_md_degraded", []string{"device", "md0"}},
+		{2, "node_md_disks", []string{"device", "md0", "state", "active"}},
+	} {
+		if err := s.expectValue(c.want, c.name, c.labels...); err != nil {
+			return err
+		}
+	}
+	if _, err := step(ctx, l, 1, slow, "stop md0 and create it anew: another UUID, 32 MiB, no bitmap",
+		"mdadm --stop /dev/md0 2>&1 && mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --bitmap=none --assume-clean "+
+			"--size=32768 --metadata=1.2 --uuid="+churnUUID+" /dev/vda /dev/vdb 2>&1"); err != nil {
+		return err
+	}
+	if s, err = takeScrape(ctx, l, "after md0 was re-created"); err != nil {
+		return err
+	}
+	size, err := strconv.ParseFloat(s.before["component_size"], 64)
+	if err != nil {
+		return fmt.Errorf("component_size %q: %w", s.before["component_size"], err)
+	}
+	if size != 32768 {
+		return fmt.Errorf("the kernel says component_size %g, want 32768", size)
+	}
+	if err := s.expectValue(size, "node_md_blocks", "device", "md0"); err != nil {
+		return err
+	}
+	if err := s.expectValue(1, "mdcluster_md_info", "device", "md0", "uuid", "c4a2e000-0000-0000-0000-000000000001"); err != nil {
+		return err
+	}
+	if _, ok := s.metrics["mdcluster_md_bitmap_slot_dirty_chunks"]; ok {
+		return fmt.Errorf("the scrape shows bitmap figures for md0, re-created without a bitmap")
+	}
+	l.Logf("after churn: removed member gone, re-added member %v in sync, re-created md0 (%g KiB, new UUID) seen", inSync == 1, size)
+	return nil
 }
