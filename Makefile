@@ -61,7 +61,7 @@ test-unit:
 	$(GO) test -count=1 ./...
 
 test-vm: lab lab-ha
-	$(GO) test -tags vm -count=$(VM_COUNT) -timeout 80m -v -run '$(VM_RUN)' ./internal/vmlab/scenario/
+	$(GO) test -tags vm -p 1 -count=$(VM_COUNT) -timeout 80m -v -run '$(VM_RUN)' ./internal/vmlab/scenario/ ./mdcluster/md/internal/capture/
 
 demo: lab
 	@bin/mdlab demo

@@ -112,6 +112,23 @@ func (s *scrape) expectValue(want float64, name string, labels ...string) error 
 	return nil
 }
 
+// sampleCheck is one sample a scrape must show: family name, labels it must carry, value.
+type sampleCheck struct {
+	want   float64
+	name   string
+	labels []string
+}
+
+// expectAll compares every check with the scrape, stopping at the first difference.
+func (s *scrape) expectAll(checks []sampleCheck) error {
+	for _, c := range checks {
+		if err := s.expectValue(c.want, c.name, c.labels...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // same requires a sysfs attribute to read the same before and after the scrape and returns it.
 func (s *scrape) same(attr string) (string, error) {
 	if s.before[attr] != s.after[attr] {
@@ -238,11 +255,7 @@ func scrapeDuringResync(ctx context.Context, l *vmlab.Lab) error {
 		return fmt.Errorf("mdcluster_md_sync_completed_ratio %g outside the kernel's [%g, %g]", got, lo, hi)
 	}
 	l.Logf("during resync: exporter says %.4f done, kernel %.4f…%.4f", got, lo, hi)
-	checks := []struct {
-		want   float64
-		name   string
-		labels []string
-	}{
+	checks := []sampleCheck{
 		{1, "mdcluster_md_sync_action", []string{"device", "md0", "action", "resync"}},
 		{0, "mdcluster_md_sync_action", []string{"device", "md0", "action", "idle"}},
 		{1, "node_md_state", []string{"device", "md0", "state", "resync"}},
@@ -253,10 +266,8 @@ func scrapeDuringResync(ctx context.Context, l *vmlab.Lab) error {
 		{1, "mdcluster_md_bitmap_read_success", []string{"device", "md0", "member", "vda"}},
 		{1, "mdcluster_scrape_collector_success", []string{"collector", "md"}},
 	}
-	for _, c := range checks {
-		if err := s.expectValue(c.want, c.name, c.labels...); err != nil {
-			return err
-		}
+	if err := s.expectAll(checks); err != nil {
+		return err
 	}
 	// A RAID1 is as large as each member's used space (KiB, the unit of mdstat's blocks).
 	size, err := strconv.ParseFloat(s.before["component_size"], 64)
@@ -293,11 +304,7 @@ func scrapeAfterFailure(ctx context.Context, l *vmlab.Lab) error {
 	if strings.Contains(s.before["dev-vdb/state"], "faulty") {
 		faulty = 1
 	}
-	checks := []struct {
-		want   float64
-		name   string
-		labels []string
-	}{
+	checks := []sampleCheck{
 		{deg, "node_md_degraded", []string{"device", "md0"}},
 		{deg, "mdcluster_md_degraded", []string{"device", "md0"}},
 		{1, "node_md_disks", []string{"device", "md0", "state", "failed"}},
@@ -308,10 +315,8 @@ func scrapeAfterFailure(ctx context.Context, l *vmlab.Lab) error {
 		{dirty, "mdcluster_md_bitmap_slot_dirty_chunks", []string{"device", "md0", "slot", "0"}},
 		{events, "mdcluster_md_bitmap_slot_events", []string{"device", "md0", "slot", "0"}},
 	}
-	for _, c := range checks {
-		if err := s.expectValue(c.want, c.name, c.labels...); err != nil {
-			return err
-		}
+	if err := s.expectAll(checks); err != nil {
+		return err
 	}
 	return nil
 }
@@ -362,18 +367,12 @@ cat $S/sync_action $S/degraded; exit 1`); err != nil {
 		return err
 	}
 	inSync := boolNum(strings.Contains(s.before["dev-vdb/state"], "in_sync"))
-	for _, c := range []struct {
-		want   float64
-		name   string
-		labels []string
-	}{
+	if err := s.expectAll([]sampleCheck{
 		{inSync, "mdcluster_md_member_state", []string{"device", "md0", "member", "vdb", "state", "in_sync"}},
 		{0, "node_md_degraded", []string{"device", "md0"}},
 		{2, "node_md_disks", []string{"device", "md0", "state", "active"}},
-	} {
-		if err := s.expectValue(c.want, c.name, c.labels...); err != nil {
-			return err
-		}
+	}); err != nil {
+		return err
 	}
 	if _, err := step(ctx, l, 1, slow, "stop md0 and create it anew: another UUID, 32 MiB, no bitmap",
 		"mdadm --stop /dev/md0 2>&1 && mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --bitmap=none --assume-clean "+

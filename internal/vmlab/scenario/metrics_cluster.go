@@ -247,11 +247,7 @@ func checkClusterScrape(l *vmlab.Lab, node int, s *scrape, ls string, members in
 	if int(lsMembers) != members || int(comms) != members {
 		return fmt.Errorf("the kernel shows %g lockspace members and %g comms nodes, want %d", lsMembers, comms, members)
 	}
-	checks := []struct {
-		want   float64
-		name   string
-		labels []string
-	}{
+	checks := []sampleCheck{
 		{1, "mdcluster_session_valid", nil},
 		{float64(members), "mdcluster_cluster_members", nil},
 		{1, "mdcluster_dlm_cluster_info", []string{"cluster", "mdlab"}},
@@ -264,16 +260,10 @@ func checkClusterScrape(l *vmlab.Lab, node int, s *scrape, ls string, members in
 		{1, "mdcluster_md_bitmap_read_success", []string{"device", "md0"}},
 	}
 	for n := 1; n <= members; n++ {
-		checks = append(checks, struct {
-			want   float64
-			name   string
-			labels []string
-		}{1, "mdcluster_dlm_lockspace_member_info", []string{"lockspace", ls, "nodeid", strconv.Itoa(n)}})
+		checks = append(checks, sampleCheck{1, "mdcluster_dlm_lockspace_member_info", []string{"lockspace", ls, "nodeid", strconv.Itoa(n)}})
 	}
-	for _, c := range checks {
-		if err := s.expectValue(c.want, c.name, c.labels...); err != nil {
-			return err
-		}
+	if err := s.expectAll(checks); err != nil {
+		return err
 	}
 	if resync {
 		return checkResyncScrape(l, node, s, action)
