@@ -9,18 +9,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"mdcluster.dev/mdcluster"
 	"mdcluster.dev/mdcluster/api"
 )
 
 // AgentSource is what the agent collector reads: the status the local API serves and the
-// agent's running totals. *mdcluster.Agent implements it.
+// agent's running totals. The agent (mdcluster/agent) implements it.
 type AgentSource interface {
 	Status(ctx context.Context) (api.Status, error)
-	Counters() mdcluster.Counters
+	Counters() api.Counters
 }
-
-var _ AgentSource = (*mdcluster.Agent)(nil)
 
 // AgentStatusTimeout bounds how long one scrape waits for the agent's status.
 const AgentStatusTimeout = 5 * time.Second

@@ -9,20 +9,19 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"mdcluster.dev/mdcluster"
 	"mdcluster.dev/mdcluster/api"
 )
 
-// fakeAgent is an AgentSource with a fixed status, shaped like what mdcluster.Agent.Status
+// fakeAgent is an AgentSource with a fixed status, shaped like what the agent's Status
 // returns for a two-node cluster with one exclusive and one clustered array.
 type fakeAgent struct {
 	st  api.Status
 	err error
-	n   mdcluster.Counters
+	n   api.Counters
 }
 
 func (f *fakeAgent) Status(context.Context) (api.Status, error) { return f.st, f.err }
-func (f *fakeAgent) Counters() mdcluster.Counters               { return f.n }
+func (f *fakeAgent) Counters() api.Counters                     { return f.n }
 
 func twoNodeAgent() *fakeAgent {
 	return &fakeAgent{
@@ -37,7 +36,7 @@ func twoNodeAgent() *fakeAgent {
 				{Array: "shared1", Kind: api.KindResync, Holder: "node2"}}, // node2's: token unknown here
 			Resyncs: []api.Resync{{Array: "shared1", Node: "node1", Action: "resync", Progress: 0.25, Waiting: true}},
 		},
-		n: mdcluster.Counters{Reconciles: 40, ReconcileErrors: 2, NewDiskConfirmed: 1,
+		n: api.Counters{Reconciles: 40, ReconcileErrors: 2, NewDiskConfirmed: 1,
 			Actions: map[string]uint64{"assemble": 1, "freeze": 3}},
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"mdcluster.dev/mdcluster"
+	"mdcluster.dev/mdcluster/agent"
 	"mdcluster.dev/mdcluster/config"
 	"mdcluster.dev/mdcluster/md"
 	"mdcluster.dev/metrics"
@@ -14,7 +14,7 @@ import (
 // serveAgentMetrics serves the agent's /metrics on listen.metrics (with the exporter-toolkit
 // web config in listen.metrics_web_config): md and bitmap figures, DLM lockspaces, and the
 // agent's own view. It returns once the registry is built; serving ends with ctx.
-func serveAgentMetrics(ctx context.Context, cfg *config.Config, agent *mdcluster.Agent, log *slog.Logger) error {
+func serveAgentMetrics(ctx context.Context, cfg *config.Config, ag *agent.Agent, log *slog.Logger) error {
 	fs, err := md.NewDefaultFS()
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
@@ -23,7 +23,7 @@ func serveAgentMetrics(ctx context.Context, cfg *config.Config, agent *mdcluster
 	set := metrics.NewSet(log).
 		AddMD(metrics.MDOptions{FS: fs, NodeCompat: true, DevDir: "/dev", BitmapTTL: metrics.DefaultBitmapTTL, KernelLog: "/dev/kmsg"}).
 		AddDLM(metrics.DefaultDLMOptions("/sys")).
-		AddAgent(agent)
+		AddAgent(ag)
 	reg, err := metrics.NewRegistry(set)
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)

@@ -20,7 +20,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"mdcluster.dev/internal/buildinfo"
-	"mdcluster.dev/mdcluster"
+	"mdcluster.dev/mdcluster/agent"
 	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/config"
 )
@@ -124,7 +124,7 @@ func runAgent(c *cli.Context, stderr io.Writer) error {
 		return cli.Exit("mdclusterd: "+err.Error(), 1)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("node", cfg.Node.Name)
-	agent, err := mdcluster.New(cfg, log)
+	ag, err := agent.New(cfg, log)
 	if err != nil {
 		return cli.Exit("mdclusterd: "+err.Error(), 1)
 	}
@@ -132,7 +132,7 @@ func runAgent(c *cli.Context, stderr io.Writer) error {
 	defer stop()
 	go systemdWatchdog(ctx)
 	if cfg.Listen.Metrics != "" {
-		if err := serveAgentMetrics(ctx, cfg, agent, log); err != nil {
+		if err := serveAgentMetrics(ctx, cfg, ag, log); err != nil {
 			return cli.Exit("mdclusterd: "+err.Error(), 1)
 		}
 	}
@@ -140,7 +140,7 @@ func runAgent(c *cli.Context, stderr io.Writer) error {
 		_, _ = daemon.SdNotify(false, daemon.SdNotifyReady+"\nSTATUS="+status)
 		log.Info("ready", "status", status)
 	}
-	if err := agent.Run(ctx, ready); err != nil {
+	if err := ag.Run(ctx, ready); err != nil {
 		return cli.Exit("mdclusterd: "+err.Error(), 1)
 	}
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)

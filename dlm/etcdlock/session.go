@@ -70,15 +70,26 @@ func (e *Engine) Open(ctx context.Context, opts ...dlm.SessionOption) (*Session,
 // declares itself done: it covers scheduling delays on a loaded host and
 // clock rate differences, so Done closes before any other client can be
 // granted this session's locks.
-func (s *Session) margin() time.Duration { return s.ttl / 5 }
+func (s *Session) margin() time.Duration { return s.ttl / DoneDivisor }
 
-// keepAlive renews the lease every TTL/3. The local deadline is computed
+// The session's timing, as fractions of its TTL. The agent's fencing (mdcluster/fence) and the
+// protocol models (scripts/model) are derived from these constants.
+const (
+	// RenewDivisor: the lease is renewed every TTL/RenewDivisor.
+	RenewDivisor = 6
+	// RetryDivisor: a failed renewal is retried after TTL/RetryDivisor.
+	RetryDivisor = 12
+	// DoneDivisor: Done closes TTL/DoneDivisor before etcd can expire the lease.
+	DoneDivisor = 5
+)
+
+// keepAlive renews the lease every TTL/RenewDivisor. The local deadline is computed
 // from the time each renewal was *sent*: etcd's expiry is at least TTL after
 // it received the renewal, so the local deadline always comes first.
 func (s *Session) keepAlive(deadline time.Time) {
 	defer s.wg.Done()
 	defer s.end()
-	next := time.Now().Add(s.ttl / 3)
+	next := time.Now().Add(s.ttl / RenewDivisor)
 	for {
 		wake := next
 		if deadline.Before(wake) {
@@ -96,7 +107,7 @@ func (s *Session) keepAlive(deadline time.Time) {
 			return
 		}
 		if s.paused.Load() {
-			next = time.Now().Add(s.ttl / 10)
+			next = time.Now().Add(s.ttl / RetryDivisor)
 			continue
 		}
 		t0 := time.Now()
@@ -107,12 +118,12 @@ func (s *Session) keepAlive(deadline time.Time) {
 		case err == nil && resp.TTL > 0:
 			deadline = t0.Add(time.Duration(resp.TTL)*time.Second - s.margin())
 			s.expiry.Store(t0.Add(time.Duration(resp.TTL) * time.Second).UnixNano())
-			next = t0.Add(s.ttl / 3)
+			next = t0.Add(s.ttl / RenewDivisor)
 		case errors.Is(err, rpctypes.ErrLeaseNotFound) || err == nil:
 			s.expired.Store(true)
 			return
 		default:
-			next = time.Now().Add(s.ttl / 10) // retry sooner
+			next = time.Now().Add(s.ttl / RetryDivisor) // retry sooner
 		}
 	}
 }

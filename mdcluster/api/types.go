@@ -107,3 +107,12 @@ type Error struct {
 	// Holder names the node holding a contended lease, when that is why the request failed.
 	Holder string `json:"holder,omitempty"`
 }
+
+// Counters are the agent's running totals, for status and metrics.
+type Counters struct {
+	Reconciles       uint64
+	ReconcileErrors  uint64
+	Actions          map[string]uint64
+	NewDiskConfirmed uint64
+	NewDiskNacked    uint64
+}

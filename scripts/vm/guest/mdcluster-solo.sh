@@ -2,7 +2,7 @@
 # mdcluster-solo.sh: a one-node cluster "mdlab" whose kernel DLM is run by mdclusterd itself, for
 # the lab's single-guest tests that need a clustered array (mdadm -X of clustered bitmaps, the
 # DLM uevent capture, the OCF agent's clone test, the -X benchmark). It is the real control plane
-# (dlm/controld), not a test double: the same agent, with its lock engine in-process (embedded
+# (mdcluster/controld), not a test double: the same agent, with its lock engine in-process (embedded
 # etcd in /tmp). Idempotent: it returns at once when the agent already runs the DLM.
 #
 #   mdcluster-solo.sh [UUID=DEV,DEV... ...]   each argument: a clustered array the agent manages

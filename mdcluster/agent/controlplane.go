@@ -1,4 +1,4 @@
-package mdcluster
+package agent
 
 import (
 	"context"
@@ -9,15 +9,15 @@ import (
 	"path/filepath"
 	"time"
 
-	"mdcluster.dev/dlm/controld"
 	"mdcluster.dev/mdcluster/config"
+	"mdcluster.dev/mdcluster/controld"
 )
 
 // monitorPaths are where the kernel DLM's monitor device may be (libdlm's path first).
 var monitorPaths = []string{"/dev/misc/dlm-monitor", "/dev/dlm-monitor"}
 
 // startControlPlane runs the kernel DLM's control plane in this agent when dlm_control.mode is
-// mdclusterd (see dlm/controld), with the lock engine's etcd client. It returns a function that
+// mdclusterd (see mdcluster/controld), with the lock engine's etcd client. It returns a function that
 // stops it. If the control plane's lease is lost the agent's session is ended too, so that the
 // watchdog resets the node before the others recover its md-cluster slots.
 func (a *Agent) StartControlPlane(ctx context.Context) (stop func(), err error) {

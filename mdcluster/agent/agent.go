@@ -6,7 +6,7 @@
 // Its reconcile loop is level-triggered: every pass re-reads md and the locks and derives the
 // actions from what it sees, never from the event that woke it, so a restart (even after
 // kill -9) converges without repeating a destructive step.
-package mdcluster
+package agent
 
 import (
 	"context"
@@ -41,18 +41,9 @@ type Agent struct {
 	sess    dlm.Session
 	arrays  map[string]*arrayState // by UUID
 	callers map[string]callerLease // leases held for local callers, by resource
-	counter Counters
+	counter api.Counters
 	// published is the resync state last written to the cluster, by UUID.
 	published map[string]string
-}
-
-// Counters are the agent's running totals, for status and metrics.
-type Counters struct {
-	Reconciles       uint64
-	ReconcileErrors  uint64
-	Actions          map[string]uint64
-	NewDiskConfirmed uint64
-	NewDiskNacked    uint64
 }
 
 // arrayState is what the agent remembers about one array between passes. Nothing here is
@@ -86,7 +77,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: log, fs: fs, mdadm: "mdadm", kick: make(chan struct{}, 1),
-		arrays: map[string]*arrayState{}, published: map[string]string{}, counter: Counters{Actions: map[string]uint64{}}}
+		arrays: map[string]*arrayState{}, published: map[string]string{}, counter: api.Counters{Actions: map[string]uint64{}}}
 	for _, ac := range cfg.Arrays {
 		a.arrays[ac.UUID] = &arrayState{cfg: ac}
 	}

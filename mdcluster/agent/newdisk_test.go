@@ -1,4 +1,4 @@
-package mdcluster
+package agent
 
 import (
 	"compress/gzip"
@@ -21,7 +21,7 @@ func lab(t *testing.T) (sysBlock, devDir string) {
 	sysBlock, devDir = filepath.Join(root, "sys"), filepath.Join(root, "dev")
 	os.MkdirAll(devDir, 0o755)
 	for i, name := range []string{"vda", "vdb"} {
-		src := filepath.Join("..", "bitmap", "testdata", "images", "clustered-raid1-4slots", name+".img.gz")
+		src := filepath.Join("..", "..", "bitmap", "testdata", "images", "clustered-raid1-4slots", name+".img.gz")
 		f, err := os.Open(src)
 		if err != nil {
 			t.Fatal(err)

@@ -1,4 +1,4 @@
-package mdcluster
+package agent
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 )
 
 // Counters returns a copy of the agent's running totals.
-func (a *Agent) Counters() Counters {
+func (a *Agent) Counters() api.Counters {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c := a.counter

@@ -1,4 +1,4 @@
-package mdcluster
+package agent
 
 import (
 	"errors"
