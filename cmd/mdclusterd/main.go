@@ -130,7 +130,7 @@ func runAgent(c *cli.Context, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	go systemdWatchdog(ctx)
+	go systemdWatchdog(ctx, ag, log)
 	if cfg.Listen.Metrics != "" {
 		if err := serveAgentMetrics(ctx, cfg, ag, log); err != nil {
 			return cli.Exit("mdclusterd: "+err.Error(), 1)
@@ -147,8 +147,9 @@ func runAgent(c *cli.Context, stderr io.Writer) error {
 	return nil
 }
 
-// systemdWatchdog pets systemd's service watchdog (WatchdogSec=) at half its interval.
-func systemdWatchdog(ctx context.Context) {
+// systemdWatchdog pets systemd's service watchdog (WatchdogSec=) at half its interval, but only
+// while the agent makes progress: a hung loop or pass gets the agent restarted.
+func systemdWatchdog(ctx context.Context, ag *agent.Agent, log *slog.Logger) {
 	interval, err := daemon.SdWatchdogEnabled(false)
 	if err != nil || interval == 0 {
 		return
@@ -160,6 +161,10 @@ func systemdWatchdog(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if err := ag.Alive(); err != nil {
+				log.Error("not petting systemd's watchdog: the agent is stuck", "err", err)
+				continue
+			}
 			_, _ = daemon.SdNotify(false, daemon.SdNotifyWatchdog)
 		}
 	}
