@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -269,4 +270,74 @@ func NewDiskConfirm(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
 		}
 	}
 	return nil
+}
+
+// exclusivePair creates an exclusive RAID5 on the shared disks, starts node1's agent and waits
+// until it assembled the array, then starts node2's agent (which queues for the lease). It
+// returns the array's UUID and its md name on node1.
+func exclusivePair(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl, margin time.Duration) (string, string, error) {
+	uuid, err := createRAID5(ctx, l)
+	if err != nil {
+		return "", "", err
+	}
+	arrays := fmt.Sprintf("  - {uuid: %s, name: data, mode: exclusive, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
+	if err := startAgent(ctx, l, 1, AgentConfig(1, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
+		return "", "", err
+	}
+	mdName, _, err := waitAssembled(ctx, l, 1, uuid, 60*time.Second)
+	if err != nil {
+		return "", "", err
+	}
+	if err := startAgent(ctx, l, 2, AgentConfig(2, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
+		return "", "", err
+	}
+	if err := waitActiveOn(ctx, l, 2, "node1"); err != nil {
+		return "", "", err
+	}
+	for n := 1; n <= 2; n++ {
+		// md's own messages (array started, stopped) on the console, stamped by the host.
+		if _, err := step(ctx, l, n, quick, "md's info messages to the console", "dmesg -n 7"); err != nil {
+			return "", "", err
+		}
+	}
+	return uuid, mdName, nil
+}
+
+// mdStarted and mdStopped are md's console lines for an array that starts (RAID5) and stops.
+func mdStarted(md string) string { return "md/raid:" + md + ": raid level 5 active" }
+func mdStopped(md string) string { return "md: " + md + " stopped." }
+
+// writeLoop starts O_DIRECT writes of numbered 4 KiB blocks to dev on node in the background;
+// every acknowledged write appends its number to /tmp/acked. With hold, a shell also keeps dev
+// open for good (as a mounted filesystem would), so md refuses to stop the array.
+func writeLoop(ctx context.Context, l *vmlab.Lab, node int, dev string, hold bool) error {
+	script := fmt.Sprintf(`: > /tmp/acked
+(i=0; while true; do mdlab odwrite %[1]s $((4096*(i%%1024))) node%[2]d-seq-$i 2>/dev/null && echo $i >> /tmp/acked; i=$((i+1)); sleep 0.05; done) >/dev/null 2>&1 &`, dev, node)
+	if hold {
+		script += fmt.Sprintf("\n(exec 3<>%s; while true; do sleep 1; done) >/dev/null 2>&1 &", dev)
+	}
+	_, err := step(ctx, l, node, quick, "write to "+dev+" in the background", script)
+	return err
+}
+
+// lastAcked returns the last write node acknowledged, and where it went.
+func lastAcked(ctx context.Context, l *vmlab.Lab, node int) (int64, string, error) {
+	out, err := step(ctx, l, node, quick, "last acknowledged write", "tail -n 1 /tmp/acked")
+	if err != nil {
+		return 0, "", err
+	}
+	i, err := strconv.Atoi(out)
+	if err != nil {
+		return 0, "", fmt.Errorf("node%d: no acknowledged write (%q)", node, out)
+	}
+	return int64(4096 * (i % 1024)), fmt.Sprintf("node%d-seq-%d", node, i), nil
+}
+
+// signalAgent sends sig to node's agent and waits (up to wait) until it has exited; it returns
+// the agent's exit status as its log's last line shows it, and when it exited (host clock).
+func signalAgent(ctx context.Context, l *vmlab.Lab, node int, sig string, wait time.Duration) (time.Time, error) {
+	_, err := step(ctx, l, node, wait+quick, fmt.Sprintf("kill -%s mdclusterd and wait for it to exit", sig),
+		fmt.Sprintf(`p=$(pidof mdclusterd) || exit 1; kill -%s $p
+for i in $(seq 1 %d); do kill -0 $p 2>/dev/null || exit 0; sleep 0.1; done; exit 1`, sig, int(wait/(100*time.Millisecond))))
+	return time.Now(), err
 }
