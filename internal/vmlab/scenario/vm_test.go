@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"mdcluster.dev/dlm/etcdembed"
 	"mdcluster.dev/internal/vmlab"
 )
 
