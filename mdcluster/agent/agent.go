@@ -49,12 +49,12 @@ type Agent struct {
 	runCtx    context.Context
 	cancelRun context.CancelFunc
 	rec       *Reconciler
-	q        *queue
-	sm       *sessionManager
-	g        *guard
-	fencing  string // why exclusive arrays cannot run here, "" when they can
-	inflight atomic.Int64
-	health   health
+	q         *queue
+	sm        *sessionManager
+	g         *guard
+	fencing   string // why exclusive arrays cannot run here, "" when they can
+	inflight  atomic.Int64
+	health    health
 
 	mu      sync.Mutex
 	callers map[string]dlm.Lock // leases held for local callers (mdcadm), by resource

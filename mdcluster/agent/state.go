@@ -30,7 +30,7 @@ type arrayState struct {
 	// roAfterAssembly: our assembly left the array read-only; it goes read-write once its
 	// sync is held back.
 	roAfterAssembly bool
-	stale      []dlm.Lock    // locks to give back whose Unlock failed: retried every pass
+	stale           []dlm.Lock // locks to give back whose Unlock failed: retried every pass
 	// published is the resync record last written to the cluster state, in session publishedGen.
 	published    *[]byte
 	publishedGen uint64
