@@ -36,7 +36,7 @@ func (e *Engine) Resume(ctx context.Context, lease clientv3.LeaseID) (*Session, 
 	}
 	ttl := time.Duration(ttlResp.GrantedTTL) * time.Second
 	s := &Session{eng: e, cli: e.cli, lease: lease, ttl: ttl, done: make(chan struct{})}
-	s.expiry.Store(t0.Add(time.Duration(resp.TTL) * time.Second).UnixNano())
+	s.setExpiry(t0.Add(time.Duration(resp.TTL) * time.Second))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.keepAlive(t0.Add(time.Duration(resp.TTL)*time.Second - s.margin()))
@@ -89,5 +89,5 @@ func (s *Session) useID(resource string, n uint64) {
 
 // Deadline is the earliest time etcd may expire the session's lease, from the last renewal
 // etcd confirmed: a holder that must stop acting before others can take its locks (self-fencing)
-// plans against it.
-func (s *Session) Deadline() time.Time { return time.Unix(0, s.expiry.Load()) }
+// plans against it. It carries a monotonic clock reading: compare it with time.Now() only.
+func (s *Session) Deadline() time.Time { return *s.expiry.Load() }

@@ -2,6 +2,7 @@ package etcdlock
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,5 +85,21 @@ func TestResumeExpired(t *testing.T) {
 	old.Close() // revoked
 	if _, err := e.Resume(ctx, lease); !errors.Is(err, dlm.ErrSessionExpired) {
 		t.Fatalf("resume of a revoked lease: %v, want ErrSessionExpired", err)
+	}
+}
+
+// TestDeadlineMonotonic: the deadline carries a monotonic clock reading, so a step of the wall
+// clock (NTP, an operator) cannot move it; and it lies between the send time of the last
+// renewal plus the TTL, and now plus the TTL.
+func TestDeadlineMonotonic(t *testing.T) {
+	e := shared.engine(t, 0, uniquePrefix(t))
+	before := time.Now()
+	s := openN(t, e, 1, dlm.WithTTL(5*time.Second))[0]
+	d := s.Deadline()
+	if !strings.Contains(d.String(), " m=") {
+		t.Fatalf("Deadline %v has no monotonic clock reading", d)
+	}
+	if d.Before(before.Add(s.TTL())) || d.After(time.Now().Add(s.TTL())) {
+		t.Fatalf("Deadline %v outside [%v, %v]", d, before.Add(s.TTL()), time.Now().Add(s.TTL()))
 	}
 }

@@ -36,7 +36,9 @@ type Session struct {
 	paused  atomic.Bool                // test hook: stop renewing, as a stalled process would
 	closed  atomic.Bool
 	expired atomic.Bool
-	expiry  atomic.Int64 // unix ns: earliest time etcd may expire the lease (Deadline)
+	// expiry is the earliest time etcd may expire the lease (Deadline), with its monotonic
+	// clock reading: a round trip through UnixNano would let a wall clock step move it.
+	expiry atomic.Pointer[time.Time]
 }
 
 var _ dlm.Session = (*Session)(nil)
@@ -59,7 +61,7 @@ func (e *Engine) Open(ctx context.Context, opts ...dlm.SessionOption) (*Session,
 	}
 	ttl := time.Duration(resp.TTL) * time.Second
 	s := &Session{eng: e, cli: e.cli, lease: resp.ID, ttl: ttl, done: make(chan struct{})}
-	s.expiry.Store(t0.Add(ttl).UnixNano())
+	s.setExpiry(t0.Add(ttl))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.keepAlive(t0.Add(ttl - s.margin()))
@@ -117,7 +119,7 @@ func (s *Session) keepAlive(deadline time.Time) {
 		switch {
 		case err == nil && resp.TTL > 0:
 			deadline = t0.Add(time.Duration(resp.TTL)*time.Second - s.margin())
-			s.expiry.Store(t0.Add(time.Duration(resp.TTL) * time.Second).UnixNano())
+			s.setExpiry(t0.Add(time.Duration(resp.TTL) * time.Second))
 			next = t0.Add(s.ttl / RenewDivisor)
 		case errors.Is(err, rpctypes.ErrLeaseNotFound) || err == nil:
 			s.expired.Store(true)
@@ -127,6 +129,8 @@ func (s *Session) keepAlive(deadline time.Time) {
 		}
 	}
 }
+
+func (s *Session) setExpiry(t time.Time) { s.expiry.Store(&t) }
 
 // end marks the session done: Ctx is cancelled, then Done closes.
 func (s *Session) end() {
