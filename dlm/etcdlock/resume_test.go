@@ -1,12 +1,14 @@
 package etcdlock
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"mdcluster.dev/dlm"
+	"mdcluster.dev/dlm/etcdembed"
 )
 
 // TestResumeAdopt is an agent killed with kill -9 and restarted within its TTL: the new process
@@ -30,7 +32,7 @@ func TestResumeAdopt(t *testing.T) {
 	lease := old.Lease()
 	old.Orphan() // the process dies: no revoke, renewals stop
 
-	s, err := e.Resume(ctx, lease)
+	s, err := e.ResumeLease(ctx, lease)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +85,7 @@ func TestResumeExpired(t *testing.T) {
 	}
 	lease := old.Lease()
 	old.Close() // revoked
-	if _, err := e.Resume(ctx, lease); !errors.Is(err, dlm.ErrSessionExpired) {
+	if _, err := e.ResumeLease(ctx, lease); !errors.Is(err, dlm.ErrSessionExpired) {
 		t.Fatalf("resume of a revoked lease: %v, want ErrSessionExpired", err)
 	}
 }
@@ -101,5 +103,44 @@ func TestDeadlineMonotonic(t *testing.T) {
 	}
 	if d.Before(before.Add(s.TTL())) || d.After(time.Now().Add(s.TTL())) {
 		t.Fatalf("Deadline %v outside [%v, %v]", d, before.Add(s.TTL()), time.Now().Add(s.TTL()))
+	}
+}
+
+// TestResumeErrorsThatAreNotExpiry: Resume says ErrSessionExpired only when etcd says the lease is
+// gone. A lease etcd never granted is gone; a member that does not answer, or a closed client,
+// says nothing about the lease: the agent must retry, not open a new session beside the old one.
+func TestResumeErrorsThatAreNotExpiry(t *testing.T) {
+	e := shared.engine(t, 0, uniquePrefix(t))
+	ctx := ctxT(t, 30*time.Second)
+	if _, err := e.Resume(ctx, dlm.SessionID(0x7e57_0000_0000_0001)); !errors.Is(err, dlm.ErrSessionExpired) {
+		t.Errorf("resume of a lease etcd never granted: %v, want ErrSessionExpired", err)
+	}
+	live := openN(t, e, 1, dlm.WithTTL(10*time.Second))[0]
+
+	urls, err := etcdembed.FreeURLs(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, err := etcdembed.NewClient(etcdembed.ClientConfig{Endpoints: urls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	_, err = New(dead).Resume(rctx, live.ID())
+	cancel()
+	if err == nil || errors.Is(err, dlm.ErrSessionExpired) {
+		t.Errorf("resume through a member that does not answer: %v, want an error that is not expiry", err)
+	}
+	dead.Close()
+	rctx, cancel = context.WithTimeout(ctx, time.Second)
+	_, err = New(dead).Resume(rctx, live.ID())
+	cancel()
+	if err == nil || errors.Is(err, dlm.ErrSessionExpired) {
+		t.Errorf("resume through a closed client: %v, want an error that is not expiry", err)
+	}
+	rctx, cancel = context.WithCancel(ctx)
+	cancel()
+	if _, err := e.Resume(rctx, live.ID()); err == nil || errors.Is(err, dlm.ErrSessionExpired) {
+		t.Errorf("resume with a cancelled context: %v, want an error that is not expiry", err)
 	}
 }

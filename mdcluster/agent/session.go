@@ -29,7 +29,7 @@ func (a *Agent) openSession(ctx context.Context) (dlm.Session, bool, error) {
 		if b, err := os.ReadFile(a.sessionFile()); err == nil {
 			id, perr := strconv.ParseInt(strings.TrimSpace(string(b)), 16, 64)
 			if perr == nil {
-				s, err := a.locks.etcd.Resume(ctx, clientv3.LeaseID(id))
+				s, err := a.locks.etcd.Resume(ctx, dlm.SessionID(id))
 				if err == nil {
 					return s, true, nil
 				}
