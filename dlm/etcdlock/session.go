@@ -41,7 +41,17 @@ type Session struct {
 	expiry atomic.Pointer[time.Time]
 }
 
-var _ dlm.Session = (*Session)(nil)
+// The optional capabilities of dlm/session.go: all of them.
+var (
+	_ dlm.Session      = (*Session)(nil)
+	_ dlm.Identified   = (*Session)(nil)
+	_ dlm.Adopter      = (*Session)(nil)
+	_ dlm.Deadliner    = (*Session)(nil)
+	_ dlm.Inspector    = (*Session)(nil)
+	_ dlm.StoreSession = (*Session)(nil)
+	_ dlm.Resumer      = (*Engine)(nil)
+	_ dlm.Inspector    = (*Engine)(nil)
+)
 
 // NewSession grants a lease and starts renewing it. ctx bounds the grant
 // only. The session's TTL is rounded up to whole seconds (and to etcd's
@@ -142,6 +152,9 @@ func (s *Session) end() {
 
 // Lease is the etcd lease ID of the session.
 func (s *Session) Lease() clientv3.LeaseID { return s.lease }
+
+// ID is the session's ID for Engine.Resume: its etcd lease ID.
+func (s *Session) ID() dlm.SessionID { return dlm.SessionID(s.lease) }
 
 // TTL is the lease TTL granted by etcd.
 func (s *Session) TTL() time.Duration { return s.ttl }
