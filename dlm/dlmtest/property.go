@@ -261,12 +261,18 @@ func (c *client) step(ctx context.Context, o op) bool {
 		}
 	case o.kind == opExpire:
 		if o.stall {
+			// The session lapses through the engine's own path: Done closes TTL/5 or more
+			// before the service frees the locks, far more than watchDone may lag.
 			c.h.Stall(c.t, c.s)
+			<-c.s.Done()
+			c.endAll(<-c.doneAt)
 		} else {
+			// Expire frees the locks right after Done: the holds end before the call.
+			at := time.Now()
 			c.h.Expire(c.t, c.s)
+			<-c.doneAt
+			c.endAll(at)
 		}
-		<-c.s.Done()
-		c.endAll(<-c.doneAt)
 		return c.renew(ctx)
 	}
 	return true

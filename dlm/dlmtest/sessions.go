@@ -10,7 +10,8 @@ import (
 )
 
 // testExpiryHandsOver: a holder whose session expires is told (Done) before its lock goes to the
-// waiter; afterwards every call of the dead session says so.
+// waiter; afterwards every call of the dead session says so. (The engines' own tests check the
+// same through a lapse, where Done comes TTL/5 before the lock goes.)
 func testExpiryHandsOver(t *testing.T, h Harness) {
 	ss := sessions(t, h, 2, dlm.WithTTL(h.TTL))
 	a, b := ss[0], ss[1]
@@ -28,19 +29,16 @@ func testExpiryHandsOver(t *testing.T, h Harness) {
 		waiter <- l
 	}()
 	waitRequests(t, b, "r", 2)
-	events := make(chan string, 2)
-	go func() { <-a.Done(); events <- "holder done" }()
-	go func() { l := <-waiter; events <- "waiter granted"; waiter <- l }()
 	h.Expire(t, a)
-	if first := <-events; first != "holder done" {
-		t.Fatalf("first event %q, want the holder told first", first)
-	}
-	if second := <-events; second != "waiter granted" {
-		t.Fatalf("second event %q", second)
-	}
 	lb := <-waiter
 	if lb == nil {
 		t.FailNow()
+	}
+	// Done closed before the grant, so it is closed when the grant is seen.
+	select {
+	case <-a.Done():
+	default:
+		t.Fatal("the waiter was granted the lock while the expired holder's Done was open")
 	}
 	if a.Ctx().Err() == nil {
 		t.Error("expired session's Ctx not cancelled")

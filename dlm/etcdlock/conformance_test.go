@@ -9,6 +9,7 @@ import (
 
 	"mdcluster.dev/dlm"
 	"mdcluster.dev/dlm/dlmtest"
+	"mdcluster.dev/dlm/memlock"
 )
 
 var (
@@ -80,4 +81,13 @@ func TestConformance(t *testing.T) {
 		// small so the package fits in its time budget.
 		Checks: 8,
 	})
+}
+
+// The agent's fencing arithmetic is derived from this engine's session timing: the in-memory
+// engine its tests use keeps the same.
+func TestMemlockTimingIsEtcdlocks(t *testing.T) {
+	if memlock.RenewDivisor != RenewDivisor || memlock.RetryDivisor != RetryDivisor || memlock.DoneDivisor != DoneDivisor {
+		t.Fatalf("memlock's divisors %d %d %d, etcdlock's %d %d %d", memlock.RenewDivisor, memlock.RetryDivisor,
+			memlock.DoneDivisor, RenewDivisor, RetryDivisor, DoneDivisor)
+	}
 }
