@@ -184,7 +184,7 @@ func (d *Daemon) openLease(ctx context.Context) error {
 	if d.cfg.LeaseFile != "" {
 		if b, err := os.ReadFile(d.cfg.LeaseFile); err == nil {
 			if id, err := strconv.ParseInt(strings.TrimSpace(string(b)), 16, 64); err == nil {
-				if s, err := eng.Resume(ctx, clientv3.LeaseID(id)); err == nil {
+				if s, err := eng.ResumeLease(ctx, clientv3.LeaseID(id)); err == nil {
 					d.log.Info("resumed the previous agent's lease", "lease", fmt.Sprintf("%x", id))
 					d.sess = s
 					return nil
