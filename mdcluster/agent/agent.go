@@ -42,9 +42,10 @@ type Agent struct {
 	openEngine func(context.Context) (dlm.Engine, func(), error)
 	// openWatchdog opens the self-fencing device; nil means none is needed.
 	openWatchdog func() (Watchdog, string)
-	// hold is where Run stays once the node is being reset: returning would close the
-	// watchdog, and the kernel pings it on close.
-	hold func()
+	// reset forces an immediate reset (sysrq b); hold is where Run stays once the node is
+	// being reset: returning would close the watchdog, and the kernel pings it on close.
+	reset func() error
+	hold  func()
 
 	runCtx    context.Context
 	cancelRun context.CancelFunc
@@ -69,6 +70,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: log, paths: DefaultPaths(), md: fs, mdadm: execMdadm{Path: "mdadm"},
 		hold: func() { select {} }}
+	a.reset = sysrqReset(a.paths.SysrqTrigger)
 	a.openEngine = func(ctx context.Context) (dlm.Engine, func(), error) { return openLockService(ctx, cfg, log) }
 	a.init()
 	if needsFencing(cfg) {
@@ -159,7 +161,7 @@ func (a *Agent) init() {
 // startGuard opens the watchdog (when something here needs fencing) and starts petting it.
 func (a *Agent) startGuard() error {
 	g := &guard{margin: a.cfg.Leases.WatchdogMargin.Duration, sessions: a.sm, onLost: a.sessionLost,
-		reset: sysrqReset(a.paths.SysrqTrigger), log: a.log.With("component", "fence"),
+		reset: a.reset, log: a.log.With("component", "fence"),
 		stopPets: make(chan struct{}), done: make(chan struct{})}
 	if a.openWatchdog != nil {
 		w, why := a.openWatchdog()
@@ -204,7 +206,7 @@ func (a *Agent) keepSession(ctx context.Context, ready func(string)) bool {
 		select {
 		case <-ctx.Done():
 			return a.g.fenced.Load()
-		case <-s.lost():
+		case <-s.decided: // the guard ran the session-lost steps
 		}
 		a.stopControlPlane()
 		if a.g.fenced.Load() {

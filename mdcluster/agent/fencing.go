@@ -99,7 +99,9 @@ func (g *guard) check(now time.Time) bool {
 			s.markLost()
 			g.log.Error("session lost: no renewal before its fence point; no longer acting on it",
 				"watchdog_timeout", g.timeout(), "margin", g.margin)
-			if !g.lost(s) {
+			goOn := g.lost(s)
+			close(s.decided)
+			if !goOn {
 				return false
 			}
 		}

@@ -24,12 +24,14 @@ type session struct {
 
 	lostOnce sync.Once
 	lostCh   chan struct{}
-	// fenceHandled: the guard has run the session-lost steps for this session.
+	// fenceHandled: the guard has run the session-lost steps for this session; decided is
+	// closed once it has also decided whether the node must be reset.
 	fenceHandled atomic.Bool
+	decided      chan struct{}
 }
 
 func newSession(s dlm.Session, gen uint64, resumed bool) *session {
-	ss := &session{Session: s, gen: gen, resumed: resumed, lostCh: make(chan struct{}), adopted: map[string]dlm.Lock{}}
+	ss := &session{Session: s, gen: gen, resumed: resumed, lostCh: make(chan struct{}), decided: make(chan struct{}), adopted: map[string]dlm.Lock{}}
 	if idd, ok := s.(dlm.Identified); ok {
 		ss.id = idd.ID()
 	}

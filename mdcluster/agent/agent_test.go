@@ -1,0 +1,327 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"mdcluster.dev/dlm"
+	"mdcluster.dev/mdcluster/api"
+	"mdcluster.dev/mdcluster/config"
+)
+
+// tagent is a whole agent (Run: session manager, guard, workers, API) over test md, a fake
+// watchdog and the cluster's in-memory lock service.
+type tagent struct {
+	*Agent
+	t      *testing.T
+	md     *testMD
+	mdadm  *fakeMdadm
+	wd     *fakeWatchdog
+	resets atomic.Int32
+	cancel context.CancelFunc
+	done   chan error
+	ready  chan struct{}
+}
+
+func (c *cluster) agent(name string, id int, md *testMD, run string, arrays ...config.Array) *tagent {
+	t := c.t
+	cfg := &config.Config{Node: config.Node{Name: name, ID: id}, Cluster: config.Cluster{Name: "mdlab"},
+		LockEngine: config.LockEngine{Type: config.EngineExternal, Prefix: "/mdcluster/"}, Arrays: arrays,
+		Leases: config.Leases{TTL: config.Duration{Duration: 15 * time.Second}, Watchdog: "/dev/watchdog",
+			WatchdogMargin: config.Duration{Duration: 5 * time.Second}},
+		Resync: config.Resync{MaxConcurrent: 1},
+		Listen: config.Listen{APISocket: filepath.Join(run, "api.sock")}}
+	if md == nil {
+		md = newTestMD(t)
+	}
+	ta := &tagent{t: t, md: md, wd: &fakeWatchdog{timeout: 2 * time.Second}, ready: make(chan struct{})}
+	ta.mdadm = &fakeMdadm{md: md, t: t, captures: captureOf}
+	sys := t.TempDir()
+	ta.Agent = &Agent{cfg: cfg, log: discardLog(), md: md, mdadm: ta.mdadm, hold: func() {},
+		paths: Paths{Sys: sys, Dev: t.TempDir(), Run: run, SysrqTrigger: filepath.Join(sys, "sysrq-trigger"),
+			BootID: filepath.Join(run, "boot_id")}}
+	if err := os.WriteFile(ta.paths.BootID, []byte("boot-1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eng := c.svc.Engine()
+	ta.openEngine = func(context.Context) (dlm.Engine, func(), error) { return eng, func() {}, nil }
+	ta.openWatchdog = func() (Watchdog, string) { return ta.wd, "" }
+	ta.reset = func() error { ta.resets.Add(1); return nil }
+	ta.init()
+	return ta
+}
+
+// start runs the agent until stop; the guard's forced reset is counted instead of done.
+func (ta *tagent) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	ta.cancel, ta.done = cancel, make(chan error, 1)
+	var once atomic.Bool
+	go func() {
+		ta.done <- ta.Run(ctx, func(string) {
+			if once.CompareAndSwap(false, true) {
+				close(ta.ready)
+			}
+		})
+	}()
+	select {
+	case <-ta.ready:
+	case err := <-ta.done:
+		ta.t.Fatalf("agent ended: %v", err)
+	case <-time.After(10 * time.Second):
+		ta.t.Fatal("agent not ready")
+	}
+	ta.t.Cleanup(func() {
+		cancel()
+		select {
+		case <-ta.done:
+		case <-time.After(20 * time.Second):
+		}
+	})
+}
+
+// stop is a clean stop (SIGTERM); it returns Run's result.
+func (ta *tagent) stop() error {
+	ta.cancel()
+	select {
+	case err := <-ta.done:
+		ta.done <- err
+		return err
+	case <-time.After(20 * time.Second):
+		ta.t.Fatal("agent did not stop")
+		return nil
+	}
+}
+
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A clean stop stops the exclusive array first, then gives its lease back, closes the session,
+// removes the session file and disarms the watchdog (item 1: the lease went while the array ran).
+func TestAgentCleanStop(t *testing.T) {
+	c := newCluster(t)
+	a := c.agent("node1", 1, nil, t.TempDir(), raid5)
+	a.start()
+	eventually(t, "assembled", func() bool { return a.md.present("md1") })
+	if _, err := os.Stat(a.paths.sessionFile()); err != nil {
+		t.Fatalf("no session file: %v", err)
+	}
+	if err := a.stop(); err != nil {
+		t.Fatalf("clean stop: %v", err)
+	}
+	if a.md.present("md1") {
+		t.Fatal("the array still runs after a clean stop")
+	}
+	if h := c.holders(actResource(raid5.UUID)); len(h) != 0 {
+		t.Fatalf("lease still held: %+v", h)
+	}
+	if !a.wd.disarmed || len(c.svc.Sessions()) != 0 {
+		t.Fatalf("disarmed %v, sessions left %v", a.wd.disarmed, c.svc.Sessions())
+	}
+	if _, err := os.Stat(a.paths.sessionFile()); !os.IsNotExist(err) {
+		t.Fatalf("session file left: %v", err)
+	}
+}
+
+// A clean stop with the array in use keeps its lease and session, leaves the watchdog armed and
+// says so; the restarted agent resumes the session and adopts the lease: no stop, no second
+// assembly, nobody else takes the array (items 1 and 4).
+func TestAgentCleanStopInUseThenRestart(t *testing.T) {
+	c := newCluster(t)
+	run := t.TempDir()
+	a := c.agent("node1", 1, nil, run, raid5)
+	b := c.agent("node2", 2, nil, t.TempDir(), raid5)
+	a.start()
+	eventually(t, "assembled", func() bool { return a.md.present("md1") })
+	b.start()
+	eventually(t, "node2 waits", func() bool { return b.rec.array(raid5.UUID).getView().holder == "node1" })
+	a.md.busy["md1"] = true
+	err := a.stop()
+	if err == nil || !strings.Contains(err.Error(), "watchdog armed") {
+		t.Fatalf("stop with the array in use: %v", err)
+	}
+	if a.wd.disarmed || !a.md.present("md1") || len(c.holders(actResource(raid5.UUID))) != 1 {
+		t.Fatalf("disarmed %v, array %v, holders %v", a.wd.disarmed, a.md.present("md1"), c.holders(actResource(raid5.UUID)))
+	}
+	if _, err := os.Stat(a.paths.sessionFile()); err != nil {
+		t.Fatalf("the session file went: %v", err)
+	}
+	a2 := c.agent("node1", 1, a.md, run, raid5)
+	a2.start()
+	eventually(t, "resumed and adopted", func() bool { return a2.rec.array(raid5.UUID).getView().actHere })
+	if a2.assembled() != 0 || !a.md.present("md1") {
+		t.Fatalf("restart: assemblies %d, array running %v", a2.assembled(), a.md.present("md1"))
+	}
+	if !a2.sm.current().resumed {
+		t.Fatal("the restarted agent opened a new session")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if b.md.present("md1") {
+		t.Fatal("node2 took the array over during the restart")
+	}
+}
+
+func (ta *tagent) assembled() int {
+	k := 0
+	for _, c := range ta.mdadm.log() {
+		if strings.HasPrefix(c, "--assemble") {
+			k++
+		}
+	}
+	return k
+}
+
+func (ta *tagent) stops() int {
+	k := 0
+	for _, w := range ta.md.log() {
+		if strings.HasSuffix(w, " stop") {
+			k++
+		}
+	}
+	return k
+}
+
+// The session ends under the agent (expired at the lock service): the guard stops the
+// exclusive array at once; with it stopped nothing is left to protect, so no reset, and a new
+// session takes over.
+func TestAgentSessionLost(t *testing.T) {
+	c := newCluster(t)
+	a := c.agent("node1", 1, nil, t.TempDir(), raid5)
+	a.start()
+	eventually(t, "assembled", func() bool { return a.md.present("md1") })
+	old := a.sm.current()
+	c.svc.Expire(old.id)
+	eventually(t, "stopped", func() bool { return a.stops() >= 1 })
+	eventually(t, "new session", func() bool { s := a.sm.current(); return s != nil && s != old })
+	if a.resets.Load() != 0 {
+		t.Fatal("reset with nothing left to protect")
+	}
+}
+
+// A lost session with an array that cannot be stopped resets the node, and Run reports it.
+func TestAgentSessionLostInUse(t *testing.T) {
+	c := newCluster(t)
+	a := c.agent("node1", 1, nil, t.TempDir(), raid5)
+	a.start()
+	eventually(t, "assembled", func() bool { return a.md.present("md1") })
+	a.md.busy["md1"] = true
+	c.svc.Expire(a.sm.current().id)
+	select {
+	case err := <-a.done:
+		if !errors.Is(err, errFenced) {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not end")
+	}
+	if a.resets.Load() != 1 {
+		t.Fatalf("resets %d", a.resets.Load())
+	}
+	a.done <- errFenced
+}
+
+// The API: a node that does not hold the activation lease is refused, naming the holder; a
+// release on the holder is a clean stop that hands the array over; the status names holders.
+func TestAgentAPI(t *testing.T) {
+	c := newCluster(t)
+	a := c.agent("node1", 1, nil, t.TempDir(), raid5)
+	b := c.agent("node2", 2, nil, t.TempDir(), raid5)
+	a.start()
+	eventually(t, "assembled", func() bool { return a.md.present("md1") })
+	b.start()
+	ctx := t.Context()
+	cl := api.NewClient(b.cfg.Listen.APISocket)
+	_, err := cl.Acquire(ctx, api.AcquireRequest{Array: "data", Kind: api.KindActivation})
+	var re *api.RemoteError
+	if !errors.As(err, &re) || re.Body.Holder != "node1" {
+		t.Fatalf("node2 acquire through the API: %v", err)
+	}
+	var held *api.HeldError
+	g, err := a.Acquire(ctx, api.AcquireRequest{Array: "data", Kind: api.KindActivation})
+	if err != nil || g.Token == 0 {
+		t.Fatalf("node1 acquire: %+v %v", g, err)
+	}
+	st, err := b.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Members) != 2 || len(st.Arrays) != 1 || st.Arrays[0].ActiveOn != "node1" || !st.Session.Valid {
+		t.Fatalf("status %+v", st)
+	}
+	if err := a.Release(ctx, api.ReleaseRequest{Array: "data", Kind: api.KindActivation, Token: g.Token + 1}); err == nil {
+		t.Fatal("release with a wrong token accepted")
+	}
+	if err := a.Release(ctx, api.ReleaseRequest{Array: "data", Kind: api.KindActivation, Token: g.Token}); err != nil {
+		t.Fatal(err)
+	}
+	if a.md.present("md1") {
+		t.Fatal("released while running")
+	}
+	eventually(t, "node2 took over", func() bool { return b.md.present("md1") })
+	if _, err := a.Acquire(ctx, api.AcquireRequest{Array: "nope", Kind: api.KindActivation}); err == nil {
+		t.Fatal("unknown array accepted")
+	}
+	// A caller's admin lease is exclusive across the cluster.
+	ga, err := a.Acquire(ctx, api.AcquireRequest{Array: "data", Kind: api.KindAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Acquire(ctx, api.AcquireRequest{Array: "data", Kind: api.KindAdmin}); !errors.As(err, &held) {
+		t.Fatalf("second admin lease: %v", err)
+	}
+	if err := a.Release(ctx, api.ReleaseRequest{Array: "data", Kind: api.KindAdmin, Token: ga.Token}); err != nil {
+		t.Fatal(err)
+	}
+	// The recovery lease for mdcadm --add on the node that runs the array.
+	gr, err := b.Acquire(ctx, api.AcquireRequest{Array: "data", Kind: api.KindRecovery, Owner: "mdcadm"})
+	if err != nil || gr.Token == 0 {
+		t.Fatalf("recovery lease: %+v %v", gr, err)
+	}
+	if err := b.Release(ctx, api.ReleaseRequest{Array: "data", Kind: api.KindRecovery, Token: gr.Token}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// md-cluster arrays of this cluster that run here without a configuration entry are watched
+// (status) and never held back; arrays of another cluster are left alone (item 17).
+func TestAgentDiscoversClusteredArrays(t *testing.T) {
+	c := newCluster(t)
+	a := c.agent("node1", 1, nil, t.TempDir())
+	_, devDir := lab(t)
+	a.paths.Dev = devDir
+	a.md.load(t, "raid1-bitmap")
+	a.md.set(t, "md0", "bitmap/metadata", "clustered")
+	a.discover()
+	st := a.rec.array(raid1.UUID)
+	if st == nil || st.cfg.Mode != config.ModeClustered || st.cfg.Name != "cl" || !st.discovered {
+		t.Fatalf("discovered %+v", st)
+	}
+	a.cfg.Cluster.Name = "other"
+	a2 := c.agent("node1", 1, a.md, t.TempDir())
+	a2.paths.Dev = devDir
+	a2.cfg.Cluster.Name = "other"
+	a2.discover()
+	if a2.rec.array(raid1.UUID) != nil {
+		t.Fatal("an array of another cluster was taken")
+	}
+	if err := a.md.Stop("md0"); err != nil {
+		t.Fatal(err)
+	}
+	a.discover()
+	if a.rec.array(raid1.UUID) != nil {
+		t.Fatal("a stopped discovered array is still watched")
+	}
+}
