@@ -52,6 +52,10 @@ type Node struct {
 // Cluster names the cluster; md-cluster arrays carry this name in their bitmap.
 type Cluster struct {
 	Name string `yaml:"name"`
+	// SingleNode says that this node is the whole cluster. etcd-embedded is a lock service
+	// private to its node: two nodes configured alike would each grant themselves every array,
+	// so arrays on it are refused unless the file says no other node can see their disks.
+	SingleNode bool `yaml:"single_node"`
 }
 
 // LockEngine selects and configures the lock and lease engine.

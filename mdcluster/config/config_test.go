@@ -16,7 +16,9 @@ func TestExampleConfig(t *testing.T) {
 	want := Default()
 	want.Node = Node{Name: "node1", ID: 1, Address: "192.168.100.1"}
 	want.Cluster.Name = "mdlab"
-	want.LockEngine.Peers = []Peer{}
+	want.LockEngine.Type = EngineCluster
+	want.LockEngine.PeerURL = "http://192.168.100.1:2380"
+	want.LockEngine.Peers = []Peer{{"node1", "http://192.168.100.1:2380"}, {"node2", "http://192.168.100.2:2380"}, {"node3", "http://192.168.100.3:2380"}}
 	want.LockEngine.Endpoints = []string{}
 	want.Leases.Watchdog = "/dev/watchdog"
 	want.Arrays = []Array{{UUID: "fd4485b9:5882c440:166d447e:b3049159", Name: "data", Mode: ModeExclusive,

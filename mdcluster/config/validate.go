@@ -36,6 +36,9 @@ func (c *Config) Validate() error {
 	if err := c.validateArrays(); err != nil {
 		return err
 	}
+	if err := c.validateTopology(); err != nil {
+		return err
+	}
 	if c.Leases.TTL.Duration < 5*time.Second || c.Leases.TTL.Duration > 5*time.Minute {
 		return keyErr("leases.ttl", c.Leases.TTL.String(), "want 5s to 5m (etcd's own failover needs more than 5s + 2 election timeouts)")
 	}
@@ -151,6 +154,27 @@ func (c *Config) validateArrays() error {
 		for j, d := range a.Devices {
 			if !strings.HasPrefix(d, "/dev/") {
 				return keyErr(fmt.Sprintf("%s.devices[%d]", key, j), d, "want a device path under /dev")
+			}
+		}
+	}
+	return nil
+}
+
+// validateTopology refuses arrays that two nodes could both be granted: on a lock service no
+// other node shares, or exclusive ones whose holder cannot reset itself before its lease expires.
+func (c *Config) validateTopology() error {
+	embedded := c.LockEngine.Type == EngineEmbedded
+	if c.Cluster.SingleNode && !embedded {
+		return keyErr("cluster.single_node", "", "only with lock_engine.type etcd-embedded (the other engines are shared by the nodes)")
+	}
+	if embedded && len(c.Arrays) > 0 && !c.Cluster.SingleNode {
+		return keyErr("lock_engine.type", EngineEmbedded, "a lock service private to this node: arrays need etcd-cluster or etcd-external "+
+			"shared by every node that sees their disks, or cluster.single_node: true when this node is the whole cluster")
+	}
+	if c.Leases.Watchdog == "" {
+		for i, a := range c.Arrays {
+			if a.Mode == ModeExclusive {
+				return keyErr("leases.watchdog", "", fmt.Sprintf("exclusive arrays need self-fencing (arrays[%d] %s): set the watchdog device", i, a.Name))
 			}
 		}
 	}
