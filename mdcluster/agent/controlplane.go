@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"time"
 
 	"mdcluster.dev/mdcluster/config"
@@ -38,13 +37,10 @@ func (a *Agent) StartControlPlane(ctx context.Context) (stop func(), err error) 
 	if mon == "" {
 		return nil, fmt.Errorf("no DLM monitor device (%v): is the dlm module loaded?", monitorPaths)
 	}
-	if err := os.MkdirAll(filepath.Dir(c.DLMControl.LeaseFile), 0o755); err != nil {
-		return nil, fmt.Errorf("control plane lease file: %w", err)
-	}
 	d := controld.New(a.locks.kv, controld.Config{
 		Cluster: c.Cluster.Name, NodeID: c.Node.ID, Address: net.ParseIP(c.Node.Address),
 		TTL: c.Leases.TTL.Duration, FenceWait: c.EffectiveFenceWait(), FenceCommand: c.DLMControl.FenceCommand,
-		Prefix: c.LockEngine.Prefix + "controld/", LeaseFile: c.DLMControl.LeaseFile, Monitor: mon,
+		Prefix: c.LockEngine.Prefix + "controld/", Monitor: mon,
 		Log: a.log.With("component", "controld"),
 	})
 	ctx, cancel := context.WithCancel(ctx)

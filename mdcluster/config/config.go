@@ -143,7 +143,7 @@ func Default() Config {
 		Leases:     Leases{TTL: Duration{15 * time.Second}, WatchdogMargin: Duration{5 * time.Second}},
 		Resync:     Resync{MaxConcurrent: 1},
 		Listen:     Listen{APISocket: "/run/mdcluster/mdclusterd.sock", Metrics: "127.0.0.1:9810"},
-		DLMControl: DLMControl{Mode: ControlOff, LeaseFile: "/run/mdcluster/controld.lease"},
+		DLMControl: DLMControl{Mode: ControlOff},
 	}
 }
 

@@ -57,3 +57,42 @@ func TestRuleExclusiveNeedsWatchdog(t *testing.T) {
 		{"clustered without watchdog", external + clusteredArray, ""},
 	})
 }
+
+// The margin must leave a session renewed on schedule clear of its fence point (fence.Healthy
+// with etcdlock's renewal timing) and, with a watchdog, exceed the watchdog timeout.
+func TestRuleWatchdogMargin(t *testing.T) {
+	leases := func(s string) string { return minimal + "leases: {" + s + "}\n" }
+	runRules(t, []rule{
+		{"half the TTL", leases("ttl: 15s, watchdog: /dev/watchdog, watchdog_margin: 7500ms"), ""},
+		{"above half the TTL", leases("ttl: 15s, watchdog: /dev/watchdog, watchdog_margin: 7501ms"), `leases.watchdog_margin: "7.501s": want 1s to leases.ttl/2 (7.5s)`},
+		{"a healthy node would reset", leases("ttl: 15s, watchdog: /dev/watchdog, watchdog_margin: 11s"), "leases.watchdog_margin"},
+		{"above half the TTL without watchdog", leases("ttl: 15s, watchdog_margin: 8s"), "leases.watchdog_margin"},
+		{"1s without watchdog", leases("ttl: 5s, watchdog_margin: 1s"), ""},
+		{"below 1s", leases("ttl: 5s, watchdog_margin: 999ms"), `leases.watchdog_margin: "999ms": want 1s to`},
+		{"zero", leases("ttl: 5s, watchdog_margin: 0s"), "leases.watchdog_margin"},
+		{"smallest with a watchdog", leases("ttl: 5s, watchdog: /dev/watchdog, watchdog_margin: 2s"), ""},
+		{"below the smallest with a watchdog", leases("ttl: 5s, watchdog: /dev/watchdog, watchdog_margin: 1999ms"), `leases.watchdog_margin: "1.999s": want at least 2s with a watchdog`},
+		{"largest TTL", leases("ttl: 5m, watchdog: /dev/watchdog, watchdog_margin: 150s"), ""},
+		{"largest TTL, smallest margin", leases("ttl: 5m, watchdog: /dev/watchdog, watchdog_margin: 2s"), ""},
+	})
+}
+
+// The fence wait lengthens every failover of the clustered arrays; beyond one TTL it buys
+// nothing the watchdog does not already guarantee.
+func TestRuleFenceWait(t *testing.T) {
+	ctl := func(ttl, wait string) string {
+		return "node: {name: n1, id: 1, address: 10.0.0.1}\ncluster: {name: mdlab}\n" +
+			"lock_engine: {type: etcd-external, endpoints: [\"http://127.0.0.1:2379\"]}\n" +
+			"leases: {ttl: " + ttl + ", watchdog: /dev/watchdog, watchdog_margin: 2s}\n" +
+			"dlm_control: {mode: mdclusterd, fence_wait: " + wait + "}\n"
+	}
+	runRules(t, []rule{
+		{"zero (the margin)", ctl("5s", "0s"), ""},
+		{"one TTL", ctl("5s", "5s"), ""},
+		{"above one TTL", ctl("5s", "5001ms"), `dlm_control.fence_wait: "5.001s": want 0 (leases.watchdog_margin) to leases.ttl (5s)`},
+		{"5m with a 5s TTL", ctl("5s", "5m"), "dlm_control.fence_wait"},
+		{"5m with a 5m TTL", ctl("5m", "5m"), ""},
+		{"negative", ctl("5s", "-1s"), "dlm_control.fence_wait"},
+		{"lease_file unknown", strings.Replace(ctl("5s", "0s"), "fence_wait: 0s", "lease_file: /run/mdcluster/controld.lease", 1), `unknown key "lease_file" (in dlm_control)`},
+	})
+}

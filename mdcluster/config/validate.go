@@ -8,6 +8,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"mdcluster.dev/dlm/etcdlock"
+	"mdcluster.dev/mdcluster/fence"
 )
 
 var (
@@ -45,13 +48,8 @@ func (c *Config) Validate() error {
 	if c.Leases.Watchdog != "" && !filepath.IsAbs(c.Leases.Watchdog) {
 		return keyErr("leases.watchdog", c.Leases.Watchdog, "want an absolute device path such as /dev/watchdog")
 	}
-	if m := c.Leases.WatchdogMargin.Duration; m <= 0 || m >= c.Leases.TTL.Duration {
-		return keyErr("leases.watchdog_margin", c.Leases.WatchdogMargin.String(), "want more than 0 and less than leases.ttl")
-	}
-	// The watchdog's resolution is a second and a pet period is a quarter of its timeout: the
-	// node is reset within the margin only when the margin is at least 2 s.
-	if c.Leases.Watchdog != "" && c.Leases.WatchdogMargin.Duration < 2*time.Second {
-		return keyErr("leases.watchdog_margin", c.Leases.WatchdogMargin.String(), "want at least 2s with a watchdog")
+	if err := c.Leases.validateMargin(); err != nil {
+		return err
 	}
 	if err := c.validateDLMControl(); err != nil {
 		return err
@@ -156,6 +154,33 @@ func (c *Config) validateArrays() error {
 				return keyErr(fmt.Sprintf("%s.devices[%d]", key, j), d, "want a device path under /dev")
 			}
 		}
+	}
+	return nil
+}
+
+// validateMargin checks the margin against the fencing arithmetic of mdcluster/fence and the
+// renewal timing of dlm/etcdlock, the single source of both. The margin covers the watchdog's
+// reset and the clock-rate error between this node and the etcd leader: 1s covers 0.33 % over
+// the longest TTL, far more than NTP lets a clock drift. Above TTL/2 a session renewed on
+// schedule would reach its fence point and a healthy node would reset (fence.Healthy).
+func (l *Leases) validateMargin() error {
+	ttl, m := l.TTL.Duration, l.WatchdogMargin.Duration
+	if m < time.Second || m > ttl/2 {
+		return keyErr("leases.watchdog_margin", m.String(), fmt.Sprintf("want 1s to leases.ttl/2 (%s)", ttl/2))
+	}
+	if l.Watchdog == "" {
+		return nil
+	}
+	// The watchdog's unit is the second: the timeout asked of it must stay below the margin.
+	if m < fence.MinMargin {
+		return keyErr("leases.watchdog_margin", m.String(), fmt.Sprintf("want at least %s with a watchdog", fence.MinMargin))
+	}
+	t := fence.WatchdogTimeout(m)
+	if t >= m {
+		return keyErr("leases.watchdog_margin", m.String(), fmt.Sprintf("the watchdog timeout %s must stay below it", t))
+	}
+	if !fence.Healthy(ttl, ttl/etcdlock.RenewDivisor, ttl/etcdlock.RetryDivisor, m, t) {
+		return keyErr("leases.watchdog_margin", m.String(), fmt.Sprintf("with the watchdog timeout %s a session renewed on schedule would reach its fence point", t))
 	}
 	return nil
 }
