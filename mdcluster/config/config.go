@@ -161,11 +161,30 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
-// Parse decodes a configuration over the defaults, rejecting unknown keys, then validates it.
+// MaxFileSize bounds the configuration file and every file it names that the agent reads whole.
+const MaxFileSize = 1 << 20
+
+// Parse decodes a configuration over the defaults, rejecting unknown keys, validates it, then
+// checks the files it names (CheckFiles).
 func Parse(r io.Reader) (*Config, error) {
-	b, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	c, err := parse(r)
 	if err != nil {
 		return nil, err
+	}
+	if err := c.CheckFiles(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parse is Parse without the file checks: bytes in, a valid configuration or one error out.
+func parse(r io.Reader) (*Config, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxFileSize {
+		return nil, errors.New("larger than 1 MiB (a configuration is a few kilobytes; nothing of it was used)")
 	}
 	c := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(b))

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -94,5 +97,74 @@ func TestRuleFenceWait(t *testing.T) {
 		{"5m with a 5m TTL", ctl("5m", "5m"), ""},
 		{"negative", ctl("5s", "-1s"), "dlm_control.fence_wait"},
 		{"lease_file unknown", strings.Replace(ctl("5s", "0s"), "fence_wait: 0s", "lease_file: /run/mdcluster/controld.lease", 1), `unknown key "lease_file" (in dlm_control)`},
+	})
+}
+
+func TestRuleDuplicates(t *testing.T) {
+	arr := func(name, devs string) string {
+		return "{uuid: " + fmt.Sprintf("%08x", len(name)+len(devs)*7) + ":5882c440:166d447e:b3049159, name: " + name + ", mode: clustered, devices: [" + devs + "]}"
+	}
+	peers := func(p ...string) string {
+		return "node: {name: n1, id: 1}\ncluster: {name: mdlab}\nlock_engine: {type: etcd-cluster, client_url: \"http://127.0.0.1:2379\", peer_url: \"http://127.0.0.1:2380\", peers: [" +
+			strings.Join(p, ", ") + "]}\n"
+	}
+	runRules(t, []rule{
+		{"distinct arrays", external + "arrays: [" + arr("a", "/dev/sda, /dev/sdb") + ", " + arr("bb", "/dev/sdc") + "]\n", ""},
+		{"array name twice", external + "arrays: [" + arr("a", "/dev/sda") + ", " + arr("a", "/dev/sdcc") + "]\n", `arrays[1].name: "a": listed twice`},
+		{"device twice in one array", external + "arrays: [" + arr("a", "/dev/sda, /dev/sda") + "]\n", `arrays[0].devices[1]: "/dev/sda": listed twice (arrays[0].devices[0])`},
+		{"device in two arrays", external + "arrays: [" + arr("a", "/dev/sda, /dev/sdb") + ", " + arr("bb", "/dev/sdb") + "]\n", `arrays[1].devices[0]: "/dev/sdb": listed twice (arrays[0].devices[1])`},
+		{"distinct peers", peers("{name: n1, peer_url: \"http://127.0.0.1:2380\"}", "{name: n2, peer_url: \"http://127.0.0.2:2380\"}", "{name: n3, peer_url: \"http://127.0.0.3:2380\"}"), ""},
+		{"peer name twice", peers("{name: n1, peer_url: \"http://127.0.0.1:2380\"}", "{name: n1, peer_url: \"http://127.0.0.2:2380\"}", "{name: n3, peer_url: \"http://127.0.0.3:2380\"}"), `lock_engine.peers[1].name: "n1": listed twice`},
+		{"peer url twice", peers("{name: n1, peer_url: \"http://127.0.0.1:2380\"}", "{name: n2, peer_url: \"http://127.0.0.3:2380\"}", "{name: n3, peer_url: \"http://127.0.0.3:2380\"}"), `lock_engine.peers[2].peer_url: "http://127.0.0.3:2380": listed twice (lock_engine.peers[1])`},
+		{"peer url twice, other spelling", peers("{name: n1, peer_url: \"http://127.0.0.1:2380\"}", "{name: n2, peer_url: \"http://localhost:2381\"}", "{name: n3, peer_url: \"http://LOCALHOST:2381/\"}"), `lock_engine.peers[2].peer_url`},
+	})
+}
+
+// A path key must be absolute and clean: "..", "." and "//" make the file named depend on what
+// the path walks through, and a file that names /dev/sdb twice in two spellings hides a duplicate.
+func TestRuleCleanPaths(t *testing.T) {
+	runRules(t, []rule{
+		{"clean", minimal + "lock_engine: {data_dir: /var/lib/mdcluster/etcd}\nleases: {watchdog: /dev/watchdog}\nlisten: {api_socket: /run/mdcluster/s.sock}\n", ""},
+		{"data_dir ..", minimal + "lock_engine: {data_dir: /var/lib/../lib/etcd}\n", `lock_engine.data_dir: "/var/lib/../lib/etcd": want a clean absolute path`},
+		{"data_dir trailing slash", minimal + "lock_engine: {data_dir: /var/lib/etcd/}\n", "lock_engine.data_dir"},
+		{"watchdog //", minimal + "leases: {watchdog: //dev/watchdog}\n", "leases.watchdog"},
+		{"api_socket .", minimal + "listen: {api_socket: /run/./s.sock}\n", "listen.api_socket"},
+		{"metrics_web_config ..", minimal + "listen: {metrics_web_config: /etc/../web.yml}\n", "listen.metrics_web_config"},
+		{"device ..", external + "arrays: [{uuid: fd4485b9:5882c440:166d447e:b3049159, name: a, mode: clustered, devices: [/dev/../dev/sda]}]\n", "arrays[0].devices[0]"},
+		{"tls ca ..", external + "lock_engine: {tls: {ca: /etc/x/../ca.crt}}\n", "mapping key"}, // a second lock_engine is a YAML error
+		{"tls ca ..", strings.Replace(external, "endpoints:", "tls: {ca: /etc/x/../ca.crt, cert: /c, key: /k}, endpoints:", 1), "lock_engine.tls.ca"},
+	})
+}
+
+func TestRuleFileSize(t *testing.T) {
+	pad := func(n int) string {
+		var b strings.Builder
+		b.WriteString(minimal)
+		line := "#" + strings.Repeat("x", 99) + "\n"
+		for b.Len()+len(line) <= n {
+			b.WriteString(line)
+		}
+		b.WriteString(strings.Repeat("#", n-b.Len()))
+		return b.String()
+	}
+	runRules(t, []rule{
+		{"1 MiB", pad(1 << 20), ""},
+		{"1 MiB + 1", pad(1<<20 + 1), "larger than 1 MiB"},
+	})
+}
+
+// listen.metrics_web_config must exist and parse as exporter-toolkit's web configuration.
+func TestRuleMetricsWebConfig(t *testing.T) {
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "web.yml"), filepath.Join(dir, "bad.yml")
+	os.WriteFile(good, []byte("basic_auth_users:\n  prometheus: $2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi\n"), 0o600)
+	os.WriteFile(bad, []byte("tls_server_config:\n  cert_file: /nonexistent.crt\n  key_file: /nonexistent.key\n"), 0o600)
+	web := func(p string) string { return minimal + "listen: {metrics_web_config: " + p + "}\n" }
+	runRules(t, []rule{
+		{"valid", web(good), ""},
+		{"missing", web(filepath.Join(dir, "none.yml")), `listen.metrics_web_config: "` + filepath.Join(dir, "none.yml") + `": `},
+		{"does not parse", web(bad), `listen.metrics_web_config: "` + bad + `": `},
+		{"not YAML", web("/dev/null"), "listen.metrics_web_config"},
+		{"a directory", web(dir), "not a regular file"},
 	})
 }
