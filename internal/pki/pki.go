@@ -128,8 +128,10 @@ func (ca *CA) Issue(name string, hosts []string, notBefore time.Time, validity t
 	if name == "" {
 		return nil, errors.New("pki: a node certificate needs a name")
 	}
+	notAfter := notBefore.Add(validity)
 	if notBefore.IsZero() {
-		notBefore = time.Now().Add(-backdate)
+		now := time.Now()
+		notBefore, notAfter = now.Add(-backdate), now.Add(validity)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -141,7 +143,7 @@ func (ca *CA) Issue(name string, hosts []string, notBefore time.Time, validity t
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial, Subject: pkix.Name{CommonName: name},
-		NotBefore: notBefore, NotAfter: notBefore.Add(validity),
+		NotBefore: notBefore, NotAfter: notAfter,
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		DNSNames:    []string{name, "localhost"},

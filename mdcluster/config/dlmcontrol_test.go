@@ -9,7 +9,7 @@ import (
 const controld = `
 node: {name: n1, id: 1, address: 10.0.0.1}
 cluster: {name: mdlab}
-lock_engine: {type: etcd-external, endpoints: ["http://e:2379"]}
+lock_engine: {type: etcd-external, endpoints: ["http://127.0.0.1:2379"]}
 leases: {ttl: 10s, watchdog: /dev/watchdog, watchdog_margin: 3s}
 `
 

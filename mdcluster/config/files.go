@@ -13,6 +13,9 @@ import (
 // regular files of at most MaxFileSize, and parse. A problem found here at check-config time is
 // one the agent would otherwise meet at start, or worse, at the first failover.
 func (c *Config) CheckFiles() error {
+	if err := c.LockEngine.checkTLSFiles(); err != nil {
+		return err
+	}
 	if p := c.Listen.MetricsWebConfig; p != "" {
 		if _, err := readFile(p); err != nil {
 			return keyErr("listen.metrics_web_config", p, err.Error())
