@@ -24,6 +24,7 @@ cluster: {name: mdlab}
 lock_engine:
   type: etcd-external
   endpoints: ["http://10.0.2.2:%[2]d"]
+  insecure: true
 leases: {ttl: %[3]s, watchdog: /dev/watchdog, watchdog_margin: %[4]s}
 resync: {max_concurrent: 1}
 listen: {api_socket: /run/mdcluster/mdclusterd.sock, metrics: ""}
