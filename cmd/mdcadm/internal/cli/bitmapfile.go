@@ -30,7 +30,10 @@ func (r *runner) bitmapFile(name string, m *member) int {
 		s            bitmap.BitmapSuperblock
 		total, dirty uint64
 	}
-	fdRead := func() (*info, bool) {
+	// first: the file's own superblock; mdadm prints none of its counts
+	// when its version is unknown, so they are not counted then (a large
+	// file or device that holds no bitmap is not read through).
+	fdRead := func(first bool) (*info, bool) {
 		buf, err := read()
 		if len(buf) < bitmap.BitmapSuperblockSize {
 			msg := "Success"
@@ -41,7 +44,8 @@ func (r *runner) bitmapFile(name string, m *member) int {
 			return nil, false
 		}
 		in := &info{s: rawBitmapSuper(buf)}
-		if r.c.Brief || in.s.SyncSize == 0 || in.s.ChunkSize == 0 {
+		badVersion := in.s.Version < bitmap.BitmapVersionHostEndian || in.s.Version > bitmap.BitmapVersionClustered
+		if r.c.Brief || in.s.SyncSize == 0 || in.s.ChunkSize == 0 || first && badVersion {
 			return in, true
 		}
 		total := (in.s.SyncSize + uint64(in.s.ChunkSize>>9) - 1) / uint64(in.s.ChunkSize>>9)
@@ -68,7 +72,7 @@ func (r *runner) bitmapFile(name string, m *member) int {
 		in.total = total
 		return in, true
 	}
-	in, ok := fdRead()
+	in, ok := fdRead(true)
 	if !ok {
 		return 1
 	}
@@ -107,7 +111,7 @@ func (r *runner) bitmapFile(name string, m *member) int {
 			x.ClusterName = x.ClusterName[:i]
 		}
 		for i := 0; i < int(int32(s.Nodes)); i++ {
-			in, ok := fdRead()
+			in, ok := fdRead(false)
 			if !ok {
 				x.Slots = append(x.Slots, mdadmview.BitmapSlot{Slot: i})
 				continue

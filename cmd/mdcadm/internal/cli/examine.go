@@ -35,7 +35,7 @@ func openMember(name string) (*member, error) {
 		return nil, err
 	}
 	m := &member{f: f}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && isBlock(fi) {
 		m.blk, m.rdev = true, uint64(st.Rdev)
 		// md writes member superblocks and bitmaps around the page cache:
 		// drop what an earlier reader cached (mdadm reads with O_DIRECT).
@@ -46,6 +46,11 @@ func openMember(name string) (*member, error) {
 		return nil, fmt.Errorf("size of %s: %w", name, err)
 	}
 	return m, nil
+}
+
+// isBlock reports whether fi is a block device.
+func isBlock(fi os.FileInfo) bool {
+	return fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0
 }
 
 func (m *member) Close() error { return m.f.Close() }
@@ -180,6 +185,14 @@ func notInSync(sb *bitmap.Superblock) bool {
 // bitmap), where mdadm would read it as an external bitmap file. A file
 // without an md superblock is still read as a bitmap file.
 func (r *runner) examineBitmap(name string) int {
+	// mdadm opens with O_DIRECT, which only regular files and block
+	// devices allow: anything else (a character device such as
+	// /dev/urandom, a FIFO, a directory) fails at once with EINVAL. A
+	// stat, not an open, decides, so a FIFO does not block either.
+	if fi, err := os.Stat(name); err == nil && !fi.Mode().IsRegular() && !isBlock(fi) {
+		r.env.errf("failed to open bitmap file %s: %s\n", name, errnoText(syscall.EINVAL))
+		return 1
+	}
 	m, err := openMember(name)
 	if err != nil {
 		r.env.errf("failed to open bitmap file %s: %s\n", name, errnoText(err))

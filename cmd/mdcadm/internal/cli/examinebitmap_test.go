@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// runBounded runs mdcadm with args and fails the test if it has not
+// finished within limit (the run goes on in the background then).
+func runBounded(t *testing.T, limit time.Duration, args ...string) (string, string, int) {
+	t.Helper()
+	type result struct {
+		o, e string
+		rc   int
+	}
+	done := make(chan result, 1)
+	go func() {
+		env, o, e := testEnv(t)
+		rc := Run(args, env)
+		done <- result{o.String(), e.String(), rc}
+	}()
+	select {
+	case r := <-done:
+		return r.o, r.e, r.rc
+	case <-time.After(limit):
+		t.Fatalf("mdcadm %q still runs after %s", args, limit)
+	}
+	return "", "", 0
+}
+
+// TestExamineBitmapNotAFile: -X of a character device or a FIFO fails at
+// once as mdadm does (its open with O_DIRECT answers EINVAL), instead of
+// counting bits of /dev/urandom for ever.
+func TestExamineBitmapNotAFile(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, dev := range []string{"/dev/urandom", "/dev/zero", fifo} {
+		o, e, rc := runBounded(t, 5*time.Second, "-X", dev)
+		want := "mdadm: failed to open bitmap file " + dev + ": Invalid argument\n"
+		if rc != 1 || o != "" || e != want {
+			t.Errorf("-X %s: rc %d, stdout %q, stderr %q; want 1, nothing, %q", dev, rc, o, e, want)
+		}
+	}
+}
+
+// TestExamineBitmapGarbageFile: a large file that holds no bitmap (random
+// header: bad magic and version) is refused without reading it through.
+// mdadm counts the bits before it checks the version, but prints none of
+// them for an unknown version; mdcadm does not count what it will not
+// print.
+func TestExamineBitmapGarbageFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "garbage")
+	hdr := make([]byte, 256)
+	for i := range hdr {
+		hdr[i] = byte(i*131 + 7)
+	}
+	binary.LittleEndian.PutUint64(hdr[40:], 1<<62) // sync_size
+	binary.LittleEndian.PutUint32(hdr[52:], 512)   // chunksize
+	if err := os.WriteFile(file, hdr, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(file, 1<<40); err != nil { // sparse: 1 TiB of holes
+		t.Skipf("sparse file: %v", err)
+	}
+	o, e, rc := runBounded(t, 5*time.Second, "-X", file)
+	if rc != 1 || !strings.Contains(e, "unknown bitmap version") || !strings.HasPrefix(o, "        Filename : "+file+"\n") {
+		t.Errorf("rc %d, stdout %q, stderr %q", rc, o, e)
+	}
+}
