@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -72,5 +73,33 @@ func TestExamineBitmapGarbageFile(t *testing.T) {
 	o, e, rc := runBounded(t, 5*time.Second, "-X", file)
 	if rc != 1 || !strings.Contains(e, "unknown bitmap version") || !strings.HasPrefix(o, "        Filename : "+file+"\n") {
 		t.Errorf("rc %d, stdout %q, stderr %q", rc, o, e)
+	}
+}
+
+// TestExamineBitmapFileNodes: a bitmap file whose nodes field is
+// 0x7fffffff is refused with one line naming the field, in bounded time
+// and memory (it used to list two billion slots).
+func TestExamineBitmapFileNodes(t *testing.T) {
+	hdr := make([]byte, 8192)
+	le := binary.LittleEndian
+	le.PutUint32(hdr[0:], 0x6d746962) // magic
+	le.PutUint32(hdr[4:], 5)          // version: clustered
+	le.PutUint64(hdr[40:], 1024)      // sync_size
+	le.PutUint32(hdr[52:], 512)       // chunksize
+	le.PutUint32(hdr[56:], 5)         // daemon_sleep
+	le.PutUint32(hdr[68:], 0x7fffffff)
+	file := filepath.Join(t.TempDir(), "bitmap")
+	if err := os.WriteFile(file, hdr, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	o, e, rc := runBounded(t, 5*time.Second, "-X", file)
+	runtime.ReadMemStats(&after)
+	if rc != 1 || o != "" || strings.Count(e, "\n") != 1 || !strings.Contains(e, "field nodes at offset 68") {
+		t.Errorf("rc %d, stdout %q, stderr %q; want 1, nothing, one line naming nodes", rc, o, e)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
+		t.Errorf("allocated %d MiB", grew>>20)
 	}
 }
