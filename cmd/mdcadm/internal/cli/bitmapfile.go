@@ -31,13 +31,14 @@ func (r *runner) bitmapFile(name string, m *member) int {
 		r.env.errf("Reporting bitmap that would be used if this array were used\n")
 		r.env.errf("as a member of some other array\n")
 	}
-	fmt.Fprintf(r.out, "        Filename : %s\n", name)
-	fmt.Fprintf(r.out, "           Magic : %08x\n", s.Magic)
 	if s.Magic != bitmap.BitmapMagic {
 		r.env.errf("invalid bitmap magic 0x%x, the bitmap file appears\n", s.Magic)
 		r.env.errf("to be corrupted or missing.\n")
 	}
 	if s.Version < bitmap.BitmapVersionHostEndian || s.Version > bitmap.BitmapVersionClustered {
+		// mdadm stops after these three lines; otherwise WriteText prints them.
+		fmt.Fprintf(r.out, "        Filename : %s\n", name)
+		fmt.Fprintf(r.out, "           Magic : %08x\n", s.Magic)
 		fmt.Fprintf(r.out, "         Version : %d\n", int32(s.Version))
 		r.env.errf("unknown bitmap version %d, either the bitmap file\n", int32(s.Version))
 		r.env.errf("is corrupted or you need to upgrade your tools\n")

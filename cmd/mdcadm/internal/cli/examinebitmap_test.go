@@ -103,3 +103,25 @@ func TestExamineBitmapFileNodes(t *testing.T) {
 		t.Errorf("allocated %d MiB", grew>>20)
 	}
 }
+
+// TestExamineBitmapFileOnce: a good bitmap file prints its Filename and
+// Magic lines once, as mdadm does (they were printed twice).
+func TestExamineBitmapFileOnce(t *testing.T) {
+	hdr := make([]byte, 8192)
+	le := binary.LittleEndian
+	le.PutUint32(hdr[0:], 0x6d746962)
+	le.PutUint32(hdr[4:], 4)
+	le.PutUint64(hdr[40:], 64)
+	le.PutUint32(hdr[52:], 512)
+	le.PutUint32(hdr[56:], 5)
+	hdr[256] = 0x0f
+	file := filepath.Join(t.TempDir(), "bitmap")
+	if err := os.WriteFile(file, hdr, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, e, rc := runBounded(t, 5*time.Second, "-X", file)
+	if rc != 0 || e != "" || strings.Count(o, "Filename : ") != 1 || strings.Count(o, "Magic : ") != 1 ||
+		!strings.Contains(o, "Bitmap : 64 bits (chunks), 4 dirty (6.2%)\n") {
+		t.Errorf("rc %d, stderr %q, stdout:\n%s", rc, e, o)
+	}
+}
