@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"mdcluster.dev/dlm"
@@ -78,8 +79,10 @@ func (e *Env) shimEnv(m Mode) []string {
 }
 
 // runMdadm runs the real mdadm with args on mdcadm's own stdin, stdout
-// and stderr, with extra environment variables, and returns its exit code.
-func (e *Env) runMdadm(args, extraEnv []string) int {
+// and stderr, with extra environment variables, and returns its exit code
+// (128+n when signal n killed it). in, when not nil, passes the signals
+// mdcadm catches on to mdadm (see interrupts).
+func (e *Env) runMdadm(args, extraEnv []string, in *interrupts) int {
 	p, err := e.mdadmPath()
 	if err != nil {
 		fmt.Fprintf(e.Stderr, "%s: %v\n", Prog, err)
@@ -90,12 +93,16 @@ func (e *Env) runMdadm(args, extraEnv []string) int {
 	if extraEnv != nil {
 		cmd.Env = append(os.Environ(), extraEnv...)
 	}
-	err = cmd.Run()
+	if err = cmd.Start(); err == nil {
+		in.started(cmd.Process)
+		err = cmd.Wait()
+		in.started(nil)
+	}
 	var x *exec.ExitError
 	switch {
 	case errors.As(err, &x):
-		if x.ExitCode() < 0 {
-			return 1 // killed by a signal
+		if ws, ok := x.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return signalCode(ws.Signal())
 		}
 		return x.ExitCode()
 	case err != nil:

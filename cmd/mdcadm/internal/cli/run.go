@@ -24,6 +24,12 @@
 //     agent anything. Commands that only make this node do less (--stop,
 //     --readonly, --fail, --remove, --incremental --fail, --rebuild-map) run
 //     on unmanaged arrays and without the agent.
+//   - Signals: SIGINT (Ctrl-C), SIGTERM and SIGHUP do not kill mdcadm
+//     while it guards a command. Before mdadm runs, they end the wait and
+//     the leases go back (exit 128+signal, no mdadm). While mdadm runs,
+//     mdadm gets the same signal from mdcadm (Ctrl-C's SIGINT also comes
+//     from the terminal) and mdcadm waits for it to exit, then gives the
+//     leases back as after any mdadm failure.
 //   - After --stop of an exclusive array the activation lease goes back to
 //     the agent, so another node can take the array over.
 //   - Kernel DLM clusters (lock_engine.type kernel-dlm): mdcadm also takes
