@@ -58,6 +58,9 @@ mdclusterd's leases; refused with one line naming the holder):
   --manage --fail/--remove/--cluster-confirm    : no lease
   --grow -G                                     : admin lease, released after mdadm
   --stop -S, --run -R, --readonly -o, --readwrite -w
+  On a clustered array, what md-cluster does not carry to the other nodes is
+  refused: --chunk, --layout, --level, --array-size, --data-offset, --bitmap,
+  --consistency-policy, fewer RAID10 devices, --write-mostly, --failfast.
   --no-cluster-guard  : run mdadm without asking the agent (arrays the agent
                         does not manage are refused without it)
   --cluster-status    : the agent's members, arrays, leases and resyncs, and

@@ -51,6 +51,9 @@ func guarded(c *Config, args []string, noGuard bool, env *Env) int {
 		fmt.Fprintf(env.Stderr, "%s: %v; not running mdadm\n", Prog, err)
 		return 1
 	}
+	if r := env.clusterRefusal(c, p); r != nil {
+		return env.refused(r)
+	}
 	cl := api.NewClient(env.Socket)
 	st, err := status(cl)
 	if err != nil {

@@ -14,11 +14,12 @@ import (
 // target is one array a changing command touches, as named on the command
 // line or found on disk.
 type target struct {
-	uuid string // mdadm form, "" if only a name is known
-	name string // array name (-N, /dev/md/NAME), "" if unknown
-	from string // where it was found, for messages: "--uuid", "/dev/vda", "/dev/md0"
-	kind string // lease needed: api.Kind*, or "" for none
-	stop bool   // the command stops it: its activation lease goes back afterwards
+	uuid  string // mdadm form, "" if only a name is known
+	name  string // array name (-N, /dev/md/NAME), "" if unknown
+	from  string // where it was found, for messages: "--uuid", "/dev/vda", "/dev/md0"
+	devnm string // kernel name of the running md device ("md127"), "" if not running
+	kind  string // lease needed: api.Kind*, or "" for none
+	stop  bool   // the command stops it: its activation lease goes back afterwards
 }
 
 // plan is what a changing command needs from the agent.
@@ -36,6 +37,9 @@ type plan struct {
 	// clustered array), so mdcadm must not take it too.
 	mdadmLocks bool
 	stopAll    bool // --stop --scan: every managed array running here
+	// clustered is set when --manage or --grow targets a running array
+	// with a clustered bitmap (md-cluster): see clusterRefusal.
+	clustered bool
 }
 
 // mdadmForm normalises a UUID in any of md's forms to mdadm's, or "".
@@ -150,6 +154,7 @@ func (e *Env) makePlan(c *Config) (*plan, error) {
 		if err != nil {
 			return nil, err
 		}
+		p.clustered = clustered
 		if c.Mode == ModeGrow {
 			p.verb, t.kind, p.mdadmLocks = "growing", api.KindAdmin, clustered
 		} else {
@@ -240,6 +245,7 @@ func (e *Env) runningTarget(dev string) (target, bool, error) {
 		}
 		return t, false, fmt.Errorf("%s does not appear to be an md device", dev)
 	}
+	t.devnm = nm
 	base := "/sys/block/" + nm + "/md/"
 	if u, err := e.readSys(base + "uuid"); err == nil {
 		t.uuid = mdadmForm(u)

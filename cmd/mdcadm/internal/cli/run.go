@@ -18,6 +18,12 @@
 //     the array cannot be identified, mdcadm prints one line naming the
 //     reason and the holder, does not run mdadm, and exits 1 (2 for usage
 //     errors, as mdadm).
+//   - md-cluster limits: on a clustered array, the changes md-cluster
+//     does not carry to the other nodes (chunk, layout, level, data
+//     offset, --array-size, bitmap and consistency policy changes, fewer
+//     RAID10 devices, write-mostly and failfast flags) are refused with
+//     one line and exit 1 before anything else: the nodes would disagree
+//     where data lives (see clusterlimits.go).
 //   - Unmanaged arrays (not in the agent's config) are refused: on shared
 //     disks an unguarded assemble is exactly how two nodes corrupt an array.
 //     --no-cluster-guard (mdcadm's own option) runs mdadm without asking the
