@@ -28,8 +28,8 @@ type clusterLimit struct {
 // growLimits are the --grow changes md-cluster does not carry.
 var growLimits = []clusterLimit{
 	// check_sb_changes does not re-read new_chunk: the other nodes reshape
-	// with their own chunk size (item 18, shown in the VM by
-	// ClusterChunkDiverges).
+	// with their own chunk size (item 18, shown in the VM by the scenario
+	// MdcadmClusterChunk).
 	{[]int{'c', optChunkSize}, "a chunk size change",
 		"the other nodes keep their chunk size and place data elsewhere"},
 	// Nor new_layout. mdadm 4.2 also allows only near layouts for a
