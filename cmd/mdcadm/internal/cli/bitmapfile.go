@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"mdcluster.dev/bitmap"
-	"mdcluster.dev/bitmap/mdadmview"
+	"mdcluster.dev/cmd/mdcadm/internal/mdadmview"
 )
 
 // bitmapFile shows a file or device without an md superblock as an

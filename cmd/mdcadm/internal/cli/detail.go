@@ -7,7 +7,7 @@ import (
 	"syscall"
 
 	"mdcluster.dev/bitmap"
-	"mdcluster.dev/bitmap/mdadmview"
+	"mdcluster.dev/cmd/mdcadm/internal/mdadmview"
 	"mdcluster.dev/mdcluster/md"
 )
 

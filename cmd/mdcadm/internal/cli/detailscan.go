@@ -5,7 +5,7 @@ import (
 	"os"
 	"strings"
 
-	"mdcluster.dev/bitmap/mdadmview"
+	"mdcluster.dev/cmd/mdcadm/internal/mdadmview"
 	"mdcluster.dev/mdcluster/md"
 )
 

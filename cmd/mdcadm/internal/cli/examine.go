@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 	"mdcluster.dev/bitmap"
-	"mdcluster.dev/bitmap/mdadmview"
+	"mdcluster.dev/cmd/mdcadm/internal/mdadmview"
 )
 
 // member is an open device or image file.

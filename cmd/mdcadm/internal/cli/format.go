@@ -3,7 +3,7 @@ package cli
 import (
 	"fmt"
 
-	"mdcluster.dev/bitmap/mdadmview"
+	"mdcluster.dev/cmd/mdcadm/internal/mdadmview"
 )
 
 // humanSize is mdadm's human_size: " (x.yy MiB x.yy MB)" from 5000 KiB on.

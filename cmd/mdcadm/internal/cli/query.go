@@ -3,7 +3,7 @@ package cli
 import (
 	"fmt"
 
-	"mdcluster.dev/bitmap/mdadmview"
+	"mdcluster.dev/cmd/mdcadm/internal/mdadmview"
 	"mdcluster.dev/mdcluster/md"
 )
 
