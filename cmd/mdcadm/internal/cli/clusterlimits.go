@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"mdcluster.dev/mdcluster/md"
 )
 
 // md-cluster runs one array on several nodes, each with its own md
@@ -115,12 +117,14 @@ func (e *Env) raid10Shrink(c *Config, t target) string {
 	if err != nil {
 		return "" // mdadm says what is wrong with it
 	}
-	base := "/sys/block/" + t.devnm + "/md/"
-	level, _ := e.readSys(base + "level")
-	cur, _ := e.readSys(base + "raid_disks")
-	have, err := strconv.Atoi(cur)
-	if level != "raid10" || err != nil || want >= have {
+	fs, err := md.NewFS(e.Root)
+	if err != nil {
 		return ""
 	}
+	a, err := fs.Array(t.devnm)
+	if err != nil || a.Level != "raid10" || want >= a.RaidDisks {
+		return ""
+	}
+	have := a.RaidDisks
 	return fmt.Sprintf("md-cluster carries a RAID10 reshape that adds devices, not one that removes them (%d to %d)", have, want)
 }

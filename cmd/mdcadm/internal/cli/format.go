@@ -1,39 +1,6 @@
 package cli
 
-import (
-	"fmt"
-
-	"mdcluster.dev/cmd/mdcadm/internal/mdadmview"
-)
-
-// humanSize is mdadm's human_size: " (x.yy MiB x.yy MB)" from 5000 KiB on.
-func humanSize(bytes uint64) string { return mdadmview.HumanSize(int64(bytes)) }
-
-// humanSizeBrief is mdadm's human_size_brief with IEC prefixes.
-func humanSizeBrief(bytes uint64) string {
-	b := int64(bytes)
-	switch {
-	case b < 5000*1024:
-		return ""
-	case b < 2<<30:
-		c := (b*200/(1<<20) + 1) / 2
-		return fmt.Sprintf("%d.%02dMiB", c/100, c%100)
-	case b < 2<<40:
-		c := (b*200/(1<<30) + 1) / 2
-		return fmt.Sprintf("%d.%02dGiB", c/100, c%100)
-	}
-	c := (b*200/(1<<40) + 1) / 2
-	return fmt.Sprintf("%d.%02dTiB", c/100, c%100)
-}
-
-// ctime24 formats t like "%.24s" of ctime(3).
-func ctime24(t interface{ Format(string) string }) string {
-	return t.Format("Mon Jan _2 15:04:05 2006")
-}
-
-// printQuoted is mdadm's print_quoted: s in quotes only if it holds
-// white space or quotes.
-func printQuoted(s string) string { return mdadmview.Quoted(s) }
+import "fmt"
 
 const helpOptions = `mdcadm accepts mdadm's command line. Arguments that do not start with '-'
 are device names; the first one is usually the md array.

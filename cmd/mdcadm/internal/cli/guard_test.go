@@ -113,6 +113,11 @@ func fakeMD(t *testing.T, env *Env, nm, uuid, bitmapMeta string) string {
 	}
 	os.WriteFile(filepath.Join(d, "uuid"), []byte(uuid+"\n"), 0o644)
 	os.WriteFile(filepath.Join(d, "bitmap", "metadata"), []byte(bitmapMeta+"\n"), 0o644)
+	loc := "+8"
+	if bitmapMeta == "" {
+		loc = "none"
+	}
+	os.WriteFile(filepath.Join(d, "bitmap", "location"), []byte(loc+"\n"), 0o644)
 	return filepath.Join(t.TempDir(), nm)
 }
 

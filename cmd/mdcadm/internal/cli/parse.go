@@ -5,15 +5,13 @@ import (
 	"strings"
 
 	"mdcluster.dev/cmd/mdcadm/internal/getopt"
+	"mdcluster.dev/cmd/mdcadm/internal/mdadmview"
 )
 
 // Device is a device name from the command line with the action that was
 // in force when it was named (mdadm's disposition: 'D', 'Q', 'X', 'E', …;
 // 0 for none).
-type Device struct {
-	Name        string
-	Disposition int
-}
+type Device = mdadmview.Device
 
 // Config is a parsed mdadm command line.
 type Config struct {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"mdcluster.dev/bitmap"
 	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/md"
 )
@@ -48,7 +49,7 @@ func mdadmForm(s string) string {
 	if err != nil {
 		return ""
 	}
-	return uuidColon(u)
+	return u.Colon()
 }
 
 // optArg returns the last argument of an option given by any of codes.
@@ -214,16 +215,16 @@ func (e *Env) makePlan(c *Config) (*plan, error) {
 
 // superUUID reads the array UUID from a member's v1 superblock.
 func superUUID(dev string) (string, error) {
-	m, err := openMember(dev)
+	m, err := bitmap.Open(dev)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", dev, err)
 	}
 	defer m.Close()
-	sb, _, err := m.reader().ProbeSuperblock()
+	sb, _, err := m.Reader().ProbeSuperblock()
 	if err != nil {
 		return "", fmt.Errorf("%s: no md superblock: %w", dev, err)
 	}
-	return uuidColon(sb.SetUUID), nil
+	return md.UUID(sb.SetUUID).Colon(), nil
 }
 
 // mdLinkName is NAME for /dev/md/NAME, else "".
@@ -238,7 +239,11 @@ func mdLinkName(dev string) string {
 // member's superblock) and reports whether its bitmap is clustered.
 func (e *Env) runningTarget(dev string) (target, bool, error) {
 	t := target{from: dev, name: mdLinkName(dev)}
-	nm := e.mdDevName(dev)
+	fs, err := md.NewFS(e.Root)
+	if err != nil {
+		return t, false, err
+	}
+	nm := mdDevName(fs, dev)
 	if nm == "" {
 		if t.name != "" {
 			return t, false, nil // not running: identified by name only
@@ -246,54 +251,38 @@ func (e *Env) runningTarget(dev string) (target, bool, error) {
 		return t, false, fmt.Errorf("%s does not appear to be an md device", dev)
 	}
 	t.devnm = nm
-	base := "/sys/block/" + nm + "/md/"
-	if u, err := e.readSys(base + "uuid"); err == nil {
-		t.uuid = mdadmForm(u)
+	a, err := fs.Array(nm)
+	if err != nil {
+		return t, false, fmt.Errorf("%s (%s): %w", dev, nm, err)
 	}
-	if t.uuid == "" {
-		for _, m := range e.sysMembers(nm) {
-			if u, err := superUUID(m); err == nil {
-				t.uuid = u
-				break
-			}
+	if a.UUID != (md.UUID{}) {
+		t.uuid = a.UUID.Colon()
+	}
+	for _, m := range a.Members {
+		if t.uuid != "" {
+			break
 		}
+		t.uuid, _ = superUUID(e.path("/dev/" + m.Name))
 	}
 	if t.uuid == "" && t.name == "" {
 		return t, false, fmt.Errorf("%s (%s): cannot read its array UUID", dev, nm)
 	}
-	meta, _ := e.readSys(base + "bitmap/metadata")
-	return t, meta == "clustered", nil
+	return t, a.Bitmap.Clustered(), nil
 }
 
 // mdDevName is the kernel name (md127) of an md device path, or "".
-func (e *Env) mdDevName(dev string) string {
-	if fi, err := os.Stat(dev); err == nil && fi.Mode()&os.ModeDevice != 0 {
-		if m, err := openMember(dev); err == nil {
+func mdDevName(fs md.FS, dev string) string {
+	if fi, err := os.Stat(dev); err == nil && bitmap.IsBlock(fi) {
+		if m, err := bitmap.Open(dev); err == nil {
 			defer m.Close()
-			return e.mdName(m.rdev)
+			if n := fs.BlockName(md.DevMajor(m.Rdev), md.DevMinor(m.Rdev)); fs.IsArray(n) {
+				return n
+			}
+			return ""
 		}
 	}
-	if b := filepath.Base(dev); strings.HasPrefix(b, "md") {
-		if fi, err := os.Stat(e.path("/sys/block/" + b + "/md")); err == nil && fi.IsDir() {
-			return b
-		}
+	if b := filepath.Base(dev); strings.HasPrefix(b, "md") && fs.IsArray(b) {
+		return b
 	}
 	return ""
-}
-
-// sysMembers lists the member device paths of a running md array.
-func (e *Env) sysMembers(nm string) []string {
-	ents, _ := os.ReadDir(e.path("/sys/block/" + nm + "/md"))
-	var out []string
-	for _, ent := range ents {
-		if !strings.HasPrefix(ent.Name(), "dev-") {
-			continue
-		}
-		l, err := os.Readlink(e.path("/sys/block/" + nm + "/md/" + ent.Name() + "/block"))
-		if err != nil {
-			continue
-		}
-		out = append(out, e.path("/dev/"+filepath.Base(l)))
-	}
-	return out
 }

@@ -61,6 +61,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"mdcluster.dev/cmd/mdcadm/internal/mdadmview"
 	"mdcluster.dev/internal/buildinfo"
 )
 
@@ -213,7 +214,7 @@ func run(c *Config, env *Env) int {
 		return 1
 	}
 	if c.Homehost == "" && c.RequireHomehost && !c.HomehostOK {
-		c.Homehost = confHomehost(env, c.ConfigFile)
+		c.Homehost = mdadmview.ConfHomehost(env.Root, c.ConfigFile)
 	}
 	if c.Homehost == "" || c.Homehost == "<system>" {
 		c.Homehost = env.Hostname
@@ -228,10 +229,16 @@ func run(c *Config, env *Env) int {
 	// Output is buffered so that a run's stdout is written in one piece,
 	// as mdadm's stdio does when stdout is not a terminal.
 	var out bytes.Buffer
-	r := &runner{c: c, env: env, out: &out}
-	rc := r.misc()
+	rc := mdadmview.Run(mdadmview.Env{Root: env.Root, Location: env.Location, Stderr: env.Stderr}, c.viewRequest(), &out)
 	env.Stdout.Write(out.Bytes())
 	return rc
+}
+
+// viewRequest is the read-only part of c, for mdadmview.
+func (c *Config) viewRequest() *mdadmview.Request {
+	return &mdadmview.Request{DevMode: c.DevMode, Devices: c.Devices, Scan: c.Scan, Brief: c.Brief, Export: c.Export,
+		JSON: c.JSON, NoDevices: c.NoDevices, Test: c.Test, Verbose: c.Verbose, ConfigFile: c.ConfigFile,
+		Homehost: c.Homehost, Prefer: c.Prefer}
 }
 
 // notYet lists what this build runs, for the "not implemented" message.
@@ -262,58 +269,4 @@ func v1Metadata(s string) bool {
 		return true
 	}
 	return false
-}
-
-// runner runs the misc mode actions.
-type runner struct {
-	c    *Config
-	env  *Env
-	out  *bytes.Buffer
-	devs []devEntry // /dev, read once
-}
-
-// misc is mdadm's MISC case of main() with misc_list.
-func (r *runner) misc() int {
-	c := r.c
-	if c.DevMode == 'E' {
-		devs := c.Devices
-		if len(devs) == 0 && !c.Scan {
-			r.env.errf("No devices to examine\n")
-			return 2
-		}
-		if len(devs) == 0 {
-			devs = r.confDevices(c.ConfigFile)
-		}
-		if len(devs) == 0 {
-			r.env.errf("No devices listed in %s\n", confName(c.ConfigFile))
-			return 1
-		}
-		return r.examine(devs)
-	}
-	if len(c.Devices) == 0 {
-		if c.DevMode == 'D' && c.Scan {
-			return r.detailScan()
-		}
-		r.env.errf("No devices given.\n")
-		return 2
-	}
-	rc := 0
-	for _, d := range c.Devices {
-		switch d.Disposition {
-		case 'D':
-			rc |= r.detail(d.Name)
-		case 'Q':
-			rc |= r.query(d.Name)
-		case 'X':
-			rc |= r.examineBitmap(d.Name)
-		default: // no action: mdadm only opens the array
-			if m, err := openMember(d.Name); err != nil || !m.blk || r.env.mdName(m.rdev) == "" {
-				r.env.errf("%s does not appear to be an md device\n", d.Name)
-				rc |= 1
-			} else {
-				m.Close()
-			}
-		}
-	}
-	return rc
 }

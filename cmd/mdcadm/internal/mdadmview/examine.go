@@ -163,7 +163,7 @@ func NewExamine(m *Member, opt Options) *Examine {
 		ChecksumOK:      sb.SBCsum == want,
 		Events:          sb.Events,
 	}
-	if l := len(opt.Homehost); l > 0 && l < 32 && sb.SetName[l] == ':' && string(sb.SetName[:l]) == opt.Homehost {
+	if localTo(sb, opt.Homehost) {
 		e.LocalToHost = opt.Homehost
 	}
 	if bms != nil && bms.Nodes > 0 && fm&bitmap.FeatureBitmapOffset != 0 {
