@@ -28,8 +28,11 @@ mdclusterd's leases; refused with one line naming the holder):
   On a clustered array, what md-cluster does not carry to the other nodes is
   refused: --chunk, --layout, --level, --array-size, --data-offset, --bitmap,
   --consistency-policy, fewer RAID10 devices, --write-mostly, --failfast.
-  --no-cluster-guard  : run mdadm without asking the agent (arrays the agent
-                        does not manage are refused without it)
+  --no-cluster-guard  : run mdadm without asking the agent for leases (arrays
+                        the agent does not manage are refused without it)
+  --agent-socket=PATH : the agent's API socket (default $MDCLUSTER_SOCKET, else
+                        /run/mdcluster/mdclusterd.sock); the cluster's name,
+                        lock engine, arrays and holders all come from there
   --cluster-status    : the agent's members, arrays, leases and resyncs, and
                         the bitmap slots of local arrays (add --json for JSON)
 

@@ -42,9 +42,8 @@ func guarded(c *Config, args []string, noGuard bool, env *Env) int {
 	defer cancel()
 	in := catchInterrupts(cancel)
 	defer in.stop()
-	extra := env.shimEnv(c.Mode)
 	if noGuard {
-		return env.runMdadm(args, extra, in)
+		return env.runMdadm(args, env.shimEnv(c.Mode, env.shimStatus(c.Mode)), in)
 	}
 	p, err := env.makePlan(c)
 	if err != nil {
@@ -58,10 +57,11 @@ func guarded(c *Config, args []string, noGuard bool, env *Env) int {
 	st, err := status(cl)
 	if err != nil {
 		if p.lessOnly {
-			return env.runMdadm(args, extra, in) // doing less is always safe
+			return env.runMdadm(args, nil, in) // doing less is always safe
 		}
 		return env.refused(refuse(1, "mdclusterd does not answer on %s (%v); not %s", env.Socket, errText(err), p.verb))
 	}
+	extra := env.shimEnv(c.Mode, &st)
 	hs, r := env.acquire(cl, &st, p)
 	if r != nil {
 		return env.refused(r)
@@ -98,6 +98,20 @@ func guarded(c *Config, args []string, noGuard bool, env *Env) int {
 func (e *Env) interrupted(s os.Signal, verb string) int {
 	fmt.Fprintf(e.Stderr, "%s: interrupted by %s; leases given back; not %s\n", Prog, signalName(s), verb)
 	return signalCode(s)
+}
+
+// shimStatus is the agent's status for shimEnv under --no-cluster-guard,
+// which asks the agent for no lease: it is asked for its status only
+// where the shim could matter, and not answering means no shim.
+func (e *Env) shimStatus(m Mode) *api.Status {
+	if e.shimEnv(m, &api.Status{DLMControl: config.ControlMdclusterd, Cluster: "?"}) == nil {
+		return nil
+	}
+	st, err := status(api.NewClient(e.Socket))
+	if err != nil {
+		return nil
+	}
+	return &st
 }
 
 // status asks the agent for its status within apiTimeout.

@@ -27,7 +27,12 @@
 //   - Unmanaged arrays (not in the agent's config) are refused: on shared
 //     disks an unguarded assemble is exactly how two nodes corrupt an array.
 //     --no-cluster-guard (mdcadm's own option) runs mdadm without asking the
-//     agent anything. Commands that only make this node do less (--stop,
+//     agent for leases (only, where the libcmap shim is installed, for its
+//     status: see shimEnv).
+//   - Cluster facts (name, lock engine, DLM control plane, arrays and their
+//     modes, lease holders) come from the agent's status API on its socket
+//     (--agent-socket=PATH, $MDCLUSTER_SOCKET, /run/mdcluster/mdclusterd.sock),
+//     never from its configuration file. Commands that only make this node do less (--stop,
 //     --readonly, --fail, --remove, --incremental --fail, --rebuild-map) run
 //     on unmanaged arrays and without the agent.
 //   - Signals: SIGINT (Ctrl-C), SIGTERM and SIGHUP do not kill mdcadm
@@ -53,12 +58,14 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"mdcluster.dev/cmd/mdcadm/internal/mdadmview"
@@ -88,9 +95,8 @@ type Env struct {
 	Socket string
 	// Mdadm is the real mdadm to run ("": found in PATH or /sbin).
 	Mdadm string
-	// AgentConfig is the agent's configuration file and ShimDir the
-	// directory of the libcmap shim (see shimEnv).
-	AgentConfig, ShimDir string
+	// ShimDir is the directory of the libcmap shim (see shimEnv).
+	ShimDir string
 	// AdminLock takes mdadm's admin lock bitmap<cluster> on kernel-DLM
 	// clusters and returns its release (nil: never taken).
 	AdminLock func(ctx context.Context, cluster string) (func(), error)
@@ -100,8 +106,8 @@ type Env struct {
 func DefaultEnv() *Env {
 	h, _ := os.Hostname()
 	return &Env{Stdout: os.Stdout, Stderr: os.Stderr, Root: "/", Euid: os.Geteuid(),
-		Location: time.Local, Hostname: h, Socket: DefaultSocket, AdminLock: KernelAdminLock,
-		AgentConfig: DefaultAgentConfig, ShimDir: DefaultShimDir}
+		Location: time.Local, Hostname: h, Socket: cmp.Or(os.Getenv(SocketEnv), DefaultSocket),
+		AdminLock: KernelAdminLock, ShimDir: DefaultShimDir}
 }
 
 func (e *Env) path(p string) string { return filepath.Join(e.Root, p) }
@@ -114,11 +120,15 @@ func (e *Env) errf(format string, a ...any) {
 // Run runs mdcadm with args (without the program name) and returns the
 // exit code.
 func Run(args []string, env *Env) int {
-	args, noGuard, status, err := ownOptions(args)
+	args, own, err := ownOptions(args)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "%s: %v\n", Prog, err)
 		return 2
 	}
+	if own.socket != "" {
+		env.Socket = own.socket
+	}
+	noGuard, status := own.noGuard, own.status
 	if status {
 		return clusterStatus(args, env)
 	}
@@ -142,26 +152,39 @@ func Run(args []string, env *Env) int {
 	return guarded(c, args, noGuard, env)
 }
 
+// own are mdcadm's own options, which mdadm does not know.
+type own struct {
+	noGuard bool   // --no-cluster-guard
+	status  bool   // --cluster-status
+	socket  string // --agent-socket=PATH
+}
+
 // ownOptions takes mdcadm's own options out of args (before any "--"):
-// --no-cluster-guard, and --cluster-status which makes the rest of args
-// its own options.
-func ownOptions(args []string) (rest []string, noGuard, status bool, err error) {
+// --no-cluster-guard, --agent-socket=PATH, and --cluster-status which
+// makes the rest of args its own options.
+func ownOptions(args []string) (rest []string, o own, err error) {
 	for i, a := range args {
 		switch {
 		case a == "--":
-			return append(rest, args[i:]...), noGuard, status, nil
+			return append(rest, args[i:]...), o, nil
 		case a == "--no-cluster-guard":
-			noGuard = true
+			o.noGuard = true
 		case a == "--cluster-status":
-			status = true
+			o.status = true
+		case strings.HasPrefix(a, "--agent-socket="):
+			if o.socket = strings.TrimPrefix(a, "--agent-socket="); o.socket == "" {
+				return nil, o, errors.New("--agent-socket needs a path: --agent-socket=PATH")
+			}
+		case a == "--agent-socket":
+			return nil, o, errors.New("--agent-socket needs a path: --agent-socket=PATH")
 		default:
 			rest = append(rest, a)
 		}
 	}
-	if status && noGuard {
-		return nil, false, false, errors.New("--no-cluster-guard cannot be combined with --cluster-status")
+	if o.status && o.noGuard {
+		return nil, o, errors.New("--no-cluster-guard cannot be combined with --cluster-status")
 	}
-	return rest, noGuard, status, nil
+	return rest, o, nil
 }
 
 // changing reports whether c changes arrays: mdcadm then runs the real
