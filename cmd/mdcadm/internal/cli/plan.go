@@ -71,146 +71,179 @@ func (c *Config) has(codes ...int) bool { _, ok := c.optArg(codes...); return ok
 // makePlan works out the arrays and leases of a changing command.
 func (e *Env) makePlan(c *Config) (*plan, error) {
 	p := &plan{}
+	var err error
 	switch c.Mode {
 	case ModeCreate, ModeAssemble:
-		p.verb = "assembling"
-		if c.Mode == ModeCreate {
-			p.verb = "creating"
-			bm, _ := c.optArg('b', optBitmap)
-			p.mdadmLocks = bm == "clustered"
-		}
-		t := target{kind: api.KindActivation}
-		if u, ok := c.optArg('u'); ok {
-			if t.uuid = mdadmForm(u); t.uuid == "" {
-				return nil, fmt.Errorf("--uuid %q is not a UUID", u)
-			}
-			t.from = "--uuid"
-		}
-		if n, ok := c.optArg('N'); ok {
-			t.name, t.from = n, strings.TrimPrefix(t.from+" --name", " ")
-		}
-		members := c.Devices
-		if c.Mode == ModeAssemble && c.has('s') {
-			// --assemble --scan names arrays, not members.
-			for _, d := range members {
-				if n := mdLinkName(d.Name); n != "" && t.uuid == "" {
-					p.targets = append(p.targets, target{name: n, from: d.Name, kind: api.KindActivation})
-				} else if n == "" && t.uuid == "" && t.name == "" {
-					p.unknown = fmt.Sprintf("cannot tell which array %s is: give --uuid, or name it /dev/md/NAME", d.Name)
-				}
-			}
-			members = nil
-		}
-		if len(members) > 0 {
-			if t.name == "" {
-				if t.name = mdLinkName(members[0].Name); t.from == "" {
-					t.from = members[0].Name
-				}
-			}
-			members = members[1:]
-		}
-		if t.uuid != "" || t.name != "" {
-			p.targets = append(p.targets, t)
-		}
-		var firstErr error
-		for _, d := range members {
-			if d.Name == "missing" {
-				continue
-			}
-			// A member without a superblock: a blank disk for create;
-			// for assemble mdadm says why once the array is known.
-			u, err := superUUID(d.Name)
-			if err != nil {
-				firstErr = cmp.Or(firstErr, err)
-				continue
-			}
-			p.targets = append(p.targets, target{uuid: u, from: d.Name, kind: api.KindActivation})
-		}
-		if len(p.targets) == 0 && firstErr != nil && c.Mode == ModeAssemble {
-			return nil, firstErr
-		}
-		if len(p.targets) == 0 && p.unknown == "" {
-			p.unknown = "cannot tell which array this is: give --uuid, --name or member devices"
-		}
+		err = p.createOrAssemble(c)
 	case ModeIncremental:
-		p.verb = "assembling"
-		if c.DevMode == 'f' || (len(c.Devices) == 0 && c.has(optRebuildMap)) {
-			p.verb, p.lessOnly = "removing", true
-			return p, nil
-		}
-		if len(c.Devices) == 0 {
-			p.unknown = "--incremental without a device may start any array: name the device"
-			return p, nil
-		}
-		u, err := superUUID(c.Devices[0].Name)
-		if err != nil {
-			return nil, err
-		}
-		p.targets = append(p.targets, target{uuid: u, from: c.Devices[0].Name, kind: api.KindActivation})
+		err = p.incremental(c)
 	case ModeManage, ModeGrow:
-		if len(c.Devices) == 0 {
-			return nil, fmt.Errorf("no md device given")
-		}
-		t, clustered, err := e.runningTarget(c.Devices[0].Name)
-		if err != nil {
-			return nil, err
-		}
-		p.clustered = clustered
-		if c.Mode == ModeGrow {
-			p.verb, t.kind, p.mdadmLocks = "growing", api.KindAdmin, clustered
-		} else {
-			p.verb, p.lessOnly = "changing", true
-			for _, d := range c.Devices[1:] {
-				switch d.Disposition {
-				case 'a', 'A', 'S', 'R', 'W':
-					p.verb, t.kind, p.lessOnly = "adding", api.KindRecovery, false
-				case 'f', 'r':
-				default:
-					p.lessOnly = false
-				}
-			}
-			switch {
-			case c.has('R'):
-				t.kind, p.lessOnly = api.KindActivation, false
-			case c.has('S'):
-				t.stop = true
-			}
-			p.mdadmLocks = clustered && c.DevMode != 'c'
-		}
-		p.targets = append(p.targets, t)
+		err = e.manageOrGrow(c, p)
 	case ModeMisc:
-		p.verb, p.lessOnly = "changing", true
-		if len(c.Devices) == 0 && c.Scan && c.DevMode == 'S' {
-			p.stopAll = true
-			return p, nil
-		}
-		for _, d := range c.Devices {
-			switch d.Disposition {
-			case 'S', 'o', 'R', 'w':
-			default:
-				continue
-			}
-			t, _, err := e.runningTarget(d.Name)
-			if err != nil {
-				if d.Disposition == 'S' || d.Disposition == 'o' {
-					continue // mdadm says why; stopping cannot start anything
-				}
-				return nil, err
-			}
-			switch d.Disposition {
-			case 'S':
-				t.stop = true
-			case 'R':
-				p.verb, t.kind, p.lessOnly = "running", api.KindActivation, false
-			case 'w':
-				p.lessOnly = false
-			}
-			p.targets = append(p.targets, t)
-		}
+		err = e.misc(c, p)
 	default:
-		return nil, fmt.Errorf("--%s mode is not guarded", c.Mode)
+		err = fmt.Errorf("--%s mode is not guarded", c.Mode)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return p, nil
+}
+
+// createOrAssemble plans --create and --assemble: the activation lease of
+// the array named by --uuid, --name or /dev/md/NAME, and of every array
+// whose superblock a member carries.
+func (p *plan) createOrAssemble(c *Config) error {
+	p.verb = "assembling"
+	if c.Mode == ModeCreate {
+		p.verb = "creating"
+		bm, _ := c.optArg('b', optBitmap)
+		p.mdadmLocks = bm == "clustered"
+	}
+	t := target{kind: api.KindActivation}
+	if u, ok := c.optArg('u'); ok {
+		if t.uuid = mdadmForm(u); t.uuid == "" {
+			return fmt.Errorf("--uuid %q is not a UUID", u)
+		}
+		t.from = "--uuid"
+	}
+	if n, ok := c.optArg('N'); ok {
+		t.name, t.from = n, strings.TrimPrefix(t.from+" --name", " ")
+	}
+	members := c.Devices
+	if c.Mode == ModeAssemble && c.has('s') {
+		// --assemble --scan names arrays, not members.
+		for _, d := range members {
+			if n := mdLinkName(d.Name); n != "" && t.uuid == "" {
+				p.targets = append(p.targets, target{name: n, from: d.Name, kind: api.KindActivation})
+			} else if n == "" && t.uuid == "" && t.name == "" {
+				p.unknown = fmt.Sprintf("cannot tell which array %s is: give --uuid, or name it /dev/md/NAME", d.Name)
+			}
+		}
+		members = nil
+	}
+	if len(members) > 0 {
+		if t.name == "" {
+			if t.name = mdLinkName(members[0].Name); t.from == "" {
+				t.from = members[0].Name
+			}
+		}
+		members = members[1:]
+	}
+	if t.uuid != "" || t.name != "" {
+		p.targets = append(p.targets, t)
+	}
+	var firstErr error
+	for _, d := range members {
+		if d.Name == "missing" {
+			continue
+		}
+		// A member without a superblock: a blank disk for create;
+		// for assemble mdadm says why once the array is known.
+		u, err := superUUID(d.Name)
+		if err != nil {
+			firstErr = cmp.Or(firstErr, err)
+			continue
+		}
+		p.targets = append(p.targets, target{uuid: u, from: d.Name, kind: api.KindActivation})
+	}
+	if len(p.targets) == 0 && firstErr != nil && c.Mode == ModeAssemble {
+		return firstErr
+	}
+	if len(p.targets) == 0 && p.unknown == "" {
+		p.unknown = "cannot tell which array this is: give --uuid, --name or member devices"
+	}
+	return nil
+}
+
+// incremental plans --incremental: the activation lease of the array the
+// device's superblock names; --fail and --rebuild-map only do less.
+func (p *plan) incremental(c *Config) error {
+	p.verb = "assembling"
+	if c.DevMode == 'f' || (len(c.Devices) == 0 && c.has(optRebuildMap)) {
+		p.verb, p.lessOnly = "removing", true
+		return nil
+	}
+	if len(c.Devices) == 0 {
+		p.unknown = "--incremental without a device may start any array: name the device"
+		return nil
+	}
+	u, err := superUUID(c.Devices[0].Name)
+	if err != nil {
+		return err
+	}
+	p.targets = append(p.targets, target{uuid: u, from: c.Devices[0].Name, kind: api.KindActivation})
+	return nil
+}
+
+// manageOrGrow plans --manage and --grow of a running array: the recovery
+// lease for adding members, the admin lease for growing, none for what
+// only makes this node do less.
+func (e *Env) manageOrGrow(c *Config, p *plan) error {
+	if len(c.Devices) == 0 {
+		return fmt.Errorf("no md device given")
+	}
+	t, clustered, err := e.runningTarget(c.Devices[0].Name)
+	if err != nil {
+		return err
+	}
+	p.clustered = clustered
+	if c.Mode == ModeGrow {
+		p.verb, t.kind, p.mdadmLocks = "growing", api.KindAdmin, clustered
+	} else {
+		p.verb, p.lessOnly = "changing", true
+		for _, d := range c.Devices[1:] {
+			switch d.Disposition {
+			case 'a', 'A', 'S', 'R', 'W':
+				p.verb, t.kind, p.lessOnly = "adding", api.KindRecovery, false
+			case 'f', 'r':
+			default:
+				p.lessOnly = false
+			}
+		}
+		switch {
+		case c.has('R'):
+			t.kind, p.lessOnly = api.KindActivation, false
+		case c.has('S'):
+			t.stop = true
+		}
+		p.mdadmLocks = clustered && c.DevMode != 'c'
+	}
+	p.targets = append(p.targets, t)
+	return nil
+}
+
+// misc plans --stop, --run, --readonly and --readwrite.
+func (e *Env) misc(c *Config, p *plan) error {
+	p.verb, p.lessOnly = "changing", true
+	if len(c.Devices) == 0 && c.Scan && c.DevMode == 'S' {
+		p.stopAll = true
+		return nil
+	}
+	for _, d := range c.Devices {
+		switch d.Disposition {
+		case 'S', 'o', 'R', 'w':
+		default:
+			continue
+		}
+		t, _, err := e.runningTarget(d.Name)
+		if err != nil {
+			if d.Disposition == 'S' || d.Disposition == 'o' {
+				continue // mdadm says why; stopping cannot start anything
+			}
+			return err
+		}
+		switch d.Disposition {
+		case 'S':
+			t.stop = true
+		case 'R':
+			p.verb, t.kind, p.lessOnly = "running", api.KindActivation, false
+		case 'w':
+			p.lessOnly = false
+		}
+		p.targets = append(p.targets, t)
+	}
+	return nil
 }
 
 // superUUID reads the array UUID from a member's v1 superblock.
