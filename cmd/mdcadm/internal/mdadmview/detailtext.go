@@ -186,9 +186,6 @@ func (r *viewer) diskLine(v *arrayView, disk md.DiskInfo) {
 
 // detailHeader prints everything of --detail above the member lines.
 func (r *viewer) detailHeader(v *arrayView, str string, availDisks int) {
-	a := v.array
-	out := r.out
-	p := func(format string, args ...any) { fmt.Fprintf(out, format, args...) }
 	var e *md.MdstatEntry
 	devnm := r.devnm(v.rdev)
 	for _, m := range r.fs.MdadmStat() {
@@ -197,6 +194,15 @@ func (r *viewer) detailHeader(v *arrayView, str string, availDisks int) {
 			break
 		}
 	}
+	r.detailSizes(v, str)
+	r.detailState(v, availDisks, e)
+	r.detailGeometry(v, e)
+}
+
+// detailSizes prints the device, version, level, sizes and device counts.
+func (r *viewer) detailSizes(v *arrayView, str string) {
+	a := v.array
+	p := func(format string, args ...any) { fmt.Fprintf(r.out, format, args...) }
 	p("%s:\n", v.dev)
 	p("           Version : %s\n", r.metadataText(v))
 	if a.Ctime != 0 {
@@ -242,6 +248,12 @@ func (r *viewer) detailHeader(v *arrayView, str string, availDisks int) {
 		p("       Persistence : Superblock is %spersistent\n", not)
 	}
 	p("\n")
+}
+
+// detailState prints the bitmap, update time, state and member counts.
+func (r *viewer) detailState(v *arrayView, availDisks int, e *md.MdstatEntry) {
+	a := v.array
+	p := func(format string, args ...any) { fmt.Fprintf(r.out, format, args...) }
 	switch {
 	case v.bmFile != "":
 		p("     Intent Bitmap : %s\n\n", v.bmFile)
@@ -278,6 +290,13 @@ func (r *viewer) detailHeader(v *arrayView, str string, availDisks int) {
 		}
 	}
 	p("\n")
+}
+
+// detailGeometry prints the layout, chunk, consistency policy, sync
+// status, reshape and superblock lines, and the member table's title.
+func (r *viewer) detailGeometry(v *arrayView, e *md.MdstatEntry) {
+	a := v.array
+	p := func(format string, args ...any) { fmt.Fprintf(r.out, format, args...) }
 	switch {
 	case a.Level == 5:
 		p("            Layout : %s\n", r5Layout(uint32(a.Layout)))
