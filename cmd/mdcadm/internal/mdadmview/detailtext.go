@@ -64,38 +64,9 @@ func (r *viewer) detail(dev string) int {
 	} else {
 		r.detailHeader(v, str, availDisks)
 	}
-	spares := 0
-	var names []string
+	spares, names := 0, []string(nil)
 	if !r.q.NoDevices {
-		for d, disk := range v.disks {
-			if d >= int(a.RaidDisks)*2 && disk.Major == 0 && disk.Minor == 0 {
-				continue
-			}
-			if d&1 == 1 && disk.Major == 0 && disk.Minor == 0 {
-				continue
-			}
-			if !r.q.Brief {
-				if d == int(a.RaidDisks)*2 {
-					p("\n")
-				}
-				r.diskLine(v, disk)
-			}
-			if disk.State == 0 {
-				spares++
-			}
-			dv := r.mapDev(uint32(disk.Major), uint32(disk.Minor), false)
-			switch {
-			case dv != "" && r.q.Brief:
-				names = append(names, dv)
-			case dv != "":
-				p("   %s", dv)
-			case disk.Major|disk.Minor != 0:
-				p("   missing")
-			}
-			if !r.q.Brief {
-				p("\n")
-			}
-		}
+		spares, names = r.members(v)
 	}
 	if spares > 0 && r.q.Brief && a.RaidDisks != 0 {
 		p(" spares=%d", spares)
@@ -114,6 +85,43 @@ func (r *viewer) detail(dev string) int {
 		p("\n")
 	}
 	return rc
+}
+
+// members prints the member lines of --detail (or, with --brief, gathers
+// the member names) and counts the spares.
+func (r *viewer) members(v *arrayView) (spares int, names []string) {
+	a := v.array
+	p := func(format string, args ...any) { fmt.Fprintf(r.out, format, args...) }
+	for d, disk := range v.disks {
+		if d >= int(a.RaidDisks)*2 && disk.Major == 0 && disk.Minor == 0 {
+			continue
+		}
+		if d&1 == 1 && disk.Major == 0 && disk.Minor == 0 {
+			continue
+		}
+		if !r.q.Brief {
+			if d == int(a.RaidDisks)*2 {
+				p("\n")
+			}
+			r.diskLine(v, disk)
+		}
+		if disk.State == 0 {
+			spares++
+		}
+		dv := r.mapDev(uint32(disk.Major), uint32(disk.Minor), false)
+		switch {
+		case dv != "" && r.q.Brief:
+			names = append(names, dv)
+		case dv != "":
+			p("   %s", dv)
+		case disk.Major|disk.Minor != 0:
+			p("   missing")
+		}
+		if !r.q.Brief {
+			p("\n")
+		}
+	}
+	return spares, names
 }
 
 func orUnknown(s string) string {
