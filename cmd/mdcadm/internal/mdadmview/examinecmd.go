@@ -43,13 +43,7 @@ func fieldReason(fe *bitmap.FieldError) string {
 func (r *viewer) examine(devs []Device) int {
 	c := r.q
 	rc := 0
-	type array struct {
-		uuid   [16]byte
-		first  *Member
-		spares int
-		devs   []string
-	}
-	var arrays []*array // newest first, as mdadm lists them
+	var arrays []*briefArray // newest first, as mdadm lists them
 	var js []any
 	for _, d := range devs {
 		m, err := bitmap.Open(d.Name)
@@ -74,15 +68,15 @@ func (r *viewer) examine(devs []Device) int {
 		case c.JSON:
 			js = append(js, NewExamine(mem, opt))
 		case c.Brief:
-			var ap *array
+			var ap *briefArray
 			for _, a := range arrays {
 				if a.uuid == mem.Super.SetUUID {
 					ap = a
 				}
 			}
 			if ap == nil {
-				ap = &array{uuid: mem.Super.SetUUID, first: mem}
-				arrays = append([]*array{ap}, arrays...)
+				ap = &briefArray{uuid: mem.Super.SetUUID, first: mem}
+				arrays = append([]*briefArray{ap}, arrays...)
 			}
 			if notInSync(mem.Super) {
 				ap.spares++
@@ -98,31 +92,47 @@ func (r *viewer) examine(devs []Device) int {
 		}
 	}
 	for _, a := range arrays {
-		var b bytes.Buffer
-		WriteBrief(&b, a.first)
-		line, _, _ := strings.Cut(b.String(), "\n")
-		if c.Verbose > 0 {
-			sb := a.first.Super
-			if l := knownLevel(sb.Level); l != "" {
-				line = strings.Replace(line, " metadata=", " level="+l+" metadata=", 1)
-			}
-			line = strings.Replace(line, " UUID=", fmt.Sprintf(" num-devices=%d UUID=", int32(sb.RaidDisks)), 1)
-		}
-		r.out.WriteString(line + "\n")
-		if a.spares > 0 {
-			fmt.Fprintf(r.out, "   spares=%d", a.spares)
-		}
-		if c.Verbose > 0 {
-			fmt.Fprintf(r.out, "   devices=%s", strings.Join(a.devs, ","))
-		}
-		if a.spares > 0 || c.Verbose > 0 {
-			r.out.WriteString("\n")
-		}
+		r.briefLines(a)
 	}
 	for _, v := range js {
 		WriteJSON(r.out, v)
 	}
 	return rc
+}
+
+// briefArray is one array of --examine --brief: its first member's
+// superblock, the devices seen and how many of them are not in sync.
+type briefArray struct {
+	uuid   [16]byte
+	first  *Member
+	spares int
+	devs   []string
+}
+
+// briefLines prints an array's ARRAY line as Examine does with --brief
+// (level and num-devices with -v), then its spares and devices.
+func (r *viewer) briefLines(a *briefArray) {
+	c := r.q
+	var b bytes.Buffer
+	WriteBrief(&b, a.first)
+	line, _, _ := strings.Cut(b.String(), "\n")
+	if c.Verbose > 0 {
+		sb := a.first.Super
+		if l := knownLevel(sb.Level); l != "" {
+			line = strings.Replace(line, " metadata=", " level="+l+" metadata=", 1)
+		}
+		line = strings.Replace(line, " UUID=", fmt.Sprintf(" num-devices=%d UUID=", int32(sb.RaidDisks)), 1)
+	}
+	r.out.WriteString(line + "\n")
+	if a.spares > 0 {
+		fmt.Fprintf(r.out, "   spares=%d", a.spares)
+	}
+	if c.Verbose > 0 {
+		fmt.Fprintf(r.out, "   devices=%s", strings.Join(a.devs, ","))
+	}
+	if a.spares > 0 || c.Verbose > 0 {
+		r.out.WriteString("\n")
+	}
 }
 
 // notInSync is mdadm's !(disk.state & MD_DISK_SYNC) for a v1.x member.
