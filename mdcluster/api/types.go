@@ -19,16 +19,21 @@ const (
 
 // Status is the agent's view of the cluster.
 type Status struct {
-	Node     string        `json:"node"`
-	NodeID   int           `json:"node_id"`
-	Cluster  string        `json:"cluster"`
-	Engine   string        `json:"engine"`
-	Session  SessionInfo   `json:"session"`
-	Members  []Member      `json:"members"`
-	Arrays   []ArrayStatus `json:"arrays"`
-	Leases   []Lease       `json:"leases"`
-	Resyncs  []Resync      `json:"resyncs"`
-	Observed time.Time     `json:"observed"`
+	Node    string `json:"node"`
+	NodeID  int    `json:"node_id"`
+	Cluster string `json:"cluster"`
+	Engine  string `json:"engine"`
+	// DLMControl is dlm_control.mode: who runs the kernel DLM's control plane ("mdclusterd":
+	// this agent, with no corosync, so mdadm needs mdcluster's libcmap shim for the cluster
+	// name; "external": corosync and dlm_controld; "off"). Added for mdcadm, which must not read
+	// the agent's configuration file.
+	DLMControl string        `json:"dlm_control,omitempty"`
+	Session    SessionInfo   `json:"session"`
+	Members    []Member      `json:"members"`
+	Arrays     []ArrayStatus `json:"arrays"`
+	Leases     []Lease       `json:"leases"`
+	Resyncs    []Resync      `json:"resyncs"`
+	Observed   time.Time     `json:"observed"`
 }
 
 // SessionInfo is this node's session in the lock engine.

@@ -174,3 +174,9 @@ func ParseUUID(s string) (UUID, error) {
 	}
 	return u, nil
 }
+
+// Colon returns u as mdadm prints it: four groups of 8 hex digits joined by ':'.
+func (u UUID) Colon() string {
+	h := hex.EncodeToString(u[:])
+	return h[:8] + ":" + h[8:16] + ":" + h[16:24] + ":" + h[24:]
+}

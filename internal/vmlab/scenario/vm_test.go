@@ -352,3 +352,13 @@ func TestMdcadmKernelDLM(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestMdcadmClusterChunk(t *testing.T) {
+	port := hostEtcd(t)
+	l, ctx := startLab(t, MdcadmClusterChunkOptions)
+	took, err := MdcadmClusterChunk(ctx, l, port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("FIGURE clustered RAID10 --grow --chunk=128: mdcadm refuses, both nodes keep 64K; plain mdadm reshapes node1 to 128K in %.1fs while node2 keeps 64K", took.Seconds())
+}

@@ -1,4 +1,4 @@
-package cli
+package mdadmview
 
 import (
 	"fmt"
@@ -10,47 +10,47 @@ import (
 	"mdcluster.dev/mdcluster/md"
 )
 
-func (r *runner) ctime(sec uint32) string {
-	return ctime24(time.Unix(int64(sec), 0).In(r.env.Location))
+func (r *viewer) ctime(sec uint32) string {
+	return ctimeOf(time.Unix(int64(sec), 0), r.loc)
 }
 
 // detail is mdadm's Detail() for one md device.
-func (r *runner) detail(dev string) int {
+func (r *viewer) detail(dev string) int {
 	v, rc := r.loadArray(dev)
 	if v == nil {
-		if r.c.Test {
+		if r.q.Test {
 			return 4 // --test: the array could not be read
 		}
 		return rc
 	}
-	if r.c.JSON {
+	if r.q.JSON {
 		return r.detailJSON(v)
 	}
 	a := v.array
-	str := levelName(a.Level)
+	str := knownLevel(a.Level)
 	if v.inactive && v.info != nil {
-		str = levelName(v.info.Super.Level)
+		str = knownLevel(v.info.Super.Level)
 	}
-	if r.c.Export {
+	if r.q.Export {
 		return r.detailExport(v, str)
 	}
 	availDisks := r.computeAvail(v)
 	rc = 0
-	if r.c.Test && availDisks < int(v.array.RaidDisks) {
+	if r.q.Test && availDisks < int(v.array.RaidDisks) {
 		rc = 1 // --test: degraded
 	}
-	if r.c.Test && !enough(v.array.Level, v.array.RaidDisks, v.array.Layout, true, v.avail) {
+	if r.q.Test && !enough(v.array.Level, v.array.RaidDisks, v.array.Layout, true, v.avail) {
 		rc = 2 // --test: not enough members to run
 	}
 	out := r.out
 	p := func(format string, args ...any) { fmt.Fprintf(out, format, args...) }
-	if r.c.Brief {
+	if r.q.Brief {
 		if v.inactive {
 			p("INACTIVE-ARRAY %s", dev)
 		} else {
 			p("ARRAY %s", dev)
 		}
-		if r.c.Verbose > 0 {
+		if r.q.Verbose > 0 {
 			if a.RaidDisks != 0 {
 				p(" level=%s num-devices=%d", orUnknown(str), a.RaidDisks)
 			} else {
@@ -64,64 +64,64 @@ func (r *runner) detail(dev string) int {
 	} else {
 		r.detailHeader(v, str, availDisks)
 	}
-	spares := 0
-	var names []string
-	if !r.c.NoDevices {
-		for d, disk := range v.disks {
-			if d >= int(a.RaidDisks)*2 && disk.Major == 0 && disk.Minor == 0 {
-				continue
-			}
-			if d&1 == 1 && disk.Major == 0 && disk.Minor == 0 {
-				continue
-			}
-			if !r.c.Brief {
-				if d == int(a.RaidDisks)*2 {
-					p("\n")
-				}
-				r.diskLine(v, disk)
-			}
-			if disk.State == 0 {
-				spares++
-			}
-			dv := r.mapDev(uint32(disk.Major), uint32(disk.Minor), false)
-			switch {
-			case dv != "" && r.c.Brief:
-				names = append(names, dv)
-			case dv != "":
-				p("   %s", dv)
-			case disk.Major|disk.Minor != 0:
-				p("   missing")
-			}
-			if !r.c.Brief {
-				p("\n")
-			}
-		}
+	spares, names := 0, []string(nil)
+	if !r.q.NoDevices {
+		spares, names = r.members(v)
 	}
-	if spares > 0 && r.c.Brief && a.RaidDisks != 0 {
+	if spares > 0 && r.q.Brief && a.RaidDisks != 0 {
 		p(" spares=%d", spares)
 	}
-	if r.c.Brief && v.info != nil {
-		raw, _ := v.info.Super.MarshalBinary()
-		if name := cstring(raw[32:]); name != "" {
-			p(" name=%s", printQuoted(name))
+	if r.q.Brief && v.info != nil {
+		if name := briefName(v.info.Super); name != "" {
+			p(" name=%s", quoted(name))
 		}
-		p(" UUID=%s", uuidColon(v.info.Super.SetUUID))
+		p(" UUID=%s", uuidString(v.info.Super.SetUUID))
 	}
-	if r.c.Brief && r.c.Verbose > 0 && len(names) > 0 {
+	if r.q.Brief && r.q.Verbose > 0 && len(names) > 0 {
 		slices.Sort(names)
 		p("\n   devices=%s", strings.Join(names, ","))
 	}
-	if r.c.Brief {
+	if r.q.Brief {
 		p("\n")
 	}
 	return rc
 }
 
-func cstring(b []byte) string {
-	if i := strings.IndexByte(string(b), 0); i >= 0 {
-		return string(b[:i])
+// members prints the member lines of --detail (or, with --brief, gathers
+// the member names) and counts the spares.
+func (r *viewer) members(v *arrayView) (spares int, names []string) {
+	a := v.array
+	p := func(format string, args ...any) { fmt.Fprintf(r.out, format, args...) }
+	for d, disk := range v.disks {
+		if d >= int(a.RaidDisks)*2 && disk.Major == 0 && disk.Minor == 0 {
+			continue
+		}
+		if d&1 == 1 && disk.Major == 0 && disk.Minor == 0 {
+			continue
+		}
+		if !r.q.Brief {
+			if d == int(a.RaidDisks)*2 {
+				p("\n")
+			}
+			r.diskLine(v, disk)
+		}
+		if disk.State == 0 {
+			spares++
+		}
+		dv := r.mapDev(uint32(disk.Major), uint32(disk.Minor), false)
+		switch {
+		case dv != "" && r.q.Brief:
+			names = append(names, dv)
+		case dv != "":
+			p("   %s", dv)
+		case disk.Major|disk.Minor != 0:
+			p("   missing")
+		}
+		if !r.q.Brief {
+			p("\n")
+		}
 	}
-	return string(b)
+	return spares, names
 }
 
 func orUnknown(s string) string {
@@ -131,15 +131,15 @@ func orUnknown(s string) string {
 	return s
 }
 
-func (r *runner) metadataText(v *arrayView) string {
-	if v.sra != nil && v.sra.major < 0 {
-		return v.sra.textVersion
+func (r *viewer) metadataText(v *arrayView) string {
+	if v.sra != nil && v.sra.Major < 0 {
+		return v.sra.TextVersion
 	}
 	return fmt.Sprintf("%d.%d", v.array.MajorVersion, v.array.MinorVersion)
 }
 
 // diskLine prints the numbers and state words of one member line.
-func (r *runner) diskLine(v *arrayView, disk md.DiskInfo) {
+func (r *viewer) diskLine(v *arrayView, disk md.DiskInfo) {
 	a := v.array
 	out := r.out
 	switch {
@@ -193,18 +193,24 @@ func (r *runner) diskLine(v *arrayView, disk md.DiskInfo) {
 }
 
 // detailHeader prints everything of --detail above the member lines.
-func (r *runner) detailHeader(v *arrayView, str string, availDisks int) {
-	a := v.array
-	out := r.out
-	p := func(format string, args ...any) { fmt.Fprintf(out, format, args...) }
-	var e *mdstatEnt
-	devnm := r.env.devnm(v.rdev)
-	for _, m := range r.env.readMdstat() {
-		if m.devnm == devnm {
+func (r *viewer) detailHeader(v *arrayView, str string, availDisks int) {
+	var e *md.MdstatEntry
+	devnm := r.devnm(v.rdev)
+	for _, m := range r.fs.MdadmStat() {
+		if m.Devnm == devnm {
 			e = &m
 			break
 		}
 	}
+	r.detailSizes(v, str)
+	r.detailState(v, availDisks, e)
+	r.detailGeometry(v, e)
+}
+
+// detailSizes prints the device, version, level, sizes and device counts.
+func (r *viewer) detailSizes(v *arrayView, str string) {
+	a := v.array
+	p := func(format string, args ...any) { fmt.Fprintf(r.out, format, args...) }
 	p("%s:\n", v.dev)
 	p("           Version : %s\n", r.metadataText(v))
 	if a.Ctime != 0 {
@@ -214,36 +220,35 @@ func (r *runner) detailHeader(v *arrayView, str string, availDisks int) {
 		p("        Raid Level : %s\n", str)
 	}
 	if v.sizeB != 0 {
-		p("        Array Size : %d%s\n", v.sizeB>>10, humanSize(v.sizeB))
+		p("        Array Size : %d%s\n", v.sizeB>>10, humanSize(int64(v.sizeB)))
 	}
 	if a.Level >= 1 {
 		major := a.MajorVersion
 		if v.sra != nil {
-			major = int32(v.sra.major)
+			major = int32(v.sra.Major)
 		}
 		if major != 0 && (v.sizeB >= 0xFFFFFFFF || a.Size == 0) {
 			var kib uint64
 			if v.sra != nil {
-				s, _ := r.env.readSys("/sys/block/" + v.sra.name + "/md/component_size")
-				fmt.Sscan(s, &kib)
+				kib = v.sra.ComponentSize
 			}
 			if kib > 0 {
-				p("     Used Dev Size : %d%s\n", kib, humanSize(kib<<10))
+				p("     Used Dev Size : %d%s\n", kib, humanSize(int64(kib<<10)))
 			} else {
 				p("     Used Dev Size : unknown\n")
 			}
 		} else {
-			p("     Used Dev Size : %d%s\n", uint32(a.Size), humanSize(uint64(uint32(a.Size))<<10))
+			p("     Used Dev Size : %d%s\n", uint32(a.Size), humanSize(int64(uint32(a.Size))<<10))
 		}
 	}
 	if a.RaidDisks != 0 {
 		p("      Raid Devices : %d\n", a.RaidDisks)
 	}
 	p("     Total Devices : %d\n", a.NrDisks)
-	if (v.sra == nil && a.MajorVersion == 0) || (v.sra != nil && v.sra.major == 0) {
+	if (v.sra == nil && a.MajorVersion == 0) || (v.sra != nil && v.sra.Major == 0) {
 		p("   Preferred Minor : %d\n", a.MdMinor)
 	}
-	if v.sra == nil || v.sra.major >= 0 {
+	if v.sra == nil || v.sra.Major >= 0 {
 		not := ""
 		if a.NotPersistent != 0 {
 			not = "not "
@@ -251,6 +256,12 @@ func (r *runner) detailHeader(v *arrayView, str string, availDisks int) {
 		p("       Persistence : Superblock is %spersistent\n", not)
 	}
 	p("\n")
+}
+
+// detailState prints the bitmap, update time, state and member counts.
+func (r *viewer) detailState(v *arrayView, availDisks int, e *md.MdstatEntry) {
+	a := v.array
+	p := func(format string, args ...any) { fmt.Fprintf(r.out, format, args...) }
 	switch {
 	case v.bmFile != "":
 		p("     Intent Bitmap : %s\n\n", v.bmFile)
@@ -287,15 +298,22 @@ func (r *runner) detailHeader(v *arrayView, str string, availDisks int) {
 		}
 	}
 	p("\n")
+}
+
+// detailGeometry prints the layout, chunk, consistency policy, sync
+// status, reshape and superblock lines, and the member table's title.
+func (r *viewer) detailGeometry(v *arrayView, e *md.MdstatEntry) {
+	a := v.array
+	p := func(format string, args ...any) { fmt.Fprintf(r.out, format, args...) }
 	switch {
 	case a.Level == 5:
-		p("            Layout : %s\n", layoutName(r5layouts, a.Layout))
+		p("            Layout : %s\n", r5Layout(uint32(a.Layout)))
 	case a.Level == 0 && a.Layout != 0:
-		p("            Layout : %s\n", layoutName(r0layouts, a.Layout))
+		p("            Layout : %s\n", r0Layout(uint32(a.Layout)))
 	case a.Level == 6:
-		p("            Layout : %s\n", layoutName(r6layouts, a.Layout))
+		p("            Layout : %s\n", r6Layout(uint32(a.Layout)))
 	case a.Level == 10:
-		p("            Layout :%s\n", r10Layout(a.Layout))
+		p("            Layout :%s\n", r10Layout(uint32(a.Layout)))
 	}
 	switch a.Level {
 	case 0, 4, 5, 10, 6:
@@ -306,7 +324,7 @@ func (r *runner) detailHeader(v *arrayView, str string, availDisks int) {
 		p("          Rounding : %dK\n\n", a.ChunkSize/1024)
 	}
 	if a.RaidDisks != 0 && v.sra != nil {
-		pol := v.sra.consistency
+		pol := v.sra.Consistency
 		switch pol {
 		case "none", "resync", "bitmap", "journal", "ppl":
 		default:
@@ -314,18 +332,18 @@ func (r *runner) detailHeader(v *arrayView, str string, availDisks int) {
 		}
 		p("Consistency Policy : %s\n\n", pol)
 	}
-	if e != nil && e.percent >= 0 {
-		p("    %7s Status : %d%% complete\n", []string{"Rebuild", "Resync", "Reshape", "Check"}[e.resync], e.percent)
+	if e != nil && e.Percent >= 0 {
+		p("    %7s Status : %d%% complete\n", []string{"Rebuild", "Resync", "Reshape", "Check"}[e.Resync], e.Percent)
 	}
 	if v.info != nil && v.info.Super.FeatureMap&bitmap.FeatureReshapeActive != 0 {
 		r.reshapeLines(v)
-	} else if e != nil && e.percent >= 0 {
+	} else if e != nil && e.Percent >= 0 {
 		p("\n")
 	}
 	if v.info != nil {
 		r.detailSuper(v)
 	}
-	if !r.c.NoDevices {
+	if !r.q.NoDevices {
 		if a.RaidDisks != 0 {
 			p("    Number   Major   Minor   RaidDevice State\n")
 		} else {
@@ -335,11 +353,11 @@ func (r *runner) detailHeader(v *arrayView, str string, availDisks int) {
 }
 
 // arrayState is the first word of the State line.
-func (r *runner) arrayState(v *arrayView) string {
+func (r *viewer) arrayState(v *arrayView) string {
 	a := v.array
 	if a.State&md.ArrayStateClean != 0 {
 		if (a.Level == 0 || a.Level == -1) && v.sra != nil {
-			return v.sra.arrayState
+			return v.sra.ArrayState
 		}
 		return "clean"
 	}

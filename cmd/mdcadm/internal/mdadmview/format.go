@@ -1,7 +1,14 @@
-// Package mdadmview renders md v1.x metadata read by package bitmap the way
-// mdadm 4.2 prints it: `mdadm --examine` (examine_super1 in super1.c) and
-// `mdadm --examine-bitmap` (ExamineBitmap in bitmap.c), plus a JSON form
-// of the same data.
+// Package mdadmview is mdadm 4.2's read-only output, in one place:
+// --examine (examine_super1), --examine-bitmap (ExamineBitmap), --detail
+// and --detail --scan (Detail, misc_scan), --query (Query), with --brief,
+// --export and a JSON form of the same data. It reads kernel facts only
+// through mdcluster/md (sysfs, /proc/mdstat) and bitmap (superblocks and
+// bitmaps on disk), plus mdadm's own files (/run/mdadm/map, mdadm.conf)
+// and /dev names.
+//
+// It lives in the outputs layer, next to its one user (cmd/mdcadm): what
+// mdadm prints is a presentation of kernel facts, not one of them, so it
+// sits above mdcluster/md and bitmap and neither of those imports it.
 //
 // The text follows mdadm 4.2's printf formats, including its quirks (for
 // example, levels compared as unsigned numbers, so a linear array gets a
@@ -11,6 +18,8 @@ package mdadmview
 import (
 	"fmt"
 	"time"
+
+	"mdcluster.dev/mdcluster/md"
 )
 
 // Options control rendering.
@@ -39,9 +48,6 @@ func ctimeOf(t time.Time, loc *time.Location) string {
 	}
 	return s
 }
-
-// HumanSize is mdadm's human_size, for the other mdadm-compatible views.
-func HumanSize(bytes int64) string { return humanSize(bytes) }
 
 // humanSize is mdadm's human_size: "" below 5000 KiB, else " (x.yy MiB
 // x.yy MB)" switching to GiB/GB from 2 GiB and TiB/TB from 2 TiB. The
@@ -81,6 +87,23 @@ func humanSizeJEDEC(bytes int64) string {
 	return fmt.Sprintf("%d.%02dTB", c/100, c%100)
 }
 
+// humanSizeBrief is mdadm's human_size_brief with IEC prefixes.
+func humanSizeBrief(bytes uint64) string {
+	b := int64(bytes)
+	switch {
+	case b < 5000*1024:
+		return ""
+	case b < 2<<30:
+		c := (b*200/(1<<20) + 1) / 2
+		return fmt.Sprintf("%d.%02dMiB", c/100, c%100)
+	case b < 2<<40:
+		c := (b*200/(1<<30) + 1) / 2
+		return fmt.Sprintf("%d.%02dGiB", c/100, c%100)
+	}
+	c := (b*200/(1<<40) + 1) / 2
+	return fmt.Sprintf("%d.%02dTiB", c/100, c%100)
+}
+
 // humanChunksize is bitmap.c's human_chunksize: "64 MB", "512 B".
 func humanChunksize(bytes uint64) string {
 	suffixes := []string{"B", "KB", "MB", "GB", "TB"}
@@ -94,35 +117,31 @@ func humanChunksize(bytes uint64) string {
 
 // uuidString prints 16 bytes as mdadm does: hex in groups of 4 bytes joined
 // by ':' (the byte order is kept, as with super1's swapuuid on x86).
-func uuidString(u [16]byte) string {
-	return fmt.Sprintf("%x:%x:%x:%x", u[0:4], u[4:8], u[8:12], u[12:16])
-}
+func uuidString(u [16]byte) string { return md.UUID(u).Colon() }
 
 // levelName is map_num(pers, level) or "-unknown-".
 func levelName(level int32) string {
+	if n := knownLevel(level); n != "" {
+		return n
+	}
+	return "-unknown-"
+}
+
+// knownLevel is map_num(pers, level), "" when mdadm knows no name.
+func knownLevel(level int32) string {
 	switch level {
 	case -1:
 		return "linear"
-	case 0:
-		return "raid0"
-	case 1:
-		return "raid1"
-	case 4:
-		return "raid4"
-	case 5:
-		return "raid5"
+	case 0, 1, 4, 5, 6, 10:
+		return fmt.Sprintf("raid%d", level)
 	case -4:
 		return "multipath"
-	case 6:
-		return "raid6"
-	case 10:
-		return "raid10"
 	case -5:
 		return "faulty"
 	case -100:
 		return "container"
 	}
-	return "-unknown-"
+	return ""
 }
 
 // r5Layout is map_num(r5layout, layout): the first name for each value.

@@ -1,4 +1,4 @@
-package cli
+package mdadmview
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"mdcluster.dev/mdcluster/md"
 )
 
 // devEntry is a block device node found under /dev.
@@ -17,15 +19,15 @@ type devEntry struct {
 
 // devList walks /dev once, like mdadm's nftw in map_dev_preferred: block
 // device nodes and symlinks to them, in directory order.
-func (r *runner) devList() []devEntry {
+func (r *viewer) devList() []devEntry {
 	if r.devs != nil {
 		return r.devs
 	}
 	r.devs = []devEntry{}
-	root := r.env.path("/dev")
+	root := r.path("/dev")
 	walk(root, func(p string, st *syscall.Stat_t) {
-		rel, _ := filepath.Rel(r.env.path("/"), p)
-		r.devs = append(r.devs, devEntry{name: "/" + rel, major: devMajor(uint64(st.Rdev)), minor: devMinor(uint64(st.Rdev))})
+		rel, _ := filepath.Rel(r.path("/"), p)
+		r.devs = append(r.devs, devEntry{name: "/" + rel, major: md.DevMajor(uint64(st.Rdev)), minor: md.DevMinor(uint64(st.Rdev))})
 	})
 	return r.devs
 }
@@ -58,7 +60,7 @@ func walk(dir string, fn func(string, *syscall.Stat_t)) {
 // mapDev is mdadm's map_dev_preferred: the shortest /dev name of
 // major:minor, names under /dev/md/ (or containing --prefer) first; with
 // create, "major:minor" when there is none.
-func (r *runner) mapDev(major, minor uint32, create bool) string {
+func (r *viewer) mapDev(major, minor uint32, create bool) string {
 	if major == 0 && minor == 0 {
 		return ""
 	}
@@ -67,7 +69,7 @@ func (r *runner) mapDev(major, minor uint32, create bool) string {
 		if d.major != major || d.minor != minor {
 			continue
 		}
-		if strings.HasPrefix(d.name, "/dev/md/") || (r.c.Prefer != "" && strings.Contains(d.name, r.c.Prefer)) {
+		if strings.HasPrefix(d.name, "/dev/md/") || (r.q.Prefer != "" && strings.Contains(d.name, r.q.Prefer)) {
 			if preferred == "" || len(d.name) < len(preferred) {
 				preferred = d.name
 			}

@@ -1,4 +1,4 @@
-package cli
+package mdadmview
 
 import (
 	"errors"
@@ -7,7 +7,6 @@ import (
 	"syscall"
 
 	"mdcluster.dev/bitmap"
-	"mdcluster.dev/bitmap/mdadmview"
 	"mdcluster.dev/mdcluster/md"
 )
 
@@ -27,66 +26,66 @@ type arrayView struct {
 	dev      string
 	rdev     uint64
 	sizeB    uint64 // BLKGETSIZE64
-	sra      *sysArray
+	sra      *md.SysfsArray
 	array    md.ArrayInfo
 	external bool
 	inactive bool
-	st       bool              // the metadata is v1.x (mdadm's st)
-	info     *mdadmview.Member // the superblock of the first active member
-	disks    []md.DiskInfo     // 2 per role, then the others (mdadm's disks[])
+	st       bool          // the metadata is v1.x (mdadm's st)
+	info     *Member       // the superblock of the first active member
+	disks    []md.DiskInfo // 2 per role, then the others (mdadm's disks[])
 	bmFile   string
 	avail    []bool
 }
 
 // loadArray opens dev and collects its state; a non-zero rc ends Detail.
-func (r *runner) loadArray(dev string) (*arrayView, int) {
-	m, err := openMember(dev)
+func (r *viewer) loadArray(dev string) (*arrayView, int) {
+	m, err := bitmap.Open(dev)
 	if err != nil {
-		r.env.errf("cannot open %s: %s\n", dev, errnoText(err))
+		r.errf("cannot open %s: %s\n", dev, errnoText(err))
 		return nil, 1
 	}
-	v := &arrayView{dev: dev, rdev: m.rdev, sizeB: uint64(m.size)}
-	if m.blk {
-		if n := r.env.mdName(m.rdev); n != "" {
-			v.sra, _ = r.env.readArray(n)
+	v := &arrayView{dev: dev, rdev: m.Rdev, sizeB: uint64(m.Size)}
+	if m.Block {
+		if n := r.mdName(m.Rdev); n != "" {
+			v.sra, _ = r.fs.SysfsRead(n)
 		}
 	}
 	m.Close()
 	d, err := md.OpenDevice(dev)
 	if err != nil {
 		if v.sra == nil {
-			r.env.errf("%s does not appear to be an md device\n", dev)
+			r.errf("%s does not appear to be an md device\n", dev)
 			return nil, 1
 		}
-		r.env.errf("cannot get array detail for %s: %s\n", dev, errnoText(err))
+		r.errf("cannot get array detail for %s: %s\n", dev, errnoText(err))
 		return nil, 1
 	}
 	defer d.Close()
 	ai, aerr := d.ArrayInfo()
 	if v.sra == nil && aerr != nil {
-		r.env.errf("%s does not appear to be an md device\n", dev)
+		r.errf("%s does not appear to be an md device\n", dev)
 		return nil, 1
 	}
 	if s := v.sra; s != nil {
-		v.external = s.major == -1 && s.minor == -2
-		v.inactive = !s.isActive()
-		v.st = s.major == 1
+		v.external = s.Major == -1 && s.Minor == -2
+		v.inactive = !s.IsActive()
+		v.st = s.Major == 1
 	} else {
 		v.st = ai.MajorVersion == 1
 	}
 	if aerr != nil {
 		if !errors.Is(aerr, syscall.ENODEV) {
-			r.env.errf("cannot get array detail for %s: %s\n", dev, errnoText(aerr))
+			r.errf("cannot get array detail for %s: %s\n", dev, errnoText(aerr))
 			return nil, 1
 		}
 		s := v.sra
-		if s.major == -1 && s.minor == -1 && len(s.devs) == 0 {
-			r.env.errf("Array associated with md device %s does not exist.\n", dev)
+		if s.Major == -1 && s.Minor == -1 && len(s.Devs) == 0 {
+			r.errf("Array associated with md device %s does not exist.\n", dev)
 			return nil, 1
 		}
-		ai = md.ArrayInfo{MajorVersion: int32(s.major), MinorVersion: int32(s.minor), RaidDisks: int32(s.raidDisks),
-			NrDisks: int32(len(s.devs)), ActiveDisks: int32(s.active), WorkingDisks: int32(s.working),
-			FailedDisks: int32(s.failed), SpareDisks: int32(s.spare)}
+		ai = md.ArrayInfo{MajorVersion: int32(s.Major), MinorVersion: int32(s.Minor), RaidDisks: int32(s.RaidDisks),
+			NrDisks: int32(len(s.Devs)), ActiveDisks: int32(s.Active), WorkingDisks: int32(s.Working),
+			FailedDisks: int32(s.Failed), SpareDisks: int32(s.Spare)}
 	}
 	v.array = ai
 	var found []md.DiskInfo
@@ -95,7 +94,7 @@ func (r *runner) loadArray(dev string) (*arrayView, int) {
 			di, err := d.DiskInfo(n)
 			if err != nil {
 				if n < int(ai.RaidDisks) {
-					r.env.errf("cannot get device detail for device %d: %s\n", n, errnoText(err))
+					r.errf("cannot get device detail for device %d: %s\n", n, errnoText(err))
 				}
 				continue
 			}
@@ -115,11 +114,11 @@ func (r *runner) loadArray(dev string) (*arrayView, int) {
 
 // loadInfo reads the superblock of the first active member whose ctime and
 // level match the array's, as Detail() does.
-func (r *runner) loadInfo(v *arrayView, found []md.DiskInfo) *mdadmview.Member {
+func (r *viewer) loadInfo(v *arrayView, found []md.DiskInfo) *Member {
 	var cands []md.DiskInfo
 	if v.sra != nil && v.array.RaidDisks == 0 {
-		for _, sd := range v.sra.devs {
-			cands = append(cands, md.DiskInfo{Major: sd.major, Minor: sd.minor, RaidDisk: sd.raidDisk})
+		for _, sd := range v.sra.Devs {
+			cands = append(cands, md.DiskInfo{Major: sd.Major, Minor: sd.Minor, RaidDisk: sd.RaidDisk})
 		}
 	}
 	for _, di := range found {
@@ -130,11 +129,11 @@ func (r *runner) loadInfo(v *arrayView, found []md.DiskInfo) *mdadmview.Member {
 	}
 	for _, di := range cands {
 		dv := r.mapDev(uint32(di.Major), uint32(di.Minor), true)
-		m, err := openMember(dv)
+		m, err := bitmap.Open(dv)
 		if err != nil {
 			continue
 		}
-		mem, err := mdadmview.LoadMember(m.reader(), dv)
+		mem, err := LoadMember(m.Reader(), dv)
 		m.Close()
 		if err != nil {
 			continue
@@ -160,9 +159,9 @@ func (v *arrayView) placeDisks(found []md.DiskInfo) {
 		v.disks[i] = md.DiskInfo{State: diskRemoved, Number: -1, RaidDisk: int32(i / 2)}
 	}
 	if v.inactive && v.sra != nil {
-		for _, sd := range v.sra.devs {
-			v.disks = append(v.disks, md.DiskInfo{Number: -1, Major: sd.major, Minor: sd.minor,
-				RaidDisk: sd.raidDisk, State: sysState(sd)})
+		for _, sd := range v.sra.Devs {
+			v.disks = append(v.disks, md.DiskInfo{Number: -1, Major: sd.Major, Minor: sd.Minor,
+				RaidDisk: sd.RaidDisk, State: sysState(sd)})
 		}
 	}
 	rd := v.array.RaidDisks
@@ -179,26 +178,26 @@ func (v *arrayView) placeDisks(found []md.DiskInfo) {
 	}
 }
 
-func sysState(sd sysDev) int32 {
+func sysState(sd md.SysfsDev) int32 {
 	var s int32
-	if sd.faulty {
+	if sd.Faulty {
 		s |= diskFaulty
 	}
-	if sd.sync {
+	if sd.Sync {
 		s |= diskSync
 	}
 	return s
 }
 
 // alive is is_dev_alive: /sys/dev/block/M:m exists.
-func (r *runner) alive(major, minor int32) bool {
-	_, err := os.Stat(r.env.path(fmt.Sprintf("/sys/dev/block/%d:%d", major, minor)))
+func (r *viewer) alive(major, minor int32) bool {
+	_, err := os.Stat(r.path(fmt.Sprintf("/sys/dev/block/%d:%d", major, minor)))
 	return err == nil
 }
 
 // computeAvail fills v.avail and returns the count of roles with an
 // in-sync member.
-func (r *runner) computeAvail(v *arrayView) int {
+func (r *viewer) computeAvail(v *arrayView) int {
 	n := 0
 	v.avail = make([]bool, max(v.array.RaidDisks, 0))
 	for d := range v.avail {
@@ -264,12 +263,12 @@ func enough(level, raidDisks, layout int32, clean bool, avail []bool) bool {
 
 // bitmapDirty is IsBitmapDirty: 1 dirty, 0 clean, -1 unreadable.
 func bitmapDirty(dev string) int {
-	m, err := openMember(dev)
+	m, err := bitmap.Open(dev)
 	if err != nil {
 		return -1
 	}
 	defer m.Close()
-	rd := m.reader()
+	rd := m.Reader()
 	sb, _, err := rd.ProbeSuperblock()
 	if err != nil {
 		return -1

@@ -1,31 +1,34 @@
-package cli
+package md
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
 
-// Sync progress values of mdstatEnt.percent besides 0..100.
+// Values of MdstatEntry.Percent besides 0..100.
 const (
-	resyncNone    = -1
-	resyncDelayed = -2
-	resyncPending = -3
-	resyncRemote  = -4
+	PercentNone    = -1
+	PercentDelayed = -2
+	PercentPending = -3
+	PercentRemote  = -4
 )
 
-// mdstatEnt is what mdadm's mdstat_read keeps of one /proc/mdstat array.
-type mdstatEnt struct {
-	devnm    string
-	metadata string
-	percent  int
-	resync   int // 0 recovery, 1 resync, 2 reshape, 3 check
+// MdstatEntry is what mdadm's mdstat_read keeps of one /proc/mdstat array; mdadm's --detail
+// prints its sync state from it (including md-cluster's resync=REMOTE, which the procfs parse
+// behind MDStat turns into PENDING).
+type MdstatEntry struct {
+	Devnm    string
+	Metadata string // after "super": "external:/md127/0", …
+	Percent  int    // 0..100, or PercentNone, PercentDelayed, PercentPending, PercentRemote
+	Resync   int    // 0 recovery, 1 resync, 2 reshape, 3 check
 }
 
-// readMdstat parses /proc/mdstat like mdstat_read: each array's logical
-// line (continuation lines joined) split into words.
-func (e *Env) readMdstat() []mdstatEnt {
-	b, err := os.ReadFile(e.path("/proc/mdstat"))
+// MdadmStat parses <root>/proc/mdstat like mdadm's mdstat_read: each array's logical line
+// (continuation lines joined) split into words. An unreadable file has no arrays, as for mdadm.
+func (f FS) MdadmStat() []MdstatEntry {
+	b, err := os.ReadFile(filepath.Join(f.root, "proc", "mdstat"))
 	if err != nil {
 		return nil
 	}
@@ -41,13 +44,13 @@ func (e *Env) readMdstat() []mdstatEnt {
 		}
 		lines = append(lines, w)
 	}
-	var out []mdstatEnt
+	var out []MdstatEntry
 	for _, w := range lines {
 		name := w[0]
 		if !strings.HasPrefix(name, "md") || len(name) >= 32 || len(name) < 3 || (name[2] != '_' && (name[2] < '0' || name[2] > '9')) {
 			continue
 		}
-		ent := mdstatEnt{devnm: name, percent: resyncNone}
+		ent := MdstatEntry{Devnm: name, Percent: PercentNone}
 		active, level, inDevs := -1, false, false
 		for i := 1; i < len(w); i++ {
 			s := w[i]
@@ -67,38 +70,38 @@ func (e *Env) readMdstat() []mdstatEnt {
 				// a member device
 			case s == "super" && i+1 < len(w):
 				i++
-				ent.metadata = w[i]
-			case ent.percent == resyncNone && strings.HasPrefix(s, "re") && s[l-1] == '%' && strings.Contains(s, "="):
-				ent.percent = atoiPrefix(s[strings.IndexByte(s, '=')+1:])
+				ent.Metadata = w[i]
+			case ent.Percent == PercentNone && strings.HasPrefix(s, "re") && s[l-1] == '%' && strings.Contains(s, "="):
+				ent.Percent = atoiPrefix(s[strings.IndexByte(s, '=')+1:])
 				switch {
 				case strings.HasPrefix(s, "resync"):
-					ent.resync = 1
+					ent.Resync = 1
 				case strings.HasPrefix(s, "reshape"):
-					ent.resync = 2
+					ent.Resync = 2
 				default:
-					ent.resync = 0
+					ent.Resync = 0
 				}
-			case ent.percent == resyncNone && (s[0] == 'r' || s[0] == 'c'):
+			case ent.Percent == PercentNone && (s[0] == 'r' || s[0] == 'c'):
 				switch {
 				case strings.HasPrefix(s, "resync"):
-					ent.resync = 1
+					ent.Resync = 1
 				case strings.HasPrefix(s, "reshape"):
-					ent.resync = 2
+					ent.Resync = 2
 				case strings.HasPrefix(s, "recovery"):
-					ent.resync = 0
+					ent.Resync = 0
 				case strings.HasPrefix(s, "check"):
-					ent.resync = 3
+					ent.Resync = 3
 				}
 				switch {
 				case l > 8 && strings.HasSuffix(s, "=DELAYED"):
-					ent.percent = resyncDelayed
+					ent.Percent = PercentDelayed
 				case l > 8 && strings.HasSuffix(s, "=PENDING"):
-					ent.percent = resyncPending
+					ent.Percent = PercentPending
 				case l > 7 && strings.HasSuffix(s, "=REMOTE"):
-					ent.percent = resyncRemote
+					ent.Percent = PercentRemote
 				}
-			case ent.percent == resyncNone && s[0] >= '0' && s[0] <= '9' && s[l-1] == '%':
-				ent.percent = atoiPrefix(s)
+			case ent.Percent == PercentNone && s[0] >= '0' && s[0] <= '9' && s[l-1] == '%':
+				ent.Percent = atoiPrefix(s)
 			}
 		}
 		out = append(out, ent)

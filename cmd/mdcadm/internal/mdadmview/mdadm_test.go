@@ -1,6 +1,6 @@
 //go:build mdadm
 
-// Run with: go test -tags mdadm ./bitmap/mdadmview
+// Run with: go test -tags mdadm ./cmd/mdcadm/internal/mdadmview
 // Needs mdadm 4.2 (Debian 12: apt-get install mdadm) in PATH; the
 // --examine-bitmap cases also need root and a free loop device.
 

@@ -1,9 +1,9 @@
-package cli
+package mdadmview
 
 import (
 	"fmt"
 
-	"mdcluster.dev/bitmap/mdadmview"
+	"mdcluster.dev/bitmap"
 	"mdcluster.dev/mdcluster/md"
 )
 
@@ -38,22 +38,22 @@ type QueryMember struct {
 
 // query is mdadm's Query(): what the device is to md, as an array and as
 // a member.
-func (r *runner) query(name string) int {
-	m, err := openMember(name)
+func (r *viewer) query(name string) int {
+	m, err := bitmap.Open(name)
 	if err != nil {
-		r.env.errf("cannot open %s: %s\n", name, errnoText(err))
+		r.errf("cannot open %s: %s\n", name, errnoText(err))
 		return 1
 	}
 	defer m.Close()
 	q := QueryJSON{Device: name}
 	var mdn string
-	if m.blk {
-		mdn = r.env.mdName(m.rdev)
+	if m.Block {
+		mdn = r.mdName(m.Rdev)
 	}
 	if mdn != "" {
-		if a, err := r.env.readArray(mdn); err == nil {
-			q.Array = &QueryArray{SizeBytes: uint64(m.size), Level: levelText(a.level),
-				RaidDisks: a.raidDisks, SpareDisks: a.spare}
+		if a, err := r.fs.SysfsRead(mdn); err == nil {
+			q.Array = &QueryArray{SizeBytes: uint64(m.Size), Level: levelText(a.Level),
+				RaidDisks: a.RaidDisks, SpareDisks: a.Spare}
 		} else {
 			mdn = ""
 		}
@@ -62,18 +62,18 @@ func (r *runner) query(name string) int {
 		// mdadm asks GET_ARRAY_INFO here; a device md does not own answers
 		// ENOTTY, an array without members ENODEV.
 		switch {
-		case !m.blk || devMajor(m.rdev) != 9:
+		case !m.Block || md.DevMajor(m.Rdev) != 9:
 			q.NotArray = "is not an md array"
 		default:
 			q.NotArray = "is an md device which is not active"
 		}
 	}
-	if mem, err := mdadmview.LoadMember(m.reader(), name); err == nil {
+	if mem, err := LoadMember(m.Reader(), name); err == nil {
 		sb := mem.Super
 		qm := &QueryMember{Number: sb.DevNumber, RaidDisks: sb.RaidDisks,
-			Level: levelText(levelName(sb.Level)), Activity: "inactive", Array: "array"}
+			Level: levelText(knownLevel(sb.Level)), Activity: "inactive", Array: "array"}
 		want := mapUUID(sb.SetUUID)
-		for _, e := range r.env.readMap() {
+		for _, e := range r.readMap() {
 			if e.uuid != want {
 				continue
 			}
@@ -82,8 +82,8 @@ func (r *runner) query(name string) int {
 		}
 		q.Member = qm
 	}
-	if r.c.JSON {
-		mdadmview.WriteJSON(r.out, q)
+	if r.q.JSON {
+		WriteJSON(r.out, q)
 		return 0
 	}
 	if a := q.Array; a != nil {
@@ -106,7 +106,7 @@ func (r *runner) query(name string) int {
 // activity tells whether member m is descriptor number of the running
 // array at path: active, mismatch (another device has that number, or m
 // is not a block device), or undetected (the array cannot be opened).
-func (r *runner) activity(path string, number uint32, m *member) string {
+func (r *viewer) activity(path string, number uint32, m *bitmap.Device) string {
 	d, err := md.OpenDevice(path)
 	if err != nil {
 		return "undetected"
@@ -116,28 +116,28 @@ func (r *runner) activity(path string, number uint32, m *member) string {
 		return "undetected"
 	}
 	di, err := d.DiskInfo(int(number))
-	if err == nil && m.blk && uint32(di.Major) == devMajor(m.rdev) && uint32(di.Minor) == devMinor(m.rdev) {
+	if err == nil && m.Block && uint32(di.Major) == md.DevMajor(m.Rdev) && uint32(di.Minor) == md.DevMinor(m.Rdev) {
 		return "active"
 	}
 	return "mismatch"
 }
 
 // arrayActive is md_array_active for the md device at path.
-func (r *runner) arrayActive(path string) bool {
-	m, err := openMember(path)
+func (r *viewer) arrayActive(path string) bool {
+	m, err := bitmap.Open(path)
 	if err != nil {
 		return false
 	}
 	defer m.Close()
 	n := ""
-	if m.blk {
-		n = r.env.mdName(m.rdev)
+	if m.Block {
+		n = r.mdName(m.Rdev)
 	}
 	if n == "" {
 		return false
 	}
-	a, err := r.env.readArray(n)
-	return err == nil && a.isActive()
+	a, err := r.fs.SysfsRead(n)
+	return err == nil && a.IsActive()
 }
 
 // levelText maps a sysfs or superblock level to mdadm's name (map_num of
@@ -148,21 +148,4 @@ func levelText(s string) string {
 		return s
 	}
 	return "(null)"
-}
-
-// levelName is mdadm's name of a numeric level.
-func levelName(l int32) string {
-	switch l {
-	case -1:
-		return "linear"
-	case 0, 1, 4, 5, 6, 10:
-		return fmt.Sprintf("raid%d", l)
-	case -4:
-		return "multipath"
-	case -5:
-		return "faulty"
-	case -100:
-		return "container"
-	}
-	return ""
 }

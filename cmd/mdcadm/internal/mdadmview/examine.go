@@ -130,19 +130,8 @@ func ptr[T any](v T) *T { return &v }
 func NewExamine(m *Member, opt Options) *Examine {
 	sb := m.Super
 	loc := opt.loc()
-	fm := sb.FeatureMap
 	bms := m.Bitmap
-	want := sb.ComputedCsum
-	if fm&bitmap.FeatureBitmapOffset != 0 && (bms == nil || bms.Magic != bitmap.BitmapMagic || bms.UUID != sb.SetUUID) {
-		// load_super1's no_bitmap path clears the bit in memory, and
-		// examine_super1 checksums that modified copy.
-		fm &^= bitmap.FeatureBitmapOffset
-		c := *sb
-		c.FeatureMap = fm
-		if b, err := c.MarshalBinary(); err == nil {
-			want = bitmap.Checksum(b)
-		}
-	}
+	fm, want := shownFeatures(sb, bms)
 	level := uint32(sb.Level) // mdadm compares the level unsigned
 	e := &Examine{
 		Device:          m.Device,
@@ -163,12 +152,77 @@ func NewExamine(m *Member, opt Options) *Examine {
 		ChecksumOK:      sb.SBCsum == want,
 		Events:          sb.Events,
 	}
-	if l := len(opt.Homehost); l > 0 && l < 32 && sb.SetName[l] == ':' && string(sb.SetName[:l]) == opt.Homehost {
+	if localTo(sb, opt.Homehost) {
 		e.LocalToHost = opt.Homehost
 	}
 	if bms != nil && bms.Nodes > 0 && fm&bitmap.FeatureBitmapOffset != 0 {
 		e.ClusterName = ptr(cstr(bms.ClusterName[:], 64))
 	}
+	e.sizes(sb, level)
+	if sb.DataOffset != 0 {
+		e.DataOffset = ptr(sb.DataOffset)
+	}
+	if sb.NewOffset != 0 && fm&bitmap.FeatureNewOffset != 0 {
+		e.NewOffset = ptr(sb.DataOffset + uint64(int64(sb.NewOffset)))
+	}
+	if fm&bitmap.FeatureRecoveryOffset != 0 {
+		e.RecoveryOffset = ptr(sb.RecoveryOffset)
+	}
+	if sp := unusedSpace(sb, fm, bms, m.DeviceSectors); sp.After != 1 && fm&bitmap.FeatureNewOffset == 0 {
+		e.UnusedSpace = &sp
+	}
+	e.State = "clean"
+	if sb.ResyncOffset+1 != 0 {
+		e.State = "active"
+	}
+	if fm&bitmap.FeatureBitmapOffset != 0 {
+		e.InternalBitmap = ptr(sb.BitmapOffset)
+	} else if fm&(bitmap.FeaturePPL|bitmap.FeatureMultiplePPLs) != 0 {
+		e.PPL = &PPL{Sectors: sb.PPLSize(), Offset: sb.PPLOffset()}
+	}
+	deltaExtra := e.reshape(sb, fm, level)
+	if sb.DevFlags&bitmap.DevFlagWriteMostly != 0 {
+		e.Flags = append(e.Flags, "write-mostly")
+	}
+	if sb.DevFlags&bitmap.DevFlagFailFast != 0 {
+		e.Flags = append(e.Flags, "failfast")
+	}
+	if sb.DevFlags != 0 && e.Flags == nil {
+		e.Flags = []string{} // "Flags :" with no names
+	}
+	if sb.BBLogSize != 0 && sb.BBLogOffset != 0 {
+		e.BadBlockLog = &BadBlockLog{
+			Entries: int32(sb.BBLogSize) * 512 / 8,
+			Offset:  sb.BBLogOffset,
+			Present: fm&bitmap.FeatureBadBlocks != 0,
+		}
+	}
+	e.geometry(sb, fm, level)
+	e.DeviceRole = deviceRole(sb, fm)
+	e.ArrayState, e.Inconsistent = arrayState(sb, level, deltaExtra)
+	return e
+}
+
+// shownFeatures is the feature map examine_super1 shows and the checksum
+// it expects: load_super1's no_bitmap path clears the bitmap bit in
+// memory when the bitmap superblock is missing or another array's, and
+// examine_super1 checksums that modified copy.
+func shownFeatures(sb *bitmap.Superblock, bms *bitmap.BitmapSuperblock) (uint32, uint32) {
+	fm, want := sb.FeatureMap, sb.ComputedCsum
+	if fm&bitmap.FeatureBitmapOffset != 0 && (bms == nil || bms.Magic != bitmap.BitmapMagic || bms.UUID != sb.SetUUID) {
+		fm &^= bitmap.FeatureBitmapOffset
+		c := *sb
+		c.FeatureMap = fm
+		if b, err := c.MarshalBinary(); err == nil {
+			want = bitmap.Checksum(b)
+		}
+	}
+	return fm, want
+}
+
+// sizes fills the Array Size and Used Dev Size lines (levels above 0,
+// compared unsigned as mdadm does).
+func (e *Examine) sizes(sb *bitmap.Superblock, level uint32) {
 	if level > 0 {
 		ddsks, denom := int64(0), int64(1)
 		switch level {
@@ -191,27 +245,11 @@ func NewExamine(m *Member, opt Options) *Examine {
 			e.UsedDevSectors = ptr(sb.Size)
 		}
 	}
-	if sb.DataOffset != 0 {
-		e.DataOffset = ptr(sb.DataOffset)
-	}
-	if sb.NewOffset != 0 && fm&bitmap.FeatureNewOffset != 0 {
-		e.NewOffset = ptr(sb.DataOffset + uint64(int64(sb.NewOffset)))
-	}
-	if fm&bitmap.FeatureRecoveryOffset != 0 {
-		e.RecoveryOffset = ptr(sb.RecoveryOffset)
-	}
-	if sp := unusedSpace(sb, fm, bms, m.DeviceSectors); sp.After != 1 && fm&bitmap.FeatureNewOffset == 0 {
-		e.UnusedSpace = &sp
-	}
-	e.State = "clean"
-	if sb.ResyncOffset+1 != 0 {
-		e.State = "active"
-	}
-	if fm&bitmap.FeatureBitmapOffset != 0 {
-		e.InternalBitmap = ptr(sb.BitmapOffset)
-	} else if fm&(bitmap.FeaturePPL|bitmap.FeatureMultiplePPLs) != 0 {
-		e.PPL = &PPL{Sectors: sb.PPLSize(), Offset: sb.PPLOffset()}
-	}
+}
+
+// reshape fills the reshape lines and returns the devices a shrinking
+// reshape drops (mdadm counts them in the Array State line).
+func (e *Examine) reshape(sb *bitmap.Superblock, fm, level uint32) uint32 {
 	deltaExtra := uint32(0)
 	if fm&bitmap.FeatureReshapeActive != 0 {
 		rs := &Reshape{Position: sb.ReshapePosition}
@@ -240,22 +278,11 @@ func NewExamine(m *Member, opt Options) *Examine {
 		}
 		e.Reshape = rs
 	}
-	if sb.DevFlags&bitmap.DevFlagWriteMostly != 0 {
-		e.Flags = append(e.Flags, "write-mostly")
-	}
-	if sb.DevFlags&bitmap.DevFlagFailFast != 0 {
-		e.Flags = append(e.Flags, "failfast")
-	}
-	if sb.DevFlags != 0 && e.Flags == nil {
-		e.Flags = []string{} // "Flags :" with no names
-	}
-	if sb.BBLogSize != 0 && sb.BBLogOffset != 0 {
-		e.BadBlockLog = &BadBlockLog{
-			Entries: int32(sb.BBLogSize) * 512 / 8,
-			Offset:  sb.BBLogOffset,
-			Present: fm&bitmap.FeatureBadBlocks != 0,
-		}
-	}
+	return deltaExtra
+}
+
+// geometry fills the layout and chunk lines.
+func (e *Examine) geometry(sb *bitmap.Superblock, fm, level uint32) {
 	switch {
 	case level == 0 && fm&bitmap.FeatureRAID0Layout != 0:
 		e.Layout = ptr(r0Layout(sb.Layout))
@@ -272,7 +299,4 @@ func NewExamine(m *Member, opt Options) *Examine {
 	case -1:
 		e.RoundingKiB = ptr(int32(sb.ChunkSize / 2))
 	}
-	e.DeviceRole = deviceRole(sb, fm)
-	e.ArrayState, e.Inconsistent = arrayState(sb, level, deltaExtra)
-	return e
 }

@@ -1,56 +1,15 @@
-package cli
+package mdadmview
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"syscall"
 
-	"golang.org/x/sys/unix"
 	"mdcluster.dev/bitmap"
-	"mdcluster.dev/bitmap/mdadmview"
 )
-
-// member is an open device or image file.
-type member struct {
-	f    *os.File
-	size int64
-	blk  bool   // a block device
-	rdev uint64 // its device number (block devices)
-}
-
-// openMember opens name read-only; regular files and block devices both
-// work.
-func openMember(name string) (*member, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	m := &member{f: f}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0 {
-		m.blk, m.rdev = true, uint64(st.Rdev)
-		// md writes member superblocks and bitmaps around the page cache:
-		// drop what an earlier reader cached (mdadm reads with O_DIRECT).
-		unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
-	}
-	if m.size, err = f.Seek(0, io.SeekEnd); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("size of %s: %w", name, err)
-	}
-	return m, nil
-}
-
-func (m *member) Close() error { return m.f.Close() }
-
-func (m *member) reader() *bitmap.Reader { return bitmap.NewReader(m.f, m.size) }
 
 // errnoText is strerror's text for err, as mdadm prints it.
 func errnoText(err error) string {
@@ -81,89 +40,99 @@ func fieldReason(fe *bitmap.FieldError) string {
 
 // examine is mdadm's Examine(): --examine of each device, or with --brief
 // an ARRAY line per array.
-func (r *runner) examine(devs []Device) int {
-	c := r.c
+func (r *viewer) examine(devs []Device) int {
+	c := r.q
 	rc := 0
-	type array struct {
-		uuid   [16]byte
-		first  *mdadmview.Member
-		spares int
-		devs   []string
-	}
-	var arrays []*array // newest first, as mdadm lists them
+	var arrays []*briefArray // newest first, as mdadm lists them
 	var js []any
 	for _, d := range devs {
-		m, err := openMember(d.Name)
+		m, err := bitmap.Open(d.Name)
 		if err != nil {
 			if !c.Scan {
-				r.env.errf("cannot open %s: %s\n", d.Name, errnoText(err))
+				r.errf("cannot open %s: %s\n", d.Name, errnoText(err))
 				rc = 1
 			}
 			continue
 		}
-		mem, err := mdadmview.LoadMember(m.reader(), d.Name)
+		mem, err := LoadMember(m.Reader(), d.Name)
 		m.Close()
 		if err != nil {
 			if !c.Brief {
-				r.env.errf("No md superblock detected on %s.%s\n", d.Name, whyNoSuperblock(err))
+				r.errf("No md superblock detected on %s.%s\n", d.Name, whyNoSuperblock(err))
 				rc = 1
 			}
 			continue
 		}
-		opt := mdadmview.Options{Location: r.env.Location, Homehost: c.Homehost}
+		opt := Options{Location: r.loc, Homehost: c.Homehost}
 		switch {
 		case c.JSON:
-			js = append(js, mdadmview.NewExamine(mem, opt))
+			js = append(js, NewExamine(mem, opt))
 		case c.Brief:
-			var ap *array
+			var ap *briefArray
 			for _, a := range arrays {
 				if a.uuid == mem.Super.SetUUID {
 					ap = a
 				}
 			}
 			if ap == nil {
-				ap = &array{uuid: mem.Super.SetUUID, first: mem}
-				arrays = append([]*array{ap}, arrays...)
+				ap = &briefArray{uuid: mem.Super.SetUUID, first: mem}
+				arrays = append([]*briefArray{ap}, arrays...)
 			}
 			if notInSync(mem.Super) {
 				ap.spares++
 			}
 			ap.devs = append(ap.devs, d.Name)
 		case c.Export:
-			mdadmview.WriteExport(r.out, mem)
+			WriteExport(r.out, mem)
 		default:
-			if err := mdadmview.NewExamine(mem, opt).WriteText(r.out, opt); err != nil {
-				r.env.errf("%s: %v\n", d.Name, err)
+			if err := NewExamine(mem, opt).WriteText(r.out, opt); err != nil {
+				r.errf("%s: %v\n", d.Name, err)
 				rc = 1
 			}
 		}
 	}
 	for _, a := range arrays {
-		var b bytes.Buffer
-		mdadmview.WriteBrief(&b, a.first)
-		line, _, _ := strings.Cut(b.String(), "\n")
-		if c.Verbose > 0 {
-			sb := a.first.Super
-			if l := levelName(sb.Level); l != "" {
-				line = strings.Replace(line, " metadata=", " level="+l+" metadata=", 1)
-			}
-			line = strings.Replace(line, " UUID=", fmt.Sprintf(" num-devices=%d UUID=", int32(sb.RaidDisks)), 1)
-		}
-		r.out.WriteString(line + "\n")
-		if a.spares > 0 {
-			fmt.Fprintf(r.out, "   spares=%d", a.spares)
-		}
-		if c.Verbose > 0 {
-			fmt.Fprintf(r.out, "   devices=%s", strings.Join(a.devs, ","))
-		}
-		if a.spares > 0 || c.Verbose > 0 {
-			r.out.WriteString("\n")
-		}
+		r.briefLines(a)
 	}
 	for _, v := range js {
-		mdadmview.WriteJSON(r.out, v)
+		WriteJSON(r.out, v)
 	}
 	return rc
+}
+
+// briefArray is one array of --examine --brief: its first member's
+// superblock, the devices seen and how many of them are not in sync.
+type briefArray struct {
+	uuid   [16]byte
+	first  *Member
+	spares int
+	devs   []string
+}
+
+// briefLines prints an array's ARRAY line as Examine does with --brief
+// (level and num-devices with -v), then its spares and devices.
+func (r *viewer) briefLines(a *briefArray) {
+	c := r.q
+	var b bytes.Buffer
+	WriteBrief(&b, a.first)
+	line, _, _ := strings.Cut(b.String(), "\n")
+	if c.Verbose > 0 {
+		sb := a.first.Super
+		if l := knownLevel(sb.Level); l != "" {
+			line = strings.Replace(line, " metadata=", " level="+l+" metadata=", 1)
+		}
+		line = strings.Replace(line, " UUID=", fmt.Sprintf(" num-devices=%d UUID=", int32(sb.RaidDisks)), 1)
+	}
+	r.out.WriteString(line + "\n")
+	if a.spares > 0 {
+		fmt.Fprintf(r.out, "   spares=%d", a.spares)
+	}
+	if c.Verbose > 0 {
+		fmt.Fprintf(r.out, "   devices=%s", strings.Join(a.devs, ","))
+	}
+	if a.spares > 0 || c.Verbose > 0 {
+		r.out.WriteString("\n")
+	}
 }
 
 // notInSync is mdadm's !(disk.state & MD_DISK_SYNC) for a v1.x member.
@@ -179,44 +148,52 @@ func notInSync(sb *bitmap.Superblock) bool {
 // file holding an md member is shown like a block device (its internal
 // bitmap), where mdadm would read it as an external bitmap file. A file
 // without an md superblock is still read as a bitmap file.
-func (r *runner) examineBitmap(name string) int {
-	m, err := openMember(name)
+func (r *viewer) examineBitmap(name string) int {
+	// mdadm opens with O_DIRECT, which only regular files and block
+	// devices allow: anything else (a character device such as
+	// /dev/urandom, a FIFO, a directory) fails at once with EINVAL. A
+	// stat, not an open, decides, so a FIFO does not block either.
+	if fi, err := os.Stat(name); err == nil && !fi.Mode().IsRegular() && !bitmap.IsBlock(fi) {
+		r.errf("failed to open bitmap file %s: %s\n", name, errnoText(syscall.EINVAL))
+		return 1
+	}
+	m, err := bitmap.Open(name)
 	if err != nil {
-		r.env.errf("failed to open bitmap file %s: %s\n", name, errnoText(err))
+		r.errf("failed to open bitmap file %s: %s\n", name, errnoText(err))
 		return 1
 	}
 	defer m.Close()
-	rd := m.reader()
+	rd := m.Reader()
 	sb, _, err := rd.ProbeSuperblock()
 	if err != nil {
 		if hasField(err) {
-			r.env.errf("%s: no usable md superblock%s\n", name, whyNoSuperblock(err))
+			r.errf("%s: no usable md superblock%s\n", name, whyNoSuperblock(err))
 			return 1
 		}
 		return r.bitmapFile(name, m)
 	}
 	if !sb.HasBitmap() {
-		r.env.errf("%s doesn't have bitmap\n", name)
+		r.errf("%s doesn't have bitmap\n", name)
 		return 1
 	}
 	bm, err := rd.ReadBitmap(sb, bitmap.WithMaxExtents(r.maxExtents()))
 	if bm == nil {
-		r.env.errf("%s doesn't have bitmap (%v)\n", name, err)
+		r.errf("%s doesn't have bitmap (%v)\n", name, err)
 		return 1
 	}
-	x := mdadmview.NewExamineBitmap(name, bm)
-	if r.c.JSON {
-		if r.c.Brief {
+	x := NewExamineBitmap(name, bm)
+	if r.q.JSON {
+		if r.q.Brief {
 			for i := range x.Slots {
 				x.Slots[i].Bits, x.Slots[i].Dirty, x.Slots[i].DirtyPercent, x.Slots[i].DirtyExtents = 0, 0, 0, nil
 			}
 		}
-		mdadmview.WriteJSON(r.out, x)
+		WriteJSON(r.out, x)
 		return 0
 	}
 	var b bytes.Buffer
 	x.WriteText(&b)
-	if r.c.Brief {
+	if r.q.Brief {
 		r.out.WriteString(dropBitmapLines(b.String()))
 	} else {
 		r.out.Write(b.Bytes())
@@ -224,8 +201,8 @@ func (r *runner) examineBitmap(name string) int {
 	return 0
 }
 
-func (r *runner) maxExtents() int {
-	if r.c.JSON {
+func (r *viewer) maxExtents() int {
+	if r.q.JSON {
 		return bitmap.DefaultMaxExtents
 	}
 	return 0 // the text has no extents: count bits only

@@ -203,12 +203,12 @@ func TestLoadMemberEndToEnd(t *testing.T) {
 
 // TestGoldenFiles compares the rendering of each testdata image with the
 // real mdadm's output captured next to it in the VM lab (see
-// ../testdata/README.md): NAME.examine.golden and
+// bitmap/testdata/README.md): NAME.examine.golden and
 // NAME.examine-bitmap.golden hold mdadm's output for the device "DEVICE"
 // (stdout and stderr) and a last line "rc=N". Times are in UTC.
 func TestGoldenFiles(t *testing.T) {
 	var imgs []string
-	_ = filepath.WalkDir(filepath.Join("..", "testdata"), func(p string, d fs.DirEntry, err error) error {
+	_ = filepath.WalkDir(filepath.Join("..", "..", "..", "..", "bitmap", "testdata"), func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".img.gz") {
 			imgs = append(imgs, p)
 		}
@@ -225,7 +225,7 @@ func TestGoldenFiles(t *testing.T) {
 			}
 			n++
 			golden, rc := splitRC(string(raw))
-			name, _ := filepath.Rel(filepath.Join("..", "testdata"), base)
+			name, _ := filepath.Rel(filepath.Join("..", "..", "..", "..", "bitmap", "testdata"), base)
 			t.Run(filepath.ToSlash(name)+"/"+kind, func(t *testing.T) {
 				if data == nil {
 					if data, err = gunzip(img); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"time"
 )
 
 // WriteText writes e exactly as mdadm 4.2 --examine prints it, the
@@ -57,26 +58,43 @@ func (e *Examine) WriteText(w io.Writer, opt Options) error {
 	} else if e.PPL != nil {
 		p("            PPL : %d sectors at offset %d sectors from superblock\n", e.PPL.Sectors, e.PPL.Offset)
 	}
-	if rs := e.Reshape; rs != nil {
-		p("  Reshape pos'n : %d%s\n", rs.Position/2, humanSize(int64(rs.Position<<9)))
-		if rs.DeltaDevices != nil {
-			p("  Delta Devices : %d (%d->%d)\n", *rs.DeltaDevices, *rs.FromDevices, e.RaidDevices)
-		}
-		if rs.NewLevel != "" {
-			p("      New Level : %s\n", rs.NewLevel)
-		}
-		if rs.NewLayout != nil {
-			if e.RaidLevel == "raid10" {
-				p("     New Layout :%s\n", *rs.NewLayout)
-			} else {
-				p("     New Layout : %s\n", *rs.NewLayout)
-			}
-		}
-		if rs.NewChunkKiB != nil {
-			p("  New Chunksize : %dK\n", *rs.NewChunkKiB)
-		}
-		p("\n")
+	e.writeReshape(&b)
+	e.writeState(&b, loc)
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// writeReshape writes the lines of an active reshape.
+func (e *Examine) writeReshape(b *bytes.Buffer) {
+	rs := e.Reshape
+	if rs == nil {
+		return
 	}
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	p("  Reshape pos'n : %d%s\n", rs.Position/2, humanSize(int64(rs.Position<<9)))
+	if rs.DeltaDevices != nil {
+		p("  Delta Devices : %d (%d->%d)\n", *rs.DeltaDevices, *rs.FromDevices, e.RaidDevices)
+	}
+	if rs.NewLevel != "" {
+		p("      New Level : %s\n", rs.NewLevel)
+	}
+	if rs.NewLayout != nil {
+		if e.RaidLevel == "raid10" {
+			p("     New Layout :%s\n", *rs.NewLayout)
+		} else {
+			p("     New Layout : %s\n", *rs.NewLayout)
+		}
+	}
+	if rs.NewChunkKiB != nil {
+		p("  New Chunksize : %dK\n", *rs.NewChunkKiB)
+	}
+	p("\n")
+}
+
+// writeState writes the flags, update time, bad block log, checksum,
+// events, geometry, role and array state lines.
+func (e *Examine) writeState(b *bytes.Buffer, loc *time.Location) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	if e.Flags != nil {
 		p("          Flags :")
 		for _, f := range e.Flags {
@@ -122,6 +140,4 @@ func (e *Examine) WriteText(w io.Writer, opt Options) error {
 		}
 		p("\n")
 	}
-	_, err := w.Write(b.Bytes())
-	return err
 }

@@ -1,25 +1,24 @@
-package cli
+package mdadmview
 
 import (
 	"fmt"
 	"os"
 	"strings"
 
-	"mdcluster.dev/bitmap/mdadmview"
 	"mdcluster.dev/mdcluster/md"
 )
 
 // detailScan is mdadm's misc_scan for --detail: every array of
 // /proc/mdstat, oldest first, members of external containers last.
-func (r *runner) detailScan() int {
-	ents := r.env.readMdstat()
+func (r *viewer) detailScan() int {
+	ents := r.fs.MdadmStat()
 	rc := 0
-	maps := r.env.readMap()
+	maps := r.readMap()
 	for members := 0; members <= 1; members++ {
 		for i := len(ents) - 1; i >= 0; i-- {
 			e := ents[i]
 			member := 0
-			if strings.HasPrefix(e.metadata, "external:/") {
+			if strings.HasPrefix(e.Metadata, "external:/") {
 				member = 1
 			}
 			if member != members {
@@ -27,7 +26,7 @@ func (r *runner) detailScan() int {
 			}
 			name := ""
 			for _, m := range maps {
-				if m.devnm == e.devnm && m.path != "" && m.path != "/unknown" {
+				if m.devnm == e.Devnm && m.path != "" && m.path != "/unknown" {
 					if _, err := os.Stat(m.path); err == nil {
 						name = m.path
 					}
@@ -35,7 +34,7 @@ func (r *runner) detailScan() int {
 				}
 			}
 			if name == "" {
-				name = "/dev/" + e.devnm
+				name = "/dev/" + e.Devnm
 			}
 			rc |= r.detail(name)
 		}
@@ -44,7 +43,7 @@ func (r *runner) detailScan() int {
 }
 
 // detailExport is --detail --export.
-func (r *runner) detailExport(v *arrayView, str string) int {
+func (r *viewer) detailExport(v *arrayView, str string) int {
 	a := v.array
 	p := func(format string, args ...any) { fmt.Fprintf(r.out, format, args...) }
 	if a.RaidDisks != 0 {
@@ -61,16 +60,16 @@ func (r *runner) detailExport(v *arrayView, str string) int {
 	found := false
 	if v.info != nil {
 		uuid = mapUUID(v.info.Super.SetUUID)
-		p("MD_UUID=%s\n", uuidColon(v.info.Super.SetUUID))
-		for _, m := range r.env.readMap() {
+		p("MD_UUID=%s\n", uuidString(v.info.Super.SetUUID))
+		for _, m := range r.readMap() {
 			if m.uuid == uuid {
 				path, found = m.path, true
 				break
 			}
 		}
 	} else {
-		devnm := r.env.devnm(v.rdev)
-		for _, m := range r.env.readMap() {
+		devnm := r.devnm(v.rdev)
+		for _, m := range r.readMap() {
 			if m.devnm == devnm {
 				path, found = m.path, true
 				p("MD_UUID=%08x:%08x:%08x:%08x\n", m.uuid[0], m.uuid[1], m.uuid[2], m.uuid[3])
@@ -82,32 +81,24 @@ func (r *runner) detailExport(v *arrayView, str string) int {
 		p("MD_DEVNAME=%s\n", strings.NewReplacer(" ", "_", "\t", "_", "/", "-").Replace(path[8:]))
 	}
 	if v.info != nil {
-		raw, _ := v.info.Super.MarshalBinary()
-		name := raw[32:64]
-		for i, c := range name {
-			if c == '\n' || c == 0 {
-				name = name[:i]
-				break
-			}
-		}
-		if len(name) > 0 {
+		if name := exportName(v.info.Super); len(name) > 0 {
 			p("MD_NAME=%s\n", name)
 		}
 	}
-	if !r.c.NoDevices && v.sra != nil {
-		for _, d := range v.sra.devs {
-			sys := []byte(d.name)
+	if !r.q.NoDevices && v.sra != nil {
+		for _, d := range v.sra.Devs {
+			sys := []byte(d.Name)
 			for i, c := range sys {
 				if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
 					sys[i] = '_'
 				}
 			}
-			if d.raidDisk >= 0 {
-				p("MD_DEVICE_%s_ROLE=%d\n", sys, d.raidDisk)
+			if d.RaidDisk >= 0 {
+				p("MD_DEVICE_%s_ROLE=%d\n", sys, d.RaidDisk)
 			} else {
 				p("MD_DEVICE_%s_ROLE=spare\n", sys)
 			}
-			if dv := r.mapDev(uint32(d.major), uint32(d.minor), false); dv != "" {
+			if dv := r.mapDev(uint32(d.Major), uint32(d.Minor), false); dv != "" {
 				p("MD_DEVICE_%s_DEV=%s\n", sys, dv)
 			}
 		}
@@ -120,8 +111,8 @@ func (r *runner) detailExport(v *arrayView, str string) int {
 type DetailJSON struct {
 	Device         string             `json:"device"`
 	Metadata       string             `json:"metadata"`
-	CreationTime   *mdadmview.Time    `json:"creation_time,omitempty"`
-	UpdateTime     *mdadmview.Time    `json:"update_time,omitempty"`
+	CreationTime   *Time              `json:"creation_time,omitempty"`
+	UpdateTime     *Time              `json:"update_time,omitempty"`
 	Level          string             `json:"level,omitempty"`
 	ArraySizeBytes uint64             `json:"array_size_bytes"`
 	RaidDevices    int32              `json:"raid_devices"`
@@ -154,18 +145,18 @@ type DetailJSONMember struct {
 	Device   string   `json:"device,omitempty"`
 }
 
-func (r *runner) detailJSON(v *arrayView) int {
+func (r *viewer) detailJSON(v *arrayView) int {
 	a := v.array
 	r.computeAvail(v)
-	j := DetailJSON{Device: v.dev, Metadata: r.metadataText(v), Level: levelName(a.Level), ArraySizeBytes: v.sizeB,
+	j := DetailJSON{Device: v.dev, Metadata: r.metadataText(v), Level: knownLevel(a.Level), ArraySizeBytes: v.sizeB,
 		RaidDevices: a.RaidDisks, TotalDevices: a.NrDisks, Active: a.ActiveDisks, Working: a.WorkingDisks,
 		Failed: a.FailedDisks, Spare: a.SpareDisks, Layout: a.Layout, ChunkSizeBytes: a.ChunkSize,
 		Members: []DetailJSONMember{}}
 	if a.Ctime != 0 {
-		j.CreationTime = &mdadmview.Time{Time: timeIn(a.Ctime, r.env)}
+		j.CreationTime = &Time{Time: timeIn(a.Ctime, r.loc)}
 	}
 	if a.Utime != 0 {
-		j.UpdateTime = &mdadmview.Time{Time: timeIn(a.Utime, r.env)}
+		j.UpdateTime = &Time{Time: timeIn(a.Utime, r.loc)}
 	}
 	switch {
 	case v.bmFile != "":
@@ -188,19 +179,19 @@ func (r *runner) detailJSON(v *arrayView) int {
 		}
 	}
 	if v.sra != nil {
-		j.Consistency = v.sra.consistency
+		j.Consistency = v.sra.Consistency
 	}
-	devnm := r.env.devnm(v.rdev)
-	for _, e := range r.env.readMdstat() {
-		if e.devnm == devnm && e.percent >= 0 {
-			j.SyncAction = []string{"recovery", "resync", "reshape", "check"}[e.resync]
-			pct := e.percent
+	devnm := r.devnm(v.rdev)
+	for _, e := range r.fs.MdadmStat() {
+		if e.Devnm == devnm && e.Percent >= 0 {
+			j.SyncAction = []string{"recovery", "resync", "reshape", "check"}[e.Resync]
+			pct := e.Percent
 			j.SyncPercent = &pct
 		}
 	}
 	if v.info != nil {
 		sb := v.info.Super
-		j.Name, j.UUID = sb.Name(), uuidColon(sb.SetUUID)
+		j.Name, j.UUID = sb.Name(), uuidString(sb.SetUUID)
 		ev := sb.Events
 		j.Events = &ev
 		if bm := v.info.Bitmap; bm != nil && bm.Nodes > 0 {
@@ -215,7 +206,7 @@ func (r *runner) detailJSON(v *arrayView) int {
 			RaidDisk: disk.RaidDisk, State: stateWords(disk.State),
 			Device: r.mapDev(uint32(disk.Major), uint32(disk.Minor), false)})
 	}
-	mdadmview.WriteJSON(r.out, j)
+	WriteJSON(r.out, j)
 	return 0
 }
 

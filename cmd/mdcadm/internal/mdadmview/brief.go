@@ -16,10 +16,7 @@ import (
 func WriteBrief(w io.Writer, m *Member) error {
 	sb := m.Super
 	var b bytes.Buffer
-	// mdadm treats set_name as a C string: a name of 32 bytes without a
-	// NUL runs on into ctime and the fields after it.
-	raw, _ := sb.MarshalBinary()
-	name := cstr(raw[32:], len(raw)-32)
+	name := briefName(sb)
 	b.WriteString("ARRAY ")
 	nm := name
 	if i := strings.IndexByte(name, ':'); i >= 0 {
@@ -53,9 +50,6 @@ func inSync(sb *bitmap.Superblock) bool {
 func escapeName(s string) string {
 	return strings.NewReplacer(" ", "_", "\t", "_", "/", "-").Replace(s)
 }
-
-// Quoted is mdadm's print_quoted, for the other mdadm-compatible views.
-func Quoted(s string) string { return quoted(s) }
 
 // quoted is print_quoted: s unchanged without space, tab or quote, else
 // surrounded by quotes, switching quote characters where one occurs.
@@ -105,14 +99,7 @@ func WriteExport(w io.Writer, m *Member) error {
 	}
 	p("MD_LEVEL=%s\n", level)
 	p("MD_DEVICES=%d\n", int32(sb.RaidDisks))
-	name := sb.SetName[:]
-	for i, c := range name {
-		if c == '\n' || c == 0 {
-			name = name[:i]
-			break
-		}
-	}
-	if len(name) > 0 {
+	if name := exportName(sb); len(name) > 0 {
 		p("MD_NAME=%s\n", name)
 	}
 	if e := NewExamine(m, Options{}); e.ArraySizeKiB != nil {
@@ -124,4 +111,31 @@ func WriteExport(w io.Writer, m *Member) error {
 	p("MD_EVENTS=%d\n", sb.Events)
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// briefName is set_name as mdadm's brief lines read it: a C string, so a
+// name of 32 bytes without a NUL runs on into ctime and the fields after
+// it.
+func briefName(sb *bitmap.Superblock) string {
+	raw, _ := sb.MarshalBinary()
+	return cstr(raw[32:], len(raw)-32)
+}
+
+// exportName is set_name as the --export forms print it (MD_NAME): up to
+// its first NUL or newline, within its 32 bytes.
+func exportName(sb *bitmap.Superblock) []byte {
+	name := sb.SetName[:]
+	for i, c := range name {
+		if c == '\n' || c == 0 {
+			return name[:i]
+		}
+	}
+	return name
+}
+
+// localTo reports whether set_name starts with "host:", as mdadm's "local
+// to host" test does.
+func localTo(sb *bitmap.Superblock, host string) bool {
+	l := len(host)
+	return l > 0 && l < 32 && sb.SetName[l] == ':' && string(sb.SetName[:l]) == host
 }
