@@ -84,15 +84,11 @@ func (e *Engine) Open(ctx context.Context, opts ...dlm.SessionOption) (*Session,
 // granted this session's locks.
 func (s *Session) margin() time.Duration { return s.ttl / DoneDivisor }
 
-// The session's timing, as fractions of its TTL. The agent's fencing (mdcluster/fence) and the
-// protocol models (scripts/model) are derived from these constants.
+// The session's timing, as fractions of its TTL (dlm's, re-exported).
 const (
-	// RenewDivisor: the lease is renewed every TTL/RenewDivisor.
-	RenewDivisor = 6
-	// RetryDivisor: a failed renewal is retried after TTL/RetryDivisor.
-	RetryDivisor = 12
-	// DoneDivisor: Done closes TTL/DoneDivisor before etcd can expire the lease.
-	DoneDivisor = 5
+	RenewDivisor = dlm.RenewDivisor
+	RetryDivisor = dlm.RetryDivisor
+	DoneDivisor  = dlm.DoneDivisor
 )
 
 // keepAlive renews the lease every TTL/RenewDivisor. The local deadline is computed

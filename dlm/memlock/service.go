@@ -27,9 +27,9 @@ import (
 // The session timing, as fractions of the TTL: the same as etcdlock's (a test checks it), so the
 // agent's fencing arithmetic holds against this engine too.
 const (
-	RenewDivisor = 6  // the lease is renewed every TTL/RenewDivisor
-	RetryDivisor = 12 // a failed renewal is retried after TTL/RetryDivisor
-	DoneDivisor  = 5  // Done closes TTL/DoneDivisor before the service can expire the lease
+	RenewDivisor = dlm.RenewDivisor // the lease is renewed every TTL/RenewDivisor
+	RetryDivisor = dlm.RetryDivisor // a failed renewal is retried after TTL/RetryDivisor
+	DoneDivisor  = dlm.DoneDivisor  // Done closes TTL/DoneDivisor before the service can expire the lease
 )
 
 // Service is one lock service: the state every client (Engine) shares. It is safe for concurrent

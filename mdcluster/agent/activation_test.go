@@ -286,7 +286,7 @@ func TestActivationRestartAdopts(t *testing.T) {
 	s := n.open()
 	n.mustPass(raid5.UUID)
 	s.Session.(interface{ Orphan() }).Orphan() // the process died; its lease lives on
-	n2 := c.node("node1", 1, raid5)           // the restarted process, same md
+	n2 := c.node("node1", 1, raid5)            // the restarted process, same md
 	n2.md, n2.mdadm.md = n.md, n.md
 	n2.rec.d.MD = n.md
 	rs, err := n2.eng.Resume(t.Context(), s.id)

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"mdcluster.dev/dlm"
-	"mdcluster.dev/dlm/etcdlock"
 	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/config"
 	"mdcluster.dev/mdcluster/md"
@@ -76,7 +75,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	if needsFencing(cfg) {
 		a.openWatchdog = func() (Watchdog, string) {
 			ttl := cfg.Leases.TTL.Duration
-			w, why := openWatchdog(cfg.Leases.Watchdog, ttl, cfg.Leases.WatchdogMargin.Duration, ttl/etcdlock.RenewDivisor, ttl/etcdlock.RetryDivisor)
+			w, why := openWatchdog(cfg.Leases.Watchdog, ttl, cfg.Leases.WatchdogMargin.Duration, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor)
 			if w == nil {
 				return nil, why
 			}

@@ -163,7 +163,7 @@ func (a *Agent) Release(ctx context.Context, r api.ReleaseRequest) error {
 // a pass; cluster-wide facts come from the lock service within a short timeout.
 func (a *Agent) Status(ctx context.Context) (api.Status, error) {
 	st := api.Status{Node: a.cfg.Node.Name, NodeID: a.cfg.Node.ID, Cluster: a.cfg.Cluster.Name,
-		Engine: a.cfg.LockEngine.Type, Observed: time.Now()}
+		Engine: a.cfg.LockEngine.Type, DLMControl: a.cfg.DLMControl.Mode, Observed: time.Now()}
 	s := a.sm.current()
 	st.Session = api.SessionInfo{Valid: s != nil, TTL: a.cfg.Leases.TTL.Duration}
 	var store dlm.Store

@@ -29,7 +29,13 @@ func openLockService(ctx context.Context, c *config.Config, log *slog.Logger) (d
 	switch le.Type {
 	case config.EngineEmbedded, config.EngineCluster:
 		opts := []etcdembed.Option{etcdembed.WithName(c.Node.Name), etcdembed.WithClientURLs(le.ClientURL),
-			etcdembed.WithPeerURLs(le.PeerURL), etcdembed.WithLogLevel("error")}
+			etcdembed.WithPeerURLs(le.PeerURL), etcdembed.WithLogger(log.With("component", "etcd"))}
+		if t, ok := le.ClientTLSFiles(); ok {
+			opts = append(opts, etcdembed.WithTLS(etcdembed.TLSFiles{CA: t.CA, Cert: t.Cert, Key: t.Key}))
+		}
+		if t, ok := le.PeerTLSFiles(); ok {
+			opts = append(opts, etcdembed.WithPeerTLS(etcdembed.TLSFiles{CA: t.CA, Cert: t.Cert, Key: t.Key}))
+		}
 		if le.Type == config.EngineCluster {
 			var ic []string
 			for _, p := range le.Peers {
@@ -52,11 +58,15 @@ func openLockService(ctx context.Context, c *config.Config, log *slog.Logger) (d
 		return kerneldlm.New(kerneldlm.WithLockspace(kerneldlm.DefaultLockspace)), func() {}, nil
 	case config.EngineExternal:
 		endpoints = le.Endpoints
-		cc = etcdembed.ClientConfig{CAFile: le.TLS.CA, CertFile: le.TLS.Cert, KeyFile: le.TLS.Key}
 	default:
 		return nil, nil, fmt.Errorf("lock_engine.type %q is not supported by this agent build", le.Type)
 	}
 	cc.Endpoints = endpoints
+	cc.Logger = log.With("component", "etcd")
+	// The agent's own client authenticates with this node's certificate (mutual TLS).
+	if t, ok := le.ClientTLSFiles(); ok {
+		cc.CAFile, cc.CertFile, cc.KeyFile = t.CA, t.Cert, t.Key
+	}
 	cli, err := etcdembed.NewClient(cc)
 	if err != nil {
 		closeAll()

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"mdcluster.dev/dlm/etcdlock"
+	"mdcluster.dev/dlm"
 	"mdcluster.dev/mdcluster/fence"
 )
 
@@ -97,7 +97,7 @@ func (l *Leases) validateMargin() error {
 	if t >= m {
 		return keyErr("leases.watchdog_margin", m.String(), fmt.Sprintf("the watchdog timeout %s must stay below it", t))
 	}
-	if !fence.Healthy(ttl, ttl/etcdlock.RenewDivisor, ttl/etcdlock.RetryDivisor, m, t) {
+	if !fence.Healthy(ttl, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor, m, t) {
 		return keyErr("leases.watchdog_margin", m.String(), fmt.Sprintf("with the watchdog timeout %s a session renewed on schedule would reach its fence point", t))
 	}
 	return nil
