@@ -7,14 +7,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"mdcluster.dev/bitmap"
-	"mdcluster.dev/dlm"
 	"mdcluster.dev/mdcluster/config"
 	"mdcluster.dev/mdcluster/md"
 )
@@ -214,7 +212,12 @@ func (a *Agent) watchUevents(ctx context.Context) {
 	}
 }
 
-func (a *Agent) readUevents(ctx context.Context, w *md.Watcher) {
+// eventSource is md's uevent watcher (tests feed captured events).
+type eventSource interface {
+	Next(ctx context.Context) (md.Event, error)
+}
+
+func (a *Agent) readUevents(ctx context.Context, w eventSource) {
 	for {
 		ev, err := w.Next(ctx)
 		if err != nil {
@@ -237,5 +240,3 @@ func (a *Agent) readUevents(ctx context.Context, w *md.Watcher) {
 	}
 }
 
-var _ = strconv.Itoa
-var _ dlm.Lock

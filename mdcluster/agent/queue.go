@@ -154,11 +154,3 @@ func (q *queue) stop() {
 	close(q.passDone)
 	q.passDone = make(chan struct{})
 }
-
-// busySince reports the earliest start of a pass still running, as a count of running passes
-// and the oldest start number; the health check uses it with the pass clock below.
-func (q *queue) running() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.processing)
-}

@@ -234,16 +234,6 @@ func (r *Reconciler) dropDiscovered(running map[string]bool) {
 	}
 }
 
-// holdsActivation reports whether any activation lease is held here.
-func (r *Reconciler) holdsActivation() bool {
-	for _, st := range r.states() {
-		if st.actHeld.Load() {
-			return true
-		}
-	}
-	return false
-}
-
 // exclusiveUUIDs lists the managed exclusive arrays.
 func (r *Reconciler) exclusiveUUIDs() []string {
 	var out []string
