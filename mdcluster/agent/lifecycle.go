@@ -239,4 +239,3 @@ func (a *Agent) readUevents(ctx context.Context, w eventSource) {
 		}
 	}
 }
-

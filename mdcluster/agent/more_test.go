@@ -60,7 +60,7 @@ func isA[T any](v any) bool { _, ok := v.(T); return ok }
 // New wires the running system's paths and mdadm.
 func TestNew(t *testing.T) {
 	cfg := &config.Config{Node: config.Node{Name: "n", ID: 1}, Arrays: []config.Array{raid5},
-		Leases: config.Leases{TTL: config.Duration{Duration: 15 * time.Second}, WatchdogMargin: config.Duration{Duration: 5 * time.Second}},
+		Leases:     config.Leases{TTL: config.Duration{Duration: 15 * time.Second}, WatchdogMargin: config.Duration{Duration: 5 * time.Second}},
 		LockEngine: config.LockEngine{Prefix: "/mdcluster/"}, Resync: config.Resync{MaxConcurrent: 1}}
 	a, err := New(cfg, discardLog())
 	if err != nil {
