@@ -6,20 +6,19 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"time"
 
 	"mdcluster.dev/mdcluster/config"
 	"mdcluster.dev/mdcluster/controld"
+	"mdcluster.dev/mdcluster/md"
 )
 
 // monitorPaths are where the kernel DLM's monitor device may be (libdlm's path first).
 var monitorPaths = []string{"/dev/misc/dlm-monitor", "/dev/dlm-monitor"}
 
 // startControlPlane runs the kernel DLM's control plane in this agent when dlm_control.mode is
-// mdclusterd (see mdcluster/controld), with the lock engine's etcd client. It returns a function that
-// stops it. If the control plane's lease is lost the agent's session is ended too, so that the
-// watchdog resets the node before the others recover its md-cluster slots.
+// mdclusterd (see mdcluster/controld), riding the agent's session. It returns a function that
+// stops it.
 func (a *Agent) StartControlPlane(ctx context.Context) (stop func(), err error) {
 	c := a.cfg
 	if c.DLMControl.Mode != config.ControlMdclusterd {
@@ -38,34 +37,38 @@ func (a *Agent) StartControlPlane(ctx context.Context) (stop func(), err error) 
 	if mon == "" {
 		return nil, fmt.Errorf("no DLM monitor device (%v): is the dlm module loaded?", monitorPaths)
 	}
-	if err := os.MkdirAll(filepath.Dir(c.DLMControl.LeaseFile), 0o755); err != nil {
-		return nil, fmt.Errorf("control plane lease file: %w", err)
-	}
-	d := controld.New(a.locks.kv, controld.Config{
+	// The kernel's lockspace uevents: forwarded from a watcher of the control plane's own until
+	// the agent's uevent reader (events.go) forwards them from its socket.
+	events := make(chan md.LockspaceEvent, 64)
+	d := controld.New(controld.Config{
 		Cluster: c.Cluster.Name, NodeID: c.Node.ID, Address: net.ParseIP(c.Node.Address),
-		TTL: c.Leases.TTL.Duration, FenceWait: c.EffectiveFenceWait(), FenceCommand: c.DLMControl.FenceCommand,
-		Prefix: c.LockEngine.Prefix + "controld/", LeaseFile: c.DLMControl.LeaseFile, Monitor: mon,
+		FenceWait: c.EffectiveFenceWait(), FenceCommand: c.DLMControl.FenceCommand,
+		Prefix: c.LockEngine.Prefix + "controld/", Monitor: mon,
 		Log: a.log.With("component", "controld"),
-	})
+	}, events)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
+	go forwardLockspaceEvents(ctx, events, a)
 	go func() {
 		defer close(done)
 		for {
-			err := d.Run(ctx)
-			if ctx.Err() != nil {
-				return
+			// The control plane rides the agent's session: one lease per node.
+			var sess controld.Session
+			a.mu.Lock()
+			if s, ok := a.sess.(controld.Session); ok && s.Ctx().Err() == nil {
+				sess = s
 			}
-			if errors.Is(err, controld.ErrLeaseLost) {
-				a.log.Error("DLM control plane lost its lease: ending the session, the watchdog fences this node", "err", err)
-				a.mu.Lock()
-				sess := a.sess
-				a.mu.Unlock()
-				if sess != nil {
-					_ = sess.Close()
+			a.mu.Unlock()
+			if sess != nil {
+				err := d.Run(ctx, sess)
+				if ctx.Err() != nil {
+					return
 				}
-			} else {
-				a.log.Error("DLM control plane stopped, restarting", "err", err)
+				if errors.Is(err, controld.ErrLeaseLost) {
+					a.log.Error("DLM control plane: the session ended; the watchdog fences this node if anything is protected", "err", err)
+				} else {
+					a.log.Error("DLM control plane stopped, restarting", "err", err)
+				}
 			}
 			select {
 			case <-ctx.Done():
@@ -84,4 +87,33 @@ func (a *Agent) StartControlPlane(ctx context.Context) (stop func(), err error) 
 		}
 		d.Close()
 	}, nil
+}
+
+// forwardLockspaceEvents reads the kernel's DLM lockspace uevents for the control plane.
+func forwardLockspaceEvents(ctx context.Context, events chan<- md.LockspaceEvent, a *Agent) {
+	for ctx.Err() == nil {
+		w, err := md.NewWatcher()
+		if err != nil {
+			a.log.Error("lockspace uevent watcher", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(5 * time.Second):
+				continue
+			}
+		}
+		for {
+			ev, err := w.Next(ctx)
+			if err != nil {
+				break
+			}
+			if e, ok := ev.(*md.LockspaceEvent); ok {
+				select {
+				case events <- *e:
+				case <-ctx.Done():
+				}
+			}
+		}
+		w.Close()
+	}
 }
