@@ -111,6 +111,13 @@ func (d *Daemon) Run(ctx context.Context, sess Session) error {
 		return ErrLeaseLost
 	}
 	d.sess, d.kv = sess, sess.Store()
+	// Everything Run waits for — the store, a fence wait, a fence command — ends with the
+	// session: a node whose own session ended is the one about to be fenced, and must not go on
+	// to recover another's slots.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(sess.Ctx(), cancel)
+	defer stop()
 	err := d.run(ctx)
 	if sess.Ctx().Err() != nil {
 		return fmt.Errorf("%w (%v)", ErrLeaseLost, err)

@@ -243,15 +243,22 @@ func (d *Daemon) failed(ctx context.Context, id int, addr string) error {
 	return nil
 }
 
+// fenceRetry is how long a failed fence command waits before its next attempt.
+const fenceRetry = 5 * time.Second
+
 // fence returns once node id cannot write any more: the fence command succeeded, or FenceWait
-// passed (the node's watchdog reset it margin before its lease could expire).
+// passed (the node's watchdog reset it margin before its session could expire). It returns
+// ctx's error as soon as ctx ends, which Run makes happen when this node's own session ends; a
+// running fence command is then killed with its process group.
 func (d *Daemon) fence(ctx context.Context, id int, addr string) error {
 	if d.cfg.FenceCommand == "" {
 		d.log.Info("waiting for the failed node's watchdog", "node", id, "wait", d.cfg.FenceWait)
+		t := time.NewTimer(d.cfg.FenceWait)
+		defer t.Stop()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(d.cfg.FenceWait):
+		case <-t.C:
 		}
 		d.log.Info("node fenced by its watchdog", "node", id)
 		return nil
@@ -259,16 +266,25 @@ func (d *Daemon) fence(ctx context.Context, id int, addr string) error {
 	for attempt := 1; ; attempt++ {
 		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", d.cfg.FenceCommand)
 		cmd.Env = append(os.Environ(), "FENCE_NODE_ID="+strconv.Itoa(id), "FENCE_NODE_ADDRESS="+addr)
+		killGroup(cmd)
+		// A child the command left running keeps its output open: stop waiting for it soon
+		// after the command was killed.
+		cmd.WaitDelay = time.Second
 		out, err := cmd.CombinedOutput()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err == nil {
 			d.log.Info("node fenced by the fence command", "node", id, "attempt", attempt)
 			return nil
 		}
 		d.log.Error("fence command failed: recovery waits", "node", id, "attempt", attempt, "err", err, "output", string(out))
+		t := time.NewTimer(fenceRetry)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
-		case <-time.After(5 * time.Second):
+		case <-t.C:
 		}
 	}
 }
