@@ -16,6 +16,14 @@
 // deadline counts from when each renewal was sent), so a holder always learns
 // it lost its locks before anyone else can be granted them.
 //
+// Sessions have every optional capability of dlm/session.go: an ID (the lease) that a restarted
+// process resumes (Engine.Resume) and whose locks it adopts, a deadline on the monotonic clock,
+// Inspect (a read of a resource's keys), and a Store whose keys are bound to the lease.
+//
+// A transaction holds at most --max-txn-ops compares and as many operations (128 by default,
+// WithMaxTxnOps otherwise): a release that unblocks more waiters grants the first ones, and the
+// others grant themselves.
+//
 // Lock keys are reused per session and resource, but etcd still keeps every
 // revision until compaction: run members with auto-compaction.
 //

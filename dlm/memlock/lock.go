@@ -255,7 +255,7 @@ func (l *Lock) Convert(ctx context.Context, mode dlm.Mode, opts ...dlm.LockOptio
 	svc.mu.Lock()
 	defer func() { svc.mu.Unlock(); deliver(ns) }()
 	ns = nil
-	if q.granted && !q.conv && q.token > tok {
+	if !q.gone && q.granted && !q.conv && q.token > tok {
 		l.granted()
 		return nil
 	}

@@ -21,6 +21,7 @@ import (
 	"mdcluster.dev/dlm"
 	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/config"
+	"mdcluster.dev/mdcluster/controld"
 	"mdcluster.dev/mdcluster/md"
 )
 
@@ -59,6 +60,10 @@ type Agent struct {
 	mu      sync.Mutex
 	callers map[string]dlm.Lock // leases held for local callers (mdcadm), by resource
 	cp      *controlPlane
+	// controldFS and controldMonitor are the DLM's configfs and monitor device (tests give
+	// their own; zero values mean the running system's).
+	controldFS      controld.ConfigFS
+	controldMonitor string
 }
 
 // New returns an agent for a validated configuration, on the running system.
@@ -113,12 +118,21 @@ func (a *Agent) Run(ctx context.Context, ready func(status string)) error {
 	if err := a.startGuard(); err != nil {
 		return err
 	}
+	if a.cfg.DLMControl.Mode == config.ControlMdclusterd {
+		cp, err := a.newControlPlane(a.controldFS, a.controldMonitor)
+		if err != nil {
+			a.g.finish(false)
+			return err
+		}
+		a.cp = cp
+	}
 	eng, closeEngine, err := a.openEngine(ctx)
 	if err != nil {
 		a.g.finish(false)
 		return err
 	}
 	defer closeEngine()
+	defer a.closeControlPlane()
 	a.sm.eng = eng
 	srv := &api.Server{Backend: a, Log: a.log.With("component", "api")}
 	if err := srv.Listen(a.cfg.Listen.APISocket); err != nil {

@@ -1,13 +1,15 @@
 // Package controld is mdclusterd's DLM control plane: it does what dlm_controld does for the
 // Linux kernel DLM — the configfs cluster set-up, lockspace joins and leaves answered through
-// uevents and sysfs, and node failures (after fencing) — with the member sets agreed through etcd
-// instead of corosync.
+// uevents and sysfs, and node failures (after fencing) — with the member sets agreed through the
+// lock service's store (dlm.Store: etcd) instead of corosync.
 //
+// It rides the agent's own session (one lease per node, so the watchdog and the peers' fence
+// wait measure the same expiry) and takes the lockspace uevents from the agent's uevent socket.
 // Membership lives under a key prefix: nodes/<id> (the node's address) and ls/<lockspace>/<id>,
-// all bound to the node's lease. Every node applies the changes in etcd revision order; a joiner
-// starts with the member set of its own join's revision. A node whose lease expires has failed:
-// once it is fenced, comms/<id> goes first (so the kernel reports a failure to md-cluster, which
-// recovers the node's bitmap slot), then the node leaves every lockspace.
+// all bound to the node's session. Every node applies the changes in revision order; a joiner
+// starts with the member set of its own join's revision. A node whose session expires has
+// failed: once it is fenced, comms/<id> goes first (so the kernel reports a failure to
+// md-cluster, which recovers the node's bitmap slot), then the node leaves every lockspace.
 package controld
 
 import (
