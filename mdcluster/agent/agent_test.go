@@ -13,6 +13,8 @@ import (
 	"mdcluster.dev/dlm"
 	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/config"
+	"mdcluster.dev/mdcluster/controld"
+	"mdcluster.dev/mdcluster/md"
 )
 
 // tagent is a whole agent (Run: session manager, guard, workers, API) over test md, a fake
@@ -43,7 +45,7 @@ func (c *cluster) agent(name string, id int, md *testMD, run string, arrays ...c
 	ta := &tagent{t: t, md: md, wd: &fakeWatchdog{timeout: 2 * time.Second}, ready: make(chan struct{})}
 	ta.mdadm = &fakeMdadm{md: md, t: t, captures: captureOf}
 	sys := t.TempDir()
-	ta.Agent = &Agent{cfg: cfg, log: discardLog(), md: md, mdadm: ta.mdadm, hold: func() {},
+	ta.Agent = &Agent{cfg: cfg, log: testLog(t), md: md, mdadm: ta.mdadm, hold: func() {},
 		paths: Paths{Sys: sys, Dev: t.TempDir(), Run: run, SysrqTrigger: filepath.Join(sys, "sysrq-trigger"),
 			BootID: filepath.Join(run, "boot_id")}}
 	if err := os.WriteFile(ta.paths.BootID, []byte("boot-1\n"), 0o644); err != nil {
@@ -323,5 +325,64 @@ func TestAgentDiscoversClusteredArrays(t *testing.T) {
 	a.discover()
 	if a.rec.array(raid1.UUID) != nil {
 		t.Fatal("a stopped discovered array is still watched")
+	}
+}
+
+// With dlm_control mdclusterd the control plane rides the agent's session (its node key is
+// bound to it) and answers the lockspace events of the agent's uevent reader. A session lost
+// while a DLM lockspace is in use resets the node: its peers will recover its md-cluster slot.
+func TestAgentControlPlane(t *testing.T) {
+	c := newCluster(t)
+	a := c.agent("node1", 1, nil, t.TempDir(), raid10)
+	a.cfg.Node.Address = "10.0.0.1"
+	a.cfg.DLMControl = config.DLMControl{Mode: config.ControlMdclusterd}
+	root := t.TempDir()
+	a.controldFS = controld.ConfigFS{Cluster: filepath.Join(root, "config", "dlm", "cluster"), Sys: filepath.Join(root, "sys", "dlm")}
+	if err := errors.Join(os.MkdirAll(a.controldFS.Sys, 0o755), os.MkdirAll(filepath.Dir(a.controldFS.Cluster), 0o755)); err != nil {
+		t.Fatal(err)
+	}
+	// As configfs would: the cluster directory with its name, then its default groups.
+	if _, err := a.controldFS.Setup("mdlab"); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"comms", "spaces"} {
+		if err := os.MkdirAll(filepath.Join(a.controldFS.Cluster, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.controldMonitor = filepath.Join(root, "dlm-monitor")
+	if err := os.WriteFile(a.controldMonitor, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.start()
+	s := a.sm.current()
+	eventually(t, "node key bound to the agent's session", func() bool {
+		kvs, _, err := s.Session.(dlm.StoreSession).Store().Get(t.Context(), "/mdcluster/controld/nodes/1", 0)
+		return err == nil && len(kvs) == 1 && kvs[0].Session == s.id
+	})
+	const ls = "10d42f6e-5047-0313-e014-6ae7b4d871b2"
+	if err := os.MkdirAll(filepath.Join(a.controldFS.Sys, ls), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a.lockspaceEvent(&md.LockspaceEvent{Action: "online", Lockspace: ls})
+	eventually(t, "the join answered", func() bool {
+		_, err := os.Stat(filepath.Join(a.controldFS.Sys, ls, "event_done"))
+		return err == nil
+	})
+	if err := os.MkdirAll(filepath.Join(a.paths.Sys, "kernel", "dlm", ls), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.svc.Expire(s.id)
+	select {
+	case err := <-a.done:
+		if !errors.Is(err, errFenced) {
+			t.Fatalf("Run: %v", err)
+		}
+		a.done <- err
+	case <-time.After(10 * time.Second):
+		t.Fatal("a node with a lockspace in use was not fenced")
+	}
+	if a.resets.Load() != 1 {
+		t.Fatalf("resets %d", a.resets.Load())
 	}
 }

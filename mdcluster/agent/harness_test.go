@@ -223,3 +223,15 @@ var (
 )
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// testLog logs to the test when MDCLUSTER_TEST_LOG is set.
+func testLog(t *testing.T) *slog.Logger {
+	if os.Getenv("MDCLUSTER_TEST_LOG") == "" {
+		return discardLog()
+	}
+	return slog.New(slog.NewTextHandler(tw{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tw struct{ t *testing.T }
+
+func (w tw) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
