@@ -33,7 +33,10 @@ type Status struct {
 	Arrays     []ArrayStatus `json:"arrays"`
 	Leases     []Lease       `json:"leases"`
 	Resyncs    []Resync      `json:"resyncs"`
-	Observed   time.Time     `json:"observed"`
+	// Actions counts what the agent did on md and on the locks since it started, by action
+	// (assemble, stop_unleased, sync_frozen, …): the same figures as the metrics.
+	Actions  map[string]uint64 `json:"actions,omitempty"`
+	Observed time.Time         `json:"observed"`
 }
 
 // SessionInfo is this node's session in the lock engine.
