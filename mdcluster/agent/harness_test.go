@@ -46,10 +46,25 @@ func newTestMD(t *testing.T) *testMD {
 	return &testMD{fs: fs, root: root, busy: map[string]bool{}}
 }
 
-// load puts a captured array in place, as if md ran it (mdadm assembled it).
+// load puts a captured array in place, as if md ran it (mdadm assembled it). The array's
+// directory appears at once (a rename), as the kernel's does: a pass reading meanwhile sees the
+// whole array or none of it.
 func (m *testMD) load(t testing.TB, capture string) {
 	t.Helper()
-	mdtest.Unpack(t, mdtest.Path(capture), m.root)
+	stage := filepath.Join(m.root, ".stage-"+capture)
+	mdtest.Unpack(t, mdtest.Path(capture), stage)
+	ents, err := os.ReadDir(filepath.Join(stage, "sys", "block"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		dst := filepath.Join(m.root, "sys", "block", e.Name())
+		_ = os.RemoveAll(dst)
+		if err := os.Rename(filepath.Join(stage, "sys", "block", e.Name()), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = os.RemoveAll(stage)
 }
 
 // set writes an attribute as the kernel would show it.
