@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"mdcluster.dev/dlm"
+	"mdcluster.dev/dlm/memlock"
 	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/config"
 	"mdcluster.dev/mdcluster/controld"
@@ -385,4 +386,55 @@ func TestAgentControlPlane(t *testing.T) {
 	if a.resets.Load() != 1 {
 		t.Fatalf("resets %d", a.resets.Load())
 	}
+}
+
+// hangingSession is a memlock session whose CheckToken hangs while hang is open, whatever its
+// context says: an etcd call stuck on a dead network.
+type hangingSession struct {
+	*memlock.Session
+	hang *atomic.Pointer[chan struct{}]
+}
+
+func (s hangingSession) CheckToken(ctx context.Context, res string, tok dlm.Token) error {
+	if ch := s.hang.Load(); ch != nil {
+		<-*ch
+	}
+	return s.Session.CheckToken(ctx, res, tok)
+}
+
+type hangingEngine struct {
+	*memlock.Engine
+	hang *atomic.Pointer[chan struct{}]
+}
+
+func (e hangingEngine) NewSession(ctx context.Context, opts ...dlm.SessionOption) (dlm.Session, error) {
+	s, err := e.Engine.Open(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return hangingSession{s, e.hang}, nil
+}
+
+// Stopping I/O after a session loss never waits behind a lock-service call (item 15): with a
+// pass stuck in an etcd call that never returns, the guard stops the exclusive array as soon as
+// the session is lost.
+func TestSessionLostDoesNotWaitForLockCalls(t *testing.T) {
+	c := newCluster(t)
+	a := c.agent("node1", 1, nil, t.TempDir(), raid5)
+	var hang atomic.Pointer[chan struct{}]
+	eng := hangingEngine{c.svc.Engine(), &hang}
+	a.openEngine = func(context.Context) (dlm.Engine, func(), error) { return eng, func() {}, nil }
+	a.start()
+	eventually(t, "assembled", func() bool { return a.md.present("md1") })
+	ch := make(chan struct{})
+	hang.Store(&ch)
+	defer close(ch)
+	a.q.add(raid5.UUID)
+	time.Sleep(200 * time.Millisecond) // the pass is now stuck in CheckToken
+	c.svc.Expire(a.sm.current().id)
+	eventually(t, "the array stopped while a pass hangs in the lock service", func() bool { return !a.md.present("md1") })
+	if a.resets.Load() != 0 {
+		t.Fatal("reset with the array stopped")
+	}
+	hang.Store(nil)
 }

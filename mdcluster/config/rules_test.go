@@ -76,7 +76,9 @@ func TestRuleWatchdogMargin(t *testing.T) {
 		{"smallest with a watchdog", leases("ttl: 5s, watchdog: /dev/watchdog, watchdog_margin: 2s"), ""},
 		{"below the smallest with a watchdog", leases("ttl: 5s, watchdog: /dev/watchdog, watchdog_margin: 1999ms"), `leases.watchdog_margin: "1.999s": want at least 2s with a watchdog`},
 		{"largest TTL", leases("ttl: 5m, watchdog: /dev/watchdog, watchdog_margin: 150s"), ""},
-		{"largest TTL, smallest margin", leases("ttl: 5m, watchdog: /dev/watchdog, watchdog_margin: 2s"), ""},
+		{"largest TTL, smallest margin", leases("ttl: 5m, watchdog: /dev/watchdog, watchdog_margin: 3s"), ""},
+		{"largest TTL, margin below the clock drift over it", leases("ttl: 5m, watchdog: /dev/watchdog, watchdog_margin: 2s"), "leases.watchdog_margin"},
+		{"a long TTL, margin below the clock drift over it", leases("ttl: 4m, watchdog_margin: 2s"), "1% clock-rate"},
 	})
 }
 
@@ -94,7 +96,7 @@ func TestRuleFenceWait(t *testing.T) {
 		{"one TTL", ctl("5s", "5s"), ""},
 		{"above one TTL", ctl("5s", "5001ms"), `dlm_control.fence_wait: "5.001s": want 0 (leases.watchdog_margin) to leases.ttl (5s)`},
 		{"5m with a 5s TTL", ctl("5s", "5m"), "dlm_control.fence_wait"},
-		{"5m with a 5m TTL", ctl("5m", "5m"), ""},
+		{"5m with a 5m TTL", ctl("5m", "5m"), "leases.watchdog_margin"}, // 2s is below 1% of 5m
 		{"negative", ctl("5s", "-1s"), "dlm_control.fence_wait"},
 		{"lease_file unknown", strings.Replace(ctl("5s", "0s"), "fence_wait: 0s", "lease_file: /run/mdcluster/controld.lease", 1), `unknown key "lease_file" (in dlm_control)`},
 	})

@@ -76,15 +76,23 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// MaxClockRate is the clock-rate difference between nodes the margin must cover.
+const MaxClockRate = 0.01
+
 // validateMargin checks the margin against the fencing arithmetic of mdcluster/fence and the
 // renewal timing of dlm/etcdlock, the single source of both. The margin covers the watchdog's
-// reset and the clock-rate error between this node and the etcd leader: 1s covers 0.33 % over
-// the longest TTL, far more than NTP lets a clock drift. Above TTL/2 a session renewed on
-// schedule would reach its fence point and a healthy node would reset (fence.Healthy).
+// reset and the clock-rate difference between this node and the etcd leader over a whole TTL:
+// the node counts its deadline on its own clock, etcd expires the lease on the leader's. It
+// must cover a 1 % rate difference (MaxClockRate: ten times what NTP allows, room for a loaded
+// VM's clock), so a long TTL needs a longer margin: 5m needs 3s. Above TTL/2 a session renewed
+// on schedule would reach its fence point and a healthy node would reset (fence.Healthy).
 func (l *Leases) validateMargin() error {
 	ttl, m := l.TTL.Duration, l.WatchdogMargin.Duration
 	if m < time.Second || m > ttl/2 {
 		return keyErr("leases.watchdog_margin", m.String(), fmt.Sprintf("want 1s to leases.ttl/2 (%s)", ttl/2))
+	}
+	if drift := time.Duration(float64(ttl) * MaxClockRate); m < drift {
+		return keyErr("leases.watchdog_margin", m.String(), fmt.Sprintf("want at least %s with leases.ttl %s: the margin covers a %.0f%% clock-rate difference over the TTL", drift, ttl, MaxClockRate*100))
 	}
 	if l.Watchdog == "" {
 		return nil
