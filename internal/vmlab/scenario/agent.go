@@ -155,60 +155,6 @@ func ExclusiveFailover(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl time
 	return failover, nil
 }
 
-// NetworkCutSelfFence cuts node1's network to the lock service inside the guest while it holds
-// an exclusive RAID5: node1 must stop the array and be reset by its watchdog before node2's
-// agent assembles the array. The order is proven on the host's clock: QEMU's exit for node1,
-// and node2's console line for the assembly.
-func NetworkCutSelfFence(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl, margin time.Duration) error {
-	uuid, err := createRAID5(ctx, l)
-	if err != nil {
-		return err
-	}
-	arrays := fmt.Sprintf("  - {uuid: %s, name: data, mode: exclusive, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
-	if err := startAgent(ctx, l, 1, AgentConfig(1, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
-		return err
-	}
-	mdName, _, err := waitAssembled(ctx, l, 1, uuid, 60*time.Second)
-	if err != nil {
-		return err
-	}
-	if err := startAgent(ctx, l, 2, AgentConfig(2, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
-		return err
-	}
-	// node1 keeps writing until it dies, so a late writer would show.
-	if _, err := step(ctx, l, 1, quick, "node1 writes to "+mdName+" in the background",
-		fmt.Sprintf(`(i=0; while true; do mdlab odwrite /dev/%s $((4096*(i%%256))) node1-write-$i 2>/dev/null; i=$((i+1)); sleep 0.1; done) >/dev/null 2>&1 &`, mdName)); err != nil {
-		return err
-	}
-	cut := time.Now()
-	if _, err := step(ctx, l, 1, quick, "cut node1's link to the lock service (ip link set down)",
-		`for i in /sys/class/net/*; do [ "$(cat $i/address)" = 52:54:00:00:01:01 ] && ip link set "${i##*/}" down; done; true`); err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, ttl+90*time.Second)
-	defer cancel()
-	lost, err := l.Node(1).WaitConsole(wctx, "session lost: no renewal before its fence point")
-	if err != nil {
-		return fmt.Errorf("node1 never noticed its session was lost: %w", err)
-	}
-	select {
-	case <-l.Node(1).Done():
-	case <-wctx.Done():
-		return fmt.Errorf("node1 was not reset by its watchdog")
-	}
-	reset := l.Node(1).ExitedAt()
-	took, err := l.Node(2).WaitConsole(wctx, "assembled")
-	if err != nil {
-		return fmt.Errorf("node2 never assembled the array: %w", err)
-	}
-	l.Logf("host clock: cut +0.0s, node1 stops petting +%.1fs, node1 reset +%.1fs, node2 assembles +%.1fs (TTL %s, margin %s)",
-		lost.At.Sub(cut).Seconds(), reset.Sub(cut).Seconds(), took.At.Sub(cut).Seconds(), ttl, margin)
-	if !reset.Before(took.At) {
-		return fmt.Errorf("node2 assembled the array (%s) before node1 was reset (%s)", took.At.Format("15:04:05.000"), reset.Format("15:04:05.000"))
-	}
-	return nil
-}
-
 // createRAID5 creates a RAID5 with an internal bitmap on node1's vda vdb vdc, waits for its
 // initial sync, stops it and returns its UUID.
 func createRAID5(ctx context.Context, l *vmlab.Lab) (string, error) {

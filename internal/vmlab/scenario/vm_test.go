@@ -141,10 +141,14 @@ func TestExclusiveFailover(t *testing.T) {
 }
 
 func TestNetworkCutSelfFence(t *testing.T) {
-	port := hostEtcd(t)
-	l, ctx := startLab(t, AgentOptions)
-	if err := NetworkCutSelfFence(ctx, l, port, 10*time.Second, 2*time.Second); err != nil {
-		t.Fatal(err)
+	for _, inUse := range []bool{false, true} {
+		t.Run(map[bool]string{false: "stopped", true: "in-use"}[inUse], func(t *testing.T) {
+			port := hostEtcd(t)
+			l, ctx := startLab(t, AgentOptions)
+			if err := NetworkCutSelfFence(ctx, l, port, 8*time.Second, 3*time.Second, inUse); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 
