@@ -2,6 +2,7 @@
 //
 //	mdclusterd run --config /etc/mdcluster/mdclusterd.yaml
 //	mdclusterd check-config /etc/mdcluster/mdclusterd.yaml
+//	mdclusterd doctor [--json]
 //	mdclusterd tls init-ca DIR; mdclusterd tls issue --ca DIR --out DIR NAME HOST...
 //	mdclusterd version
 package main
@@ -84,6 +85,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			},
 			exporterCommand(),
 			tlsCommand(),
+			udevCommand(),
+			doctorCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version and exit",
@@ -102,7 +105,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		},
 		ExitErrHandler: func(c *cli.Context, err error) {
 			if ec, ok := err.(cli.ExitCoder); ok {
-				fmt.Fprintln(stderr, ec.Error())
+				if ec.Error() != "" {
+					fmt.Fprintln(stderr, ec.Error())
+				}
 				code = ec.ExitCode()
 			}
 		},
@@ -145,6 +150,7 @@ func runAgent(c *cli.Context, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	go systemdWatchdog(ctx, ag, log)
+	go reexecOnHUP(ctx, c.String("config"), log)
 	if cfg.Listen.Metrics != "" {
 		if err := serveAgentMetrics(ctx, cfg, ag, log); err != nil {
 			return cli.Exit("mdclusterd: "+err.Error(), 1)
