@@ -19,6 +19,9 @@ const (
 	OpCrash = "crash"
 	// OpPowerOff ends the agent; the guest's init syncs and powers off.
 	OpPowerOff = "poweroff"
+	// OpSetTime sets the guest's wall clock to Request.TimeNS (the host's, when it sent the
+	// request): the lab's stand-in for NTP, since a guest reads the RTC in whole seconds.
+	OpSetTime = "settime"
 )
 
 // Request is one line the host writes to the guest agent.
@@ -28,6 +31,7 @@ type Request struct {
 	Script    string   `json:"script,omitempty"`
 	Env       []string `json:"env,omitempty"`
 	TimeoutMS int64    `json:"timeout_ms,omitempty"`
+	TimeNS    int64    `json:"time_ns,omitempty"`
 }
 
 // Message is one line the guest agent writes to the host: a reply to a request (ID != 0) or an

@@ -32,6 +32,9 @@ type VMConfig struct {
 	MemMB   int
 	RunDir  string // console log and control socket go here
 	Append  string // extra kernel command line
+	// Root is the guest's own root image (Debian guests): a disk with serial mdlab-root after
+	// the shared ones, which the Debian initramfs mounts before it starts systemd.
+	Root string
 }
 
 // PrivateMAC is the MAC of node n's NIC on the private network.
@@ -41,6 +44,8 @@ func PrivateMAC(n int) net.HardwareAddr { return net.HardwareAddr{0x52, 0x54, 0,
 type VM struct {
 	Node    int
 	Console string // path of the serial console log
+	// Started is when QEMU was started (host clock).
+	Started time.Time
 
 	cmd      *exec.Cmd
 	conn     net.Conn
@@ -71,6 +76,10 @@ func (c VMConfig) qemuArgs(ctlSock, conSock string) []string {
 		mem = 768
 	}
 	appendLine := fmt.Sprintf("console=ttyS0 panic=-1 quiet loglevel=4 mdlab.node=%d mdlab.nodes=%d", c.Node, c.Nodes)
+	if c.Root != "" {
+		mem = max(mem, 1024)
+		appendLine += debianCmdline(c.Node)
+	}
 	if c.UserNet {
 		appendLine += " mdlab.user=1"
 	}
@@ -95,6 +104,14 @@ func (c VMConfig) qemuArgs(ctlSock, conSock string) []string {
 			"-blockdev", fmt.Sprintf("driver=file,node-name=f%d,filename=%s,cache.direct=on,locking=off", i, d),
 			"-blockdev", fmt.Sprintf("driver=raw,node-name=d%d,file=f%d", i, i),
 			"-device", fmt.Sprintf("virtio-blk-pci,drive=d%d,share-rw=on,serial=mdlab%d", i, i))
+	}
+	if c.Root != "" {
+		// The guest's own disk: not shared; its flushes need not reach the host's disk (the
+		// host does not crash in a test, and a guest crash loses nothing QEMU was given).
+		a = append(a,
+			"-blockdev", "driver=file,node-name=rootf,filename="+c.Root+",cache.no-flush=on",
+			"-blockdev", "driver=raw,node-name=root,file=rootf",
+			"-device", "virtio-blk-pci,drive=root,serial=mdlab-root")
 	}
 	if c.Hub != "" {
 		a = append(a, "-netdev", "socket,id=priv,connect="+c.Hub,
@@ -133,7 +150,7 @@ func StartVM(ctx context.Context, c VMConfig) (*VM, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("node %d: start qemu: %w", c.Node, err)
 	}
-	v := &VM{Node: c.Node, Console: c.consolePath(), cmd: cmd, exited: make(chan struct{}),
+	v := &VM{Node: c.Node, Console: c.consolePath(), Started: time.Now(), cmd: cmd, exited: make(chan struct{}),
 		pending: map[uint64]chan Message{}, hello: make(chan Message, 1), con: newConsole()}
 	go func() {
 		v.waitErr = cmd.Wait()
@@ -335,6 +352,18 @@ func (v *VM) ConsoleTail(n int) string {
 		b.WriteString(l.Text + "\n")
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// ConsoleLines returns the console lines seen so far that contain substr, with the host time
+// each arrived (a guest restarted by Lab.Restart starts a new console).
+func (v *VM) ConsoleLines(substr string) []ConsoleLine {
+	var out []ConsoleLine
+	for _, l := range v.con.lines() {
+		if strings.Contains(l.Text, substr) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // WaitConsole waits until a console line containing substr appears (from the start of the

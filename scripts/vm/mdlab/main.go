@@ -59,14 +59,17 @@ func run(ctx context.Context, cmd string, args []string) error {
 	case "guest":
 		fs := flag.NewFlagSet("guest", flag.ContinueOnError)
 		port := fs.String("port", "", "virtio-serial device")
-		node := fs.Int("node", 0, "node id")
+		node := fs.Int("node", 0, "node id (default: mdlab.node= on the kernel command line)")
 		if err := fs.Parse(args); err != nil {
 			return usageError(err.Error())
 		}
 		if *port == "" {
 			return usageError("guest: -port is required")
 		}
-		f, err := os.OpenFile(*port, os.O_RDWR, 0)
+		if *node == 0 {
+			*node = vmlab.CmdlineNode()
+		}
+		f, err := vmlab.OpenPort(ctx, *port)
 		if err != nil {
 			return err
 		}
