@@ -40,6 +40,8 @@ func TestDebVersion(t *testing.T) {
 		{"v1.2.0-5-gabc1234-dirty", "", "1.2.0+git5.abc1234.dirty"},
 		{"abc1234", "20261125115811", "0.0~git20261125115811.abc1234"},
 		{"abc1234-dirty", "20261125115811", "0.0~git20261125115811.abc1234.dirty"},
+		{"2e9d5c1", "20261125115811", "0.0~git20261125115811.2e9d5c1"},
+		{"2e9d5c1-dirty", "20261125115811", "0.0~git20261125115811.2e9d5c1.dirty"},
 	} {
 		got := strings.TrimSpace(sh(t, "./debversion.sh", tc.describe, tc.date))
 		if got != tc.want {
