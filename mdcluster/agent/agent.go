@@ -121,14 +121,14 @@ func (a *Agent) Run(ctx context.Context, ready func(status string)) error {
 	if a.cfg.DLMControl.Mode == config.ControlMdclusterd {
 		cp, err := a.newControlPlane(a.controldFS, a.controldMonitor)
 		if err != nil {
-			a.g.finish(false)
+			a.startFailed()
 			return err
 		}
 		a.cp = cp
 	}
 	eng, closeEngine, err := a.openEngine(ctx)
 	if err != nil {
-		a.g.finish(false)
+		a.startFailed()
 		return err
 	}
 	defer closeEngine()
@@ -136,7 +136,7 @@ func (a *Agent) Run(ctx context.Context, ready func(status string)) error {
 	a.sm.eng = eng
 	srv := &api.Server{Backend: a, Log: a.log.With("component", "api")}
 	if err := srv.Listen(a.cfg.Listen.APISocket); err != nil {
-		a.g.finish(false)
+		a.startFailed()
 		return err
 	}
 	defer os.Remove(a.cfg.Listen.APISocket)
@@ -156,6 +156,33 @@ func (a *Agent) Run(ctx context.Context, ready func(status string)) error {
 	cancelRun()
 	wg.Wait()
 	return a.shutdown()
+}
+
+// startFailed ends the guard of a start that failed before it had a session. The watchdog it
+// armed first stays armed only while something here may still write under an earlier process's
+// session (see mayWriteAtStart); otherwise it is disarmed: a configuration problem (the dlm
+// module not loaded, the lock service unreachable) must not reset the node, under systemd's
+// restarts a few seconds later every time.
+func (a *Agent) startFailed() {
+	_, recorded := a.sm.readRecord()
+	a.g.finish(!recorded && !a.mayWriteAtStart())
+}
+
+// mayWriteAtStart reports whether this node may write where a lease is needed before any session
+// of this process: an exclusive array of the configuration runs, a DLM lockspace is in use, or
+// md or the DLM cannot be read.
+func (a *Agent) mayWriteAtStart() bool {
+	arrays, err := a.md.Arrays()
+	if err != nil {
+		return true
+	}
+	for _, ar := range arrays {
+		if st := a.rec.array(mdadmUUID(ar.UUID)); ar.Level != "" && st != nil && st.cfg.Mode == config.ModeExclusive {
+			return true
+		}
+	}
+	ls, err := a.paths.lockspaces()
+	return err != nil || len(ls) > 0
 }
 
 // init builds the queue, the session manager and the reconciler from the agent's dependencies.
