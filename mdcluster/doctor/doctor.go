@@ -81,7 +81,9 @@ type WatchdogFact struct {
 	Accepted Duration `json:"accepted,omitempty"` // what the driver took
 	HeldBy   string   `json:"held_by,omitempty"`  // "mdclusterd (pid 412)" when open
 	NoWayOut bool     `json:"nowayout,omitempty"`
-	Err      string   `json:"err,omitempty"`
+	// Armed: counting down with no process holding it (not opened).
+	Armed bool   `json:"armed,omitempty"`
+	Err   string `json:"err,omitempty"`
 }
 
 // UdevFact is how udev treats the agent's arrays.

@@ -101,6 +101,9 @@ func checkWatchdog(f Facts) Result {
 	case w.HeldBy != "" && !strings.HasPrefix(w.HeldBy, "mdclusterd "):
 		r.Status, r.Detail = StatusFail, fmt.Sprintf("%s (%s) is held by %s: the agent cannot pet it", w.Device, driver, w.HeldBy)
 		r.Advice = "stop that user of the watchdog (systemd: RuntimeWatchdogSec=0 in /etc/systemd/system.conf; the watchdog daemon) or give the agent another device"
+	case w.Armed:
+		r.Status, r.Detail = StatusFail, fmt.Sprintf("%s (%s) is counting down and nobody holds it: an agent stopped while this node could still write (not opened: that would disarm the reset)", w.Device, driver)
+		r.Advice = "start mdclusterd now (systemctl start mdclusterd): it resumes the session; otherwise the node resets itself, as it must"
 	case w.NoWayOut:
 		r.Status, r.Detail = StatusFail, fmt.Sprintf("%s (%s) has nowayout set: once opened it can never be disarmed (not opened)", w.Device, driver)
 		r.Advice = "load the driver with nowayout=0 (e.g. `options softdog nowayout=0` in /etc/modprobe.d): the agent's clean stop disarms the watchdog"

@@ -75,6 +75,9 @@ func TestEvaluateBroken(t *testing.T) {
 		{"watchdog held by systemd", "watchdog", "node3", "systemd (pid 1)", func(m map[string]*Facts) {
 			m["node3"].Watchdog.HeldBy = "systemd (pid 1)"
 		}},
+		{"armed, unheld", "watchdog", "node1", "counting down", func(m map[string]*Facts) {
+			m["node1"].Watchdog = WatchdogFact{Device: "/dev/watchdog", Armed: true}
+		}},
 		{"nowayout", "watchdog", "node2", "nowayout", func(m map[string]*Facts) {
 			m["node2"].Watchdog = WatchdogFact{Device: "/dev/watchdog", NoWayOut: true}
 		}},

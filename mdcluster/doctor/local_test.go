@@ -196,6 +196,13 @@ func TestWatchdog(t *testing.T) {
 	if diff := cmp.Diff(want, h.watchdog(cfg)); diff != "" {
 		t.Errorf("opened (-want +got):\n%s", diff)
 	}
+	// Counting down, held by nobody: never opened (the magic close would disarm the reset).
+	tr.write("sys/class/watchdog/watchdog0/state", "active\n")
+	h.TryWatchdog = func(string, time.Duration) (time.Duration, error) { t.Fatal("opened an armed watchdog"); return 0, nil }
+	if got := h.watchdog(cfg); !got.Armed || got.Accepted.Duration != 0 {
+		t.Errorf("armed: %+v", got)
+	}
+	tr.write("sys/class/watchdog/watchdog0/state", "inactive\n")
 	tr.write("sys/class/watchdog/watchdog0/nowayout", "1\n")
 	h.TryWatchdog = func(string, time.Duration) (time.Duration, error) {
 		t.Fatal("opened a nowayout watchdog")

@@ -13,7 +13,8 @@ import (
 )
 
 // watchdog checks the device the agent pets. Opening a watchdog arms it, so the device is
-// opened only when no process holds it and its driver lets a magic close stop it again
+// opened only when no process holds it, it is not already counting down (an agent that stopped
+// with something to protect leaves it so), and its driver lets a magic close stop it again
 // (nowayout off); a driver with nowayout is reported, never opened: the agent's clean stop
 // could not disarm it either, and the node would be reset after every clean stop.
 func (h Host) watchdog(cfg *config.Config) WatchdogFact {
@@ -38,6 +39,13 @@ func (h Host) watchdog(cfg *config.Config) WatchdogFact {
 		return wf
 	}
 	if wf.NoWayOut {
+		return wf
+	}
+	// Armed with nobody holding it: an agent stopped while something here could still write,
+	// and the watchdog must reset the node unless an agent takes over. Opening it would ping
+	// it, and the magic close would disarm that reset: never touch it then.
+	if readTrim(filepath.Join(sys, "state")) == "active" {
+		wf.Armed = true
 		return wf
 	}
 	got, err := h.TryWatchdog(h.path(dev), wf.Want.Duration)
