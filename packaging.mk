@@ -39,6 +39,7 @@ install: build man cmapshim
 	# The udev rule names the helper by path, like the unit.
 	sed 's|/usr/sbin/|$(SBINDIR)/|g' scripts/udev/63-mdcluster.rules > $(DESTDIR)$(UDEVRULESDIR)/63-mdcluster.rules
 	chmod 0644 $(DESTDIR)$(UDEVRULESDIR)/63-mdcluster.rules
+	install -m 0644 scripts/udev/51-mdcluster-dlm.rules $(DESTDIR)$(UDEVRULESDIR)/
 	install -m 0644 -s bin/cmapshim/libcmap.so.4 $(DESTDIR)$(SHIMDIR)/libcmap.so.4
 	install -m 0755 scripts/ocf/mdcluster $(DESTDIR)$(OCFDIR)/mdcluster
 	# The unit names the agent by path: point it at SBINDIR.

@@ -107,6 +107,7 @@ func TestDebContents(t *testing.T) {
 	want := []string{
 		"-rw-r--r-- /etc/mdcluster/mdclusterd.yaml.example",
 		"-rw-r--r-- /lib/systemd/system/mdclusterd.service",
+		"-rw-r--r-- /lib/udev/rules.d/51-mdcluster-dlm.rules",
 		"-rw-r--r-- /lib/udev/rules.d/63-mdcluster.rules",
 		"-rw-r--r-- /usr/lib/mdcluster/cmapshim/libcmap.so.4",
 		"-rwxr-xr-x /usr/lib/ocf/resource.d/mdcluster/mdcluster",

@@ -245,7 +245,8 @@ while read -r f; do if [ -f "/deb$f" ]; then echo "$f"; fi; done < /tmp/mdcluste
 	if err != nil {
 		return err
 	}
-	want := "/etc/mdcluster/mdclusterd.yaml.example /lib/systemd/system/mdclusterd.service /lib/udev/rules.d/63-mdcluster.rules " +
+	want := "/etc/mdcluster/mdclusterd.yaml.example /lib/systemd/system/mdclusterd.service /lib/udev/rules.d/51-mdcluster-dlm.rules " +
+		"/lib/udev/rules.d/63-mdcluster.rules " +
 		"/usr/lib/mdcluster/cmapshim/libcmap.so.4 /usr/lib/ocf/resource.d/mdcluster/mdcluster " +
 		"/usr/sbin/mdcadm /usr/sbin/mdclusterd /usr/share/doc/mdcluster/README.md /usr/share/doc/mdcluster/copyright " +
 		"/usr/share/doc/mdcluster/mdclusterd.example.yaml /usr/share/man/man8/mdcadm.8.gz /usr/share/man/man8/mdclusterd.8.gz"
