@@ -6,6 +6,7 @@
 //	mdlab odwrite DEV OFFSET TEXT      (guest) O_DIRECT write of one 4 KiB block
 //	mdlab odread DEV OFFSET            (guest) O_DIRECT read of one 4 KiB block, printed up to NUL
 //	mdlab dlmaddr PATH IPV4            (guest) write a DLM configfs comms addr (sockaddr_storage)
+//	mdlab etcd leader|move-leader NAME (guest) the agents' etcd cluster: its leader; hand leadership over
 package main
 
 import (
@@ -25,7 +26,9 @@ const usage = `usage:
   mdlab guest -port DEV -node N
   mdlab odwrite DEV OFFSET TEXT
   mdlab odread DEV OFFSET
-  mdlab dlmaddr PATH IPV4`
+  mdlab dlmaddr PATH IPV4
+  mdlab etcd leader
+  mdlab etcd move-leader NAME`
 
 func main() {
 	if len(os.Args) < 2 {
@@ -103,6 +106,8 @@ func run(ctx context.Context, cmd string, args []string) error {
 			return usageError("dlmaddr: want PATH IPV4")
 		}
 		return vmlab.WriteDLMAddr(args[0], args[1])
+	case "etcd":
+		return etcdCmd(ctx, args)
 	default:
 		return usageError("unknown command " + strconv.Quote(cmd))
 	}
