@@ -17,7 +17,13 @@ import (
 // are kept under $MDCLUSTER_LAB_LOGS (CI keeps them as artefacts).
 func startLab(t *testing.T, o vmlab.Options) (*vmlab.Lab, context.Context) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	return startLabFor(t, o, 10*time.Minute)
+}
+
+// startLabFor is startLab with a time limit for the whole test.
+func startLabFor(t *testing.T, o vmlab.Options, limit time.Duration) (*vmlab.Lab, context.Context) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	t.Cleanup(cancel)
 	o.Log = testWriter{t}
 	l, err := vmlab.Start(ctx, t.Name(), o)
