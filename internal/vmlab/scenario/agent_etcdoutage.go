@@ -26,13 +26,16 @@ func EtcdOutage(ctx context.Context, l *vmlab.Lab, etcd *restartableEtcd) error 
 		fmt.Sprintf(`(while true; do [ "$(cat /sys/block/%s/md/array_state 2>/dev/null)" = "" ] && echo "absent $(cut -d' ' -f1 /proc/uptime)" >> /tmp/presence; sleep 0.1; done) >/dev/null 2>&1 &`, md1)); err != nil {
 		return err
 	}
+	// The outage counts from the moment etcd begins to stop (it stops serving at once, but its
+	// Close waits for its clients' streams for a few seconds).
+	down := time.Now()
 	etcd.Stop()
-	l.Logf("host etcd stopped")
-	time.Sleep(10 * time.Second)
+	l.Logf("host etcd stopped (%.1fs to close)", time.Since(down).Seconds())
+	time.Sleep(10*time.Second - time.Since(down))
 	if err := etcd.Start(); err != nil {
 		return err
 	}
-	l.Logf("host etcd started again")
+	l.Logf("host etcd started again %.1fs after it began to stop", time.Since(down).Seconds())
 	for n := 1; n <= 2; n++ {
 		if err := waitSession(ctx, l, n, ttl); err != nil {
 			return err
