@@ -165,7 +165,7 @@ func (a *Agent) Status(ctx context.Context) (api.Status, error) {
 	st := api.Status{Node: a.cfg.Node.Name, NodeID: a.cfg.Node.ID, Cluster: a.cfg.Cluster.Name,
 		Engine: a.cfg.LockEngine.Type, DLMControl: a.cfg.DLMControl.Mode, Observed: time.Now()}
 	s := a.sm.current()
-	st.Session = api.SessionInfo{Valid: s != nil, TTL: a.cfg.Leases.TTL.Duration}
+	st.Session = api.SessionInfo{Valid: s != nil, TTL: a.cfg.Leases.TTL.Duration, Resumed: s != nil && s.resumed}
 	var store dlm.Store
 	if s != nil {
 		if ss, ok := s.Session.(dlm.StoreSession); ok {

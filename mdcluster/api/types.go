@@ -43,6 +43,8 @@ type Status struct {
 type SessionInfo struct {
 	Valid bool          `json:"valid"`
 	TTL   time.Duration `json:"ttl_ns"`
+	// Resumed: this process resumed the session its predecessor left (a restart).
+	Resumed bool `json:"resumed,omitempty"`
 }
 
 // Member is a node that has a live session.
