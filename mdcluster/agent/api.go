@@ -192,9 +192,9 @@ func (a *Agent) Status(ctx context.Context) (api.Status, error) {
 			st.Leases = append(st.Leases, api.Lease{Array: as.cfg.Name, Kind: api.KindResync, Holder: a.cfg.Node.Name, Token: uint64(v.syncTok)})
 		}
 	}
-	// Another node's sync that is not waiting runs under that node's resync lease.
+	// Another node's sync under its resync lease.
 	for _, r := range st.Resyncs {
-		if r.Node != a.cfg.Node.Name && !r.Waiting {
+		if r.Node != a.cfg.Node.Name && r.Leased {
 			st.Leases = append(st.Leases, api.Lease{Array: r.Array, Kind: api.KindResync, Holder: r.Node})
 		}
 	}

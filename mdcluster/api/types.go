@@ -84,6 +84,9 @@ type Resync struct {
 	Action   string  `json:"action"` // resync, recover, check, repair
 	Progress float64 `json:"progress"`
 	Waiting  bool    `json:"waiting"` // held back: no lease or over the concurrency limit
+	// Leased: the node runs it under its resync lease (exclusive arrays, or for mdcadm);
+	// md-cluster's own syncs run under the kernel's resync lock instead.
+	Leased bool `json:"leased,omitempty"`
 }
 
 // AcquireRequest asks for a lease on an array for a caller such as mdcadm.
