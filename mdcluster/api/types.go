@@ -95,8 +95,6 @@ type AcquireRequest struct {
 	Kind  string `json:"kind"`
 	// Owner says who asks (e.g. "mdcadm pid 1234"); it appears in status.
 	Owner string `json:"owner"`
-	// Wait bounds how long to wait for the lease; 0 means fail at once if it is held.
-	Wait time.Duration `json:"wait_ns"`
 }
 
 // Grant is a lease the agent holds for a caller until it is released (or the agent's session

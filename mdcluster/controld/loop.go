@@ -96,7 +96,7 @@ func (d *Daemon) join(ctx context.Context, ls string) error {
 		return err
 	}
 	d.local[ls] = &localSpace{rev: rev, members: members}
-	d.log.Info("lockspace joined", "lockspace", ls, "members", sortedIDs(members), "id", LockspaceID(ls), "rev", rev)
+	d.log.Info("lockspace joined", "lockspace", ls, "members", sortedIDs(members), "id", lockspaceID(ls), "rev", rev)
 	return nil
 }
 
