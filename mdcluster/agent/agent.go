@@ -22,6 +22,7 @@ import (
 	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/config"
 	"mdcluster.dev/mdcluster/controld"
+	"mdcluster.dev/mdcluster/fence"
 	"mdcluster.dev/mdcluster/md"
 )
 
@@ -171,15 +172,30 @@ func (a *Agent) init() {
 	a.sm.resources = a.rec.resources
 }
 
-// startGuard opens the watchdog (when something here needs fencing) and starts petting it.
+// startGuard opens the watchdog (when something here needs fencing) and starts petting it. A
+// restarted agent past its predecessor's fence point must not open it at all (closing it again
+// would make the kernel ping it once more, and every restart would buy another timeout): it
+// stops what that session ran instead, and resets the node if anything may still write.
 func (a *Agent) startGuard() error {
 	g := &guard{margin: a.cfg.Leases.WatchdogMargin.Duration, sessions: a.sm, onLost: a.sessionLost,
 		reset: a.reset, log: a.log.With("component", "fence"),
 		stopPets: make(chan struct{}), done: make(chan struct{})}
+	a.g = g
+	a.sm.previousGone = g.previousGone
+	if rec, ok := a.sm.readRecord(); ok && rec.Timeout > 0 &&
+		!fence.PetAllowed(time.Now(), monoToTime(rec.DeadlineMono), g.margin, rec.Timeout) {
+		a.log.Error("starting past the previous process's fence point: not opening the watchdog")
+		if !g.previousGone() {
+			a.hold()
+			return errFenced
+		}
+		a.sm.forget()
+	}
 	if a.openWatchdog != nil {
 		w, why := a.openWatchdog()
 		if w != nil {
 			g.w = w
+			a.sm.timeout = w.Timeout()
 			a.log.Info("self-fencing armed", "watchdog", a.cfg.Leases.Watchdog, "timeout", w.Timeout(),
 				"ttl", a.cfg.Leases.TTL.Duration, "margin", g.margin)
 		} else {
@@ -187,7 +203,6 @@ func (a *Agent) startGuard() error {
 			a.log.Error("self-fencing unavailable: exclusive arrays will not run here", "why", why)
 		}
 	}
-	a.g = g
 	go g.run()
 	return nil
 }
@@ -198,6 +213,9 @@ func (a *Agent) keepSession(ctx context.Context, ready func(string)) bool {
 	announced := false
 	for ctx.Err() == nil {
 		s, err := a.sm.open(ctx)
+		if errors.Is(err, errFencedAtStart) {
+			return true
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				a.log.Error("no session in the lock engine; retrying", "err", err)

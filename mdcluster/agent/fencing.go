@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,7 +22,7 @@ type Watchdog interface {
 }
 
 // guard pets the watchdog while the node's session may be trusted and acts at the session's
-// fence point (fence.FencePoint: D−M−T): from then on the agent treats the session as lost,
+// fence point (fence.FencePoint: D−M−2T): from then on the agent treats the session as lost,
 // stops its exclusive arrays, and forces a reset if anything may still write. It runs in its
 // own goroutine, takes no mutex the passes take and never calls the lock service, so nothing
 // it must do can wait behind an etcd call.
@@ -37,6 +38,7 @@ type guard struct {
 	log   *slog.Logger
 
 	fenced atomic.Bool // the node is being reset: never pet again
+	lostMu sync.Mutex  // one run of the session-lost steps at a time
 	// stopPets ends petting for good (a clean stop hands the device over to its successor or
 	// disarms it).
 	stopPets chan struct{}
@@ -124,21 +126,28 @@ func (g *guard) check(now time.Time) bool {
 
 // lost runs the session-lost steps; it returns false when the node is being reset.
 func (g *guard) lost(s *session) bool {
+	g.lostMu.Lock()
+	defer g.lostMu.Unlock()
+	if g.fenced.Load() {
+		return false
+	}
 	must, why := g.onLost(s)
 	if !must {
 		g.log.Warn("session lost with nothing left to protect: no reset; a new session will be opened")
 		return true
 	}
 	g.fenced.Store(true)
-	if g.w == nil {
-		g.log.Error("session lost and this node may still write, but no watchdog is configured", "why", why)
-		return true
-	}
 	g.log.Error("session lost and this node may still write: resetting it now (the watchdog fires within its timeout otherwise)", "why", why)
 	if err := g.reset(); err != nil {
-		g.log.Error("forced reset failed; the watchdog will reset the node", "err", err)
+		g.log.Error("forced reset failed; the watchdog resets the node", "err", err)
 	}
 	return false
+}
+
+// previousGone runs the session-lost steps for the previous process's session, found gone.
+func (g *guard) previousGone() bool {
+	g.sessions.recorded.Store(nil)
+	return g.lost(nil)
 }
 
 // finish ends petting at a clean stop. With disarm the watchdog is stopped for good (nothing is
@@ -183,7 +192,11 @@ func openWatchdog(dev string, ttl, margin, renew, retry time.Duration) (*fence.W
 	if dev == "" {
 		return nil, "leases.watchdog is not set"
 	}
-	w, err := fence.OpenWatchdog(dev, fence.WatchdogTimeout(margin))
+	want := fence.WatchdogTimeout(ttl, margin)
+	if want < time.Second {
+		return nil, fmt.Sprintf("no watchdog timeout fits leases.watchdog_margin %s and leases.ttl %s", margin, ttl)
+	}
+	w, err := fence.OpenWatchdog(dev, want)
 	if err != nil {
 		why := err.Error()
 		if errors.Is(err, os.ErrExist) || strings.Contains(why, "device or resource busy") {
