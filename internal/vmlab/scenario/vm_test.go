@@ -119,9 +119,9 @@ func hostEtcd(t *testing.T) int {
 }
 
 // restartableHostEtcd is hostEtcd that the test can stop and start again.
-func restartableHostEtcd(t *testing.T) *restartableEtcd {
+func restartableHostEtcd(t *testing.T) *RestartableEtcd {
 	t.Helper()
-	e, err := newHostEtcd(t.TempDir())
+	e, err := NewRestartableEtcd(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
