@@ -55,7 +55,7 @@ func (c *cluster) agent(name string, id int, md *testMD, run string, arrays ...c
 	}
 	eng := c.svc.Engine()
 	ta.openEngine = func(context.Context) (dlm.Engine, func(), error) { return eng, func() {}, nil }
-	ta.openWatchdog = func() (Watchdog, string) { return ta.wd, "" }
+	ta.openWatchdog = func(bool) (Watchdog, string) { return ta.wd, "" }
 	ta.reset = func() error { ta.resets.Add(1); return nil }
 	ta.init()
 	return ta
@@ -460,7 +460,7 @@ func TestStartPastFencePoint(t *testing.T) {
 		a.md.load(t, "raid5-nobitmap")
 		a.md.busy["md1"] = busy
 		opened := false
-		a.openWatchdog = func() (Watchdog, string) { opened = true; return a.wd, "" }
+		a.openWatchdog = func(bool) (Watchdog, string) { opened = true; return a.wd, "" }
 		writeRecord(t, a, 0x77, time.Now().Add(2*time.Second), 2*time.Second) // F is 6 s ago
 		if busy {
 			ctx, cancel := context.WithCancel(t.Context())
