@@ -505,3 +505,25 @@ func TestStartPreviousSessionGone(t *testing.T) {
 		t.Fatal("reset though the copy stopped")
 	}
 }
+
+// A restarted agent knows its predecessor's recorded deadline before it opens the watchdog:
+// until the lock engine is up it pets only against that deadline, never without one (the model
+// found a restarted agent that petted freely while the engine came up, past the old session's
+// expiry). It asks for the watchdog to stay armed if the set-up fails.
+func TestStartRecordBeforeWatchdog(t *testing.T) {
+	c := newCluster(t)
+	a := c.agent("node1", 1, nil, t.TempDir(), raid5)
+	a.md.load(t, "raid5-nobitmap")
+	d := time.Now().Add(time.Hour)
+	writeRecord(t, a, 0x77, d, 2*time.Second)
+	var recordedAtOpen *time.Time
+	armed := false
+	a.openWatchdog = func(keepArmed bool) (Watchdog, string) {
+		recordedAtOpen, armed = a.sm.recorded.Load(), keepArmed
+		return a.wd, ""
+	}
+	a.start()
+	if recordedAtOpen == nil || recordedAtOpen.Sub(d).Abs() > time.Millisecond || !armed {
+		t.Fatalf("at the watchdog's opening: recorded deadline %v (want %v), keep armed %v", recordedAtOpen, d, armed)
+	}
+}
