@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mdcluster.dev/dlm"
+	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/md"
 )
 
@@ -35,6 +36,7 @@ func (r *Reconciler) syncExclusive(ctx context.Context, s *session, st *arraySta
 				// The lease is gone while md syncs: hold the sync back at once.
 				st.sync, st.slot = nil, nil
 				r.d.Log.Error("resync lease lost while md syncs: holding the sync back", "array", st.cfg.Name, "err", err)
+				r.event(api.EventLeaseLost, st, err.Error(), "kind", api.KindResync)
 				return Result{}, r.freeze(st, obs)
 			}
 		}
@@ -60,6 +62,7 @@ func (r *Reconciler) syncExclusive(ctx context.Context, s *session, st *arraySta
 		if obs.SyncAction == md.SyncCheck || obs.SyncAction == md.SyncRepair {
 			st.wanted = obs.SyncAction
 		}
+		r.event(api.EventResyncHeld, st, "no resync lease yet", "action", string(obs.SyncAction))
 		return Result{}, r.freeze(st, obs)
 	case obs.SyncAction == md.SyncFrozen && !held:
 		return r.startSync(ctx, s, st, obs)
@@ -76,6 +79,7 @@ func (r *Reconciler) syncExclusive(ctx context.Context, s *session, st *arraySta
 		}
 		r.d.Log.Info("sync finished: releasing the resync lease", "array", st.cfg.Name, "md", obs.Name, "last_sync_action", obs.LastSyncAction)
 		r.count("sync_released")
+		r.event(api.EventResyncFinished, st, "", "last_sync_action", string(obs.LastSyncAction))
 		r.releaseSyncLocks(st)
 	}
 	return Result{}, nil
@@ -116,6 +120,7 @@ func (r *Reconciler) startSync(ctx context.Context, s *session, st *arrayState, 
 	st.wanted = ""
 	st.unfrozen = time.Now()
 	r.count("sync_started")
+	r.event(api.EventResyncStarted, st, "", "action", string(action), "slot", st.slot.Resource(), "token", fmt.Sprint(st.sync.Token()))
 	r.d.Log.Info("resync lease and slot held: md may sync", "array", st.cfg.Name, "md", obs.Name, "action", action,
 		"slot", st.slot.Resource(), "token", st.sync.Token())
 	return Result{RequeueAfter: startGrace}, nil
