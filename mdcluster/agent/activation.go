@@ -30,7 +30,11 @@ func (r *Reconciler) exclusive(ctx context.Context, s *session, st *arrayState, 
 	}
 	obs, err := r.activation(ctx, s, st, obs)
 	if err != nil || st.act == nil || obs == nil {
+		st.scrub.active = false // not running here: the scrub record stays for whoever runs it
 		return obs, Result{}, err
+	}
+	if obs, res, done, err := r.scrub(ctx, s, st, obs); done || err != nil {
+		return obs, res, err
 	}
 	res, err := r.syncExclusive(ctx, s, st, obs)
 	return obs, res, err

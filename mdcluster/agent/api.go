@@ -180,6 +180,7 @@ func (a *Agent) Status(ctx context.Context) (api.Status, error) {
 	}
 	st.Members = members
 	st.Resyncs = a.resyncs(ctx, store)
+	st.Scrubs = a.scrubs(ctx, store)
 	st.Actions = a.rec.Counters().Actions
 	for _, as := range a.rec.states() {
 		v := as.getView()

@@ -263,3 +263,68 @@ func TestConfigChangedEvent(t *testing.T) {
 		return found
 	})
 }
+
+// A follower gets what is appended after it caught up, and reads on from its last event when
+// its watch breaks (the lock service lost quorum for a while): nothing skipped, nothing twice.
+func TestEventFollowSurvivesWatchFailure(t *testing.T) {
+	c := newCluster(t)
+	a := c.agent("node1", 1, nil, t.TempDir())
+	a.start()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	got := make(chan api.Event, 64)
+	var last int64
+	eventually(t, "the start logged", func() bool {
+		n := 0
+		_ = a.Events(t.Context(), 0, 0, false, func(e api.Event) error { last, n = e.Seq, n+1; return nil })
+		return n == 2 // session_opened, config_changed
+	})
+	go a.Events(ctx, last, 0, true, func(e api.Event) error { got <- e; return nil })
+	report := func(n string) {
+		t.Helper()
+		if err := a.Report(t.Context(), api.ReportRequest{Type: api.EventMdcadm, Reason: n}, api.Peer{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := func() api.Event {
+		t.Helper()
+		select {
+		case e := <-got:
+			return e
+		case <-time.After(15 * time.Second):
+			t.Fatal("follower got nothing")
+			return api.Event{}
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the follower is watching now (either way it must see it)
+	report("one")
+	if e := next(); e.Reason != "one" {
+		t.Fatalf("first %+v", e)
+	}
+	c.svc.Fail() // the watch ends with an error
+	time.Sleep(300 * time.Millisecond)
+	c.svc.Heal()
+	report("two")
+	if e := next(); e.Reason != "two" {
+		t.Fatalf("after the watch broke: %+v", e)
+	}
+	select {
+	case e := <-got:
+		t.Fatalf("an event twice or unexpected: %+v", e)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// Without a session there is no log to read.
+func TestEventsWithoutSession(t *testing.T) {
+	c := newCluster(t)
+	a := c.agent("node1", 1, nil, t.TempDir())
+	if err := a.Events(t.Context(), 0, 0, false, func(api.Event) error { return nil }); err == nil {
+		t.Fatal("read a log without a session")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if err := a.Events(ctx, 0, 0, true, func(api.Event) error { return nil }); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("follow without a session: %v, want it to wait for one", err)
+	}
+}

@@ -55,7 +55,12 @@ func (a *Agent) Events(ctx context.Context, since int64, limit int, follow bool,
 			}
 			continue
 		}
-		rev, done, err := a.sendSince(ctx, lg, since, limit, &sent, send)
+		rev, done, err := a.sendSince(ctx, lg, &since, limit, &sent, send)
+		if err != nil && follow && !done && ctx.Err() == nil {
+			a.log.Debug("event follow: read failed; retrying", "after", since, "err", err)
+			sleepCtx(ctx, time.Second) // a lock service without quorum for a while
+			continue
+		}
 		if err != nil || done || !follow {
 			return err
 		}
@@ -71,11 +76,12 @@ func (a *Agent) Events(ctx context.Context, since int64, limit int, follow bool,
 	}
 }
 
-// sendSince sends the logged events after since, page by page; done means limit was reached.
-func (a *Agent) sendSince(ctx context.Context, lg dlm.Log, since int64, limit int, sent *int, send func(api.Event) error) (int64, bool, error) {
+// sendSince sends the logged events after *since, page by page, moving *since along; done means
+// limit was reached.
+func (a *Agent) sendSince(ctx context.Context, lg dlm.Log, since *int64, limit int, sent *int, send func(api.Event) error) (int64, bool, error) {
 	for {
 		cctx, cancel := context.WithTimeout(ctx, opTimeout)
-		kvs, rev, err := lg.Since(cctx, a.events.prefix, since, eventPage)
+		kvs, rev, err := lg.Since(cctx, a.events.prefix, *since, eventPage)
 		cancel()
 		if err != nil {
 			return 0, false, fmt.Errorf("read the event log: %w", err)
@@ -89,13 +95,13 @@ func (a *Agent) sendSince(ctx context.Context, lg dlm.Log, since int64, limit in
 			if err := send(ev); err != nil {
 				return 0, true, err
 			}
-			since = kv.ModRevision
+			*since = kv.ModRevision
 			if *sent++; limit > 0 && *sent >= limit {
 				return rev, true, nil
 			}
 		}
 		if len(kvs) < eventPage {
-			return max(rev, since), false, nil
+			return max(rev, *since), false, nil
 		}
 	}
 }

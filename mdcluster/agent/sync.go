@@ -113,7 +113,14 @@ func (r *Reconciler) startSync(ctx context.Context, s *session, st *arrayState, 
 	if st.wanted != "" {
 		action = st.wanted
 	}
+	if isScrub(action) { // a scrub someone wrote to sync_action: recorded and resumable (scrub.go)
+		if err := r.scrubStarting(ctx, s, st, obs, action, "sync_action"); err != nil {
+			r.releaseSyncLocks(st)
+			return Result{}, err
+		}
+	}
 	if err := r.d.MD.SetSyncAction(obs.Name, action); err != nil {
+		st.scrub.active = false
 		r.releaseSyncLocks(st)
 		return Result{}, fmt.Errorf("let md sync %s (%s): %w", obs.Name, action, err)
 	}
@@ -129,6 +136,11 @@ func (r *Reconciler) startSync(ctx context.Context, s *session, st *arrayState, 
 // takeSync takes the array's resync lease and one of the cluster's resync slots without
 // waiting, and re-checks both fencing tokens. It reports false when either is busy.
 func (r *Reconciler) takeSync(ctx context.Context, s *session, st *arrayState) (bool, error) {
+	return r.takeSyncN(ctx, s, st, r.d.Resync.MaxConcurrent)
+}
+
+// takeSyncN is takeSync limited to the first slots slots (scrubs take only scrub.max_concurrent).
+func (r *Reconciler) takeSyncN(ctx context.Context, s *session, st *arrayState, slots int) (bool, error) {
 	if st.sync != nil && st.slot != nil {
 		return true, nil
 	}
@@ -145,7 +157,7 @@ func (r *Reconciler) takeSync(ctx context.Context, s *session, st *arrayState) (
 		st.sync = l
 		st.unfrozen = time.Now()
 	}
-	for i := 0; i < r.d.Resync.MaxConcurrent && st.slot == nil; i++ {
+	for i := 0; i < slots && st.slot == nil; i++ {
 		cctx, cancel := context.WithTimeout(ctx, opTimeout)
 		l, err := s.TryLock(cctx, slotResource(i), dlm.EX)
 		cancel()
@@ -191,6 +203,9 @@ func (r *Reconciler) releaseSyncLocks(st *arrayState) {
 func (r *Reconciler) clustered(ctx context.Context, s *session, st *arrayState, obs *md.Array) (Result, error) {
 	if err := r.releaseStale(st); err != nil {
 		return Result{}, err
+	}
+	if _, res, done, err := r.scrub(ctx, s, st, obs); done || err != nil {
+		return res, err
 	}
 	wants := st.getIntent().syncFor != ""
 	switch {
