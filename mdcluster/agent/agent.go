@@ -57,6 +57,7 @@ type Agent struct {
 	inflight  atomic.Int64
 	health    health
 	events    *eventLog // the cluster's event log (events.go)
+	monitor   monitors  // delivery leases held for mdcadm --monitor (monitor.go)
 	// configRecorded: this process compared its configuration with the recorded one.
 	configRecorded atomic.Bool
 
