@@ -23,7 +23,9 @@ var _ api.MonitorBackend = (*Agent)(nil)
 
 func monitorResource(uuid string) string { return "monitor/" + uuid }
 
-func (a *Agent) cursorKey(uuid string) string { return path.Join(a.cfg.LockEngine.Prefix, "state", "monitor", uuid) }
+func (a *Agent) cursorKey(uuid string) string {
+	return path.Join(a.cfg.LockEngine.Prefix, "state", "monitor", uuid)
+}
 
 // monitors are the delivery leases this agent holds for local monitors, by array UUID.
 type monitors struct {
