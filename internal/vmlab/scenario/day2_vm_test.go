@@ -27,3 +27,17 @@ func TestScrubResumeAfterCrash(t *testing.T) {
 	}
 	t.Logf("scrub resume: %+v", r)
 }
+
+func TestMonitorAgainstMdadm(t *testing.T) {
+	port := hostEtcd(t)
+	l, ctx := startLab(t, MonitorOptions)
+	c, err := MonitorAgainstMdadm(ctx, l, port)
+	for n := 1; n <= 2; n++ {
+		t.Logf("mdadm --monitor on node%d before node1's crash: %q", n, c.MdadmBefore[n])
+	}
+	t.Logf("mdadm --monitor on node2 after node1's crash: %q", c.MdadmAfter[2])
+	t.Logf("mdcadm --monitor, both nodes (node, event id, program arguments): %q", c.Mdcadm)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
