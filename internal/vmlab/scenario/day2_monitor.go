@@ -178,6 +178,9 @@ func crashAndCarryOn(ctx context.Context, l *vmlab.Lab, c MonitorComparison) (Mo
 	if _, err := waitSync(ctx, l, 2, "md0"); err != nil {
 		return c, err
 	}
+	if err := fenceLogged(ctx, l); err != nil {
+		return c, err
+	}
 	if _, err := step(ctx, l, 2, quick, "node2: mdadm --fail vdc", shimEnv+"mdadm /dev/md0 --fail /dev/vdc 2>&1"); err != nil {
 		return c, err
 	}
@@ -234,4 +237,31 @@ func (c MonitorComparison) check(before int) error {
 		return fmt.Errorf("after the crash mdcadm delivered %q, node2's mdadm %q", got, want)
 	}
 	return nil
+}
+
+// fenceLogged checks that node2's control plane logged node1's fence and slot recovery.
+func fenceLogged(ctx context.Context, l *vmlab.Lab) error {
+	var missing string
+	for i := 0; i < 40; i++ {
+		evs, err := mdEvents(ctx, l, 2)
+		if err != nil {
+			return err
+		}
+		missing = ""
+		var found []string
+		for _, typ := range []string{"fence_started", "fence_done", "slot_recovery"} {
+			e, ok := findEvent(evs, typ, "node2")
+			if !ok || e.Fields["peer_id"] != "1" {
+				missing = typ
+				break
+			}
+			found = append(found, fmt.Sprintf("%d %s (%s)", e.Seq, e.Type, e.Reason))
+		}
+		if missing == "" {
+			l.Logf("node2 logged node1's fence: %s", strings.Join(found, ", "))
+			return nil
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return fmt.Errorf("node2's log has no %s of node1", missing)
 }

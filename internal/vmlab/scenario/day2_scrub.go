@@ -205,22 +205,9 @@ func ScrubResumeAfterCrash(ctx context.Context, l *vmlab.Lab, etcdPort int) (Scr
 		return r, err
 	}
 	started := time.Now()
-	var sc api.ScrubStatus
-	for i := 0; ; i++ {
-		st, err := agentStatus(ctx, l, 2) // the cluster state, read from the other node
-		if err != nil {
-			return r, err
-		}
-		if len(st.Scrubs) == 1 {
-			sc = st.Scrubs[0]
-		}
-		if sc.State == "running" && sc.Node == "node1" && sc.Total > 0 && sc.Position*10 >= sc.Total*3 {
-			break
-		}
-		if i > 300 {
-			return r, fmt.Errorf("no checkpoint past 30%% in the cluster state: %+v", sc)
-		}
-		time.Sleep(500 * time.Millisecond)
+	sc, err := waitCheckpoint(ctx, l, 2, "node1", 0.3)
+	if err != nil {
+		return r, err
 	}
 	r.Total, r.Checkpoint = sc.Total, sc.Position
 	cctx, cancel := context.WithTimeout(ctx, quick)
@@ -242,17 +229,9 @@ func ScrubResumeAfterCrash(ctx context.Context, l *vmlab.Lab, etcdPort int) (Scr
 	if err != nil {
 		return r, err
 	}
-	out, err := step(ctx, l, 2, slow, "node2 resumes the check: sync_min and its first progress", fmt.Sprintf(`S=/sys/block/%s/md
-for i in $(seq 1 1200); do
-  if [ "$(cat $S/sync_action)" = check ]; then c=$(cat $S/sync_completed); [ "$c" != none ] && { echo "$(cat $S/sync_min) ${c%%%% /*}"; exit 0; }; fi
-  sleep 0.1
-done; exit 1`, md2))
-	if err != nil {
-		return r, err
-	}
 	t2 := time.Now()
-	if _, err := fmt.Sscanf(out, "%d %d", &r.From, &r.FirstSeen); err != nil {
-		return r, fmt.Errorf("node2 sync_min and sync_completed: %q", out)
+	if r.From, r.FirstSeen, err = resumedCheck(ctx, l, 2, md2); err != nil {
+		return r, err
 	}
 	if r.From == 0 || r.From > r.Checkpoint || r.Checkpoint-r.From >= 8 || r.FirstSeen < r.From {
 		return r, fmt.Errorf("node2's check starts at %d (first seen %d), want the checkpoint %d", r.From, r.FirstSeen, r.Checkpoint)
@@ -262,25 +241,68 @@ for i in $(seq 1 1200); do [ "$(cat $S/sync_action)" = idle ] && [ "$(cat $S/las
 		return r, err
 	}
 	r.Node2 = time.Since(t2)
+	return r, resumeRecorded(ctx, l, r)
+}
+
+// resumeRecorded checks that the cluster state records node2's scrub as done and the log has
+// node2's start from the checkpoint.
+func resumeRecorded(ctx context.Context, l *vmlab.Lab, r ScrubResume) error {
 	for i := 0; i < 60; i++ {
 		st, err := agentStatus(ctx, l, 2)
 		if err != nil {
-			return r, err
+			return err
 		}
 		if len(st.Scrubs) == 1 && st.Scrubs[0].State == "done" && st.Scrubs[0].Node == "node2" {
 			evs, err := mdEvents(ctx, l, 2)
 			if err != nil {
-				return r, err
+				return err
 			}
 			e, ok := findEvent(evs, api.EventScrubStarted, "node2")
 			if !ok || e.Fields["from"] != strconv.FormatUint(r.From, 10) {
-				return r, fmt.Errorf("node2's scrub_started event %+v, want from %d", e, r.From)
+				return fmt.Errorf("node2's scrub_started event %+v, want from %d", e, r.From)
 			}
 			l.Logf("node2 resumed at sector %d (first progress %d) and finished in %.0fs; event %d %s %v",
 				r.From, r.FirstSeen, r.Node2.Seconds(), e.Seq, e.Type, e.Fields)
-			return r, nil
+			return nil
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	return r, fmt.Errorf("the cluster state never recorded node2's scrub as done")
+	return fmt.Errorf("the cluster state never recorded node2's scrub as done")
+}
+
+// waitCheckpoint waits until the cluster state, read on node, shows holder's scrub running past
+// frac of the array, and returns it.
+func waitCheckpoint(ctx context.Context, l *vmlab.Lab, node int, holder string, frac float64) (api.ScrubStatus, error) {
+	var sc api.ScrubStatus
+	for i := 0; i < 300; i++ {
+		st, err := agentStatus(ctx, l, node)
+		if err != nil {
+			return sc, err
+		}
+		if len(st.Scrubs) == 1 {
+			sc = st.Scrubs[0]
+		}
+		if sc.State == "running" && sc.Node == holder && sc.Total > 0 && float64(sc.Position) >= frac*float64(sc.Total) {
+			return sc, nil
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return sc, fmt.Errorf("no checkpoint of %s past %.0f%% in the cluster state: %+v", holder, 100*frac, sc)
+}
+
+// resumedCheck waits until md checks md on node and returns its sync_min and its first
+// sync_completed.
+func resumedCheck(ctx context.Context, l *vmlab.Lab, node int, md string) (from, first uint64, err error) {
+	out, err := step(ctx, l, node, slow, "the check resumes: sync_min and its first progress", fmt.Sprintf(`S=/sys/block/%s/md
+for i in $(seq 1 1200); do
+  if [ "$(cat $S/sync_action)" = check ]; then c=$(cat $S/sync_completed); [ "$c" != none ] && { echo "$(cat $S/sync_min) ${c%%%% /*}"; exit 0; }; fi
+  sleep 0.1
+done; exit 1`, md))
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := fmt.Sscanf(out, "%d %d", &from, &first); err != nil {
+		return 0, 0, fmt.Errorf("node%d sync_min and sync_completed: %q", node, out)
+	}
+	return from, first, nil
 }
