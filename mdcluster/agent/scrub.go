@@ -77,7 +77,7 @@ func (r *Reconciler) scrubRunning(ctx context.Context, s *session, st *arrayStat
 	window, _ := config.ParseWindow(r.d.Scrub.Window)
 	switch {
 	case isScrub(obs.SyncAction) && req == api.ScrubIdle:
-		st.setIntent(func(i *intent) { i.scrub, i.scrubBy = "", "" })
+		st.consumeScrub(api.ScrubIdle)
 		return r.stopScrub(st, obs, "cancelled")
 	case isScrub(obs.SyncAction) && run.rec.Requested == "schedule" && !window.Contains(time.Now()):
 		return r.stopScrub(st, obs, "its window closed")
@@ -163,7 +163,7 @@ func (r *Reconciler) scrubEnded(ctx context.Context, s *session, st *arrayState,
 func (r *Reconciler) scrubMaybeStart(ctx context.Context, s *session, st *arrayState, obs *md.Array) (*md.Array, Result, bool, error) {
 	in := st.getIntent()
 	if in.scrub == api.ScrubIdle {
-		st.setIntent(func(i *intent) { i.scrub, i.scrubBy = "", "" })
+		st.consumeScrub(api.ScrubIdle)
 		return obs, Result{}, false, r.cancelRecord(ctx, s, st)
 	}
 	if st.sync != nil || obs.SyncAction != md.SyncIdle || obs.Degraded > 0 ||
@@ -197,7 +197,7 @@ func (r *Reconciler) scrubMaybeStart(ctx context.Context, s *session, st *arrayS
 		return obs, Result{}, false, fmt.Errorf("start %s on %s: %w", action, obs.Name, err)
 	}
 	if in.scrub != "" {
-		st.setIntent(func(i *intent) { i.scrub, i.scrubBy = "", "" })
+		st.consumeScrub(in.scrub)
 	}
 	st.unfrozen = time.Now()
 	o := *obs
@@ -287,4 +287,13 @@ func (r *Reconciler) cancelRecord(ctx context.Context, s *session, st *arrayStat
 	}
 	r.event(api.EventScrubCancelled, st, "cancelled on request", "action", rec.Action, "position", strconv.FormatUint(rec.Pos, 10))
 	return nil
+}
+
+// consumeScrub clears a scrub request the pass acted on, unless another came meanwhile.
+func (st *arrayState) consumeScrub(acted string) {
+	st.setIntent(func(i *intent) {
+		if i.scrub == acted {
+			i.scrub, i.scrubBy = "", ""
+		}
+	})
 }
