@@ -96,15 +96,19 @@ func ScrubNotDropped(ctx context.Context, l *vmlab.Lab, etcdPort int) (uint64, e
 	if err != nil {
 		return 0, err
 	}
-	if _, err := step(ctx, l, 1, quick, "operator: echo check > sync_action", "echo check > /sys/block/"+md+"/md/sync_action"); err != nil {
+	// At 5 MB/s the check lasts long enough for the agent to see it (it looks every 2 s): the old
+	// agent froze it (md logs "data-check interrupted"), then wrote idle, and md never ran it again.
+	if _, err := step(ctx, l, 1, quick, "operator: echo check > sync_action (at 5 MB/s)",
+		"echo 5000 > /sys/block/"+md+"/md/sync_speed_max; echo check > /sys/block/"+md+"/md/sync_action"); err != nil {
 		return 0, err
 	}
-	out, err := step(ctx, l, 1, slow, "the check runs to its end (the old agent dropped it)", fmt.Sprintf(`S=/sys/block/%s/md
+	out, err := step(ctx, l, 1, slow, "the check runs to its end: md logs data-check done (the old agent dropped it)", fmt.Sprintf(`S=/sys/block/%[1]s/md
 for i in $(seq 1 600); do
-  [ "$(cat $S/sync_action)" = idle ] && [ "$(cat $S/last_sync_action)" = check ] && { cat $S/mismatch_cnt; exit 0; }
+  dmesg | grep -q 'md: %[1]s: data-check done' && [ "$(cat $S/sync_action)" = idle ] && { cat $S/mismatch_cnt; exit 0; }
   sleep 0.25
 done
-echo "check dropped: sync_action $(cat $S/sync_action), last_sync_action $(cat $S/last_sync_action) (was %s)" >&2; exit 1`, md, before))
+dmesg | grep 'md: %[1]s: data-check' >&2
+echo "check dropped: sync_action $(cat $S/sync_action), last_sync_action $(cat $S/last_sync_action) (was %[2]s)" >&2; exit 1`, md, before))
 	if err != nil {
 		return 0, err
 	}
