@@ -60,6 +60,9 @@ func (c *agentCollector) describe(ch chan<- *prometheus.Desc) {
 	for _, d := range agentDescs {
 		ch <- d
 	}
+	for _, d := range day2Descs {
+		ch <- d
+	}
 }
 
 func (c *agentCollector) update(ch chan<- prometheus.Metric) error {
@@ -76,6 +79,7 @@ func (c *agentCollector) update(ch chan<- prometheus.Metric) error {
 	}
 	counter(ch, newDiskDesc, float64(n.NewDiskConfirmed), "confirmed")
 	counter(ch, newDiskDesc, float64(n.NewDiskNacked), "refused")
+	eventCounters(ch, n)
 
 	ctx, cancel := context.WithTimeout(context.Background(), agentStatusTimeout)
 	defer cancel()
@@ -105,5 +109,6 @@ func (c *agentCollector) update(ch chan<- prometheus.Metric) error {
 		gauge(ch, resyncDesc, r.Progress, r.Array, r.Node, r.Action)
 		gauge(ch, resyncWaitDesc, boolf(r.Waiting), r.Array, r.Node, r.Action)
 	}
+	scrubFigures(ch, st.Scrubs)
 	return nil
 }

@@ -57,6 +57,10 @@ type Agent struct {
 	fencing   string // why exclusive arrays cannot run here, "" when they can
 	inflight  atomic.Int64
 	health    health
+	events    *eventLog // the cluster's event log (events.go)
+	monitor   monitors  // delivery leases held for mdcadm --monitor (monitor.go)
+	// configRecorded: this process compared its configuration with the recorded one.
+	configRecorded atomic.Bool
 
 	mu      sync.Mutex
 	callers map[string]dlm.Lock // leases held for local callers (mdcadm), by resource
@@ -146,6 +150,10 @@ func (a *Agent) Run(ctx context.Context, ready func(status string)) error {
 	a.startWorkers(runCtx, &wg)
 	go a.watchUevents(runCtx)
 	go a.tick(runCtx)
+	// The event writer outlives the workers: a clean stop logs its stops and releases.
+	evCtx, stopEvents := context.WithCancel(context.Background())
+	defer stopEvents()
+	go a.events.run(evCtx)
 	fenced := a.keepSession(ctx, ready)
 	if fenced {
 		cancelRun()
@@ -166,9 +174,12 @@ func (a *Agent) init() {
 	a.sm = &sessionManager{ttl: a.cfg.Leases.TTL.Duration, paths: a.paths, bootID: a.paths.bootID(), log: a.log,
 		member:    memberInfo{Name: a.cfg.Node.Name, ID: a.cfg.Node.ID, Address: a.cfg.Node.Address},
 		memberKey: a.key("members", a.cfg.Node.Name)}
+	a.events = newEventLog(a.cfg.Node.Name, a.cfg.LockEngine.Prefix, dlm.Retention{MaxCount: a.cfg.Events.MaxCount,
+		MaxAge: a.cfg.Events.MaxAge.Duration}, a.sm.current, a.log.With("component", "events"))
 	a.rec = NewReconciler(a.runCtx, Deps{Node: a.cfg.Node, Resync: a.cfg.Resync, Prefix: a.cfg.LockEngine.Prefix,
 		MD: a.md, Mdadm: countingMdadm{a.mdadm, &a.inflight}, Paths: a.paths, Log: a.log, Sessions: a.sm.current,
-		Fencing: func() string { return a.fencing }, Kick: func(uuid string) { a.q.add(uuid) }}, a.cfg.Arrays)
+		Fencing: func() string { return a.fencing }, Kick: func(uuid string) { a.q.add(uuid) },
+		Events: a.events.emit, Scrub: a.cfg.Scrub}, a.cfg.Arrays)
 	a.sm.resources = a.rec.resources
 }
 
@@ -235,6 +246,7 @@ func (a *Agent) keepSession(ctx context.Context, ready func(string)) bool {
 			a.log.Warn("cannot publish this node as a member yet", "err", err)
 		}
 		a.sm.cur.Store(s)
+		a.sessionEvents(ctx, s)
 		a.startControlPlane(ctx, s)
 		a.kickAll()
 		a.log.Info("session open", "ttl", a.cfg.Leases.TTL.Duration, "resumed", s.resumed)
@@ -263,6 +275,7 @@ func (a *Agent) keepSession(ctx context.Context, ready func(string)) bool {
 // sessionLost runs in the guard at the fence point: stop what may write, without any lock call
 // and without waiting for a pass. It reports whether the node must still be reset.
 func (a *Agent) sessionLost(_ *session) (bool, string) {
+	a.events.emit(api.Event{Type: api.EventSessionLost, Reason: "no renewal before the fence point"})
 	a.kickAll() // passes find no session and let their locks go
 	// A pass running mdadm was cancelled with the session: let it return so that an array it
 	// started is seen and stopped below.
@@ -301,6 +314,7 @@ func (a *Agent) stopExclusive(why string) ([]string, error) {
 			continue
 		}
 		a.log.Warn("stopped exclusive array", "md", obs.Name, "why", why)
+		a.events.emit(api.Event{Type: api.EventStopped, Array: a.rec.array(uuid).cfg.Name, UUID: uuid, Reason: why})
 	}
 	return left, nil
 }

@@ -107,6 +107,7 @@ func (a *Agent) acquireCaller(ctx context.Context, st *arrayState, kind string) 
 	if old != nil {
 		_ = unlock(old)
 	}
+	a.rec.event(api.EventLeaseGranted, st, "for a local caller", "kind", kind, "token", fmt.Sprint(l.Token()))
 	return api.Grant{Array: st.cfg.UUID, Kind: kind, Token: uint64(l.Token())}, nil
 }
 
@@ -156,6 +157,7 @@ func (a *Agent) Release(ctx context.Context, r api.ReleaseRequest) error {
 		a.mu.Unlock()
 		return err
 	}
+	a.rec.event(api.EventLeaseReleased, st, "by a local caller", "kind", r.Kind)
 	return nil
 }
 
@@ -178,6 +180,7 @@ func (a *Agent) Status(ctx context.Context) (api.Status, error) {
 	}
 	st.Members = members
 	st.Resyncs = a.resyncs(ctx, store)
+	st.Scrubs = a.scrubs(ctx, store)
 	st.Actions = a.rec.Counters().Actions
 	for _, as := range a.rec.states() {
 		v := as.getView()
@@ -225,7 +228,9 @@ func (a *Agent) members(ctx context.Context, store dlm.Store) ([]api.Member, err
 // Counters returns a copy of the agent's running totals.
 func (a *Agent) Counters() api.Counters {
 	if a.rec == nil {
-		return api.Counters{Actions: map[string]uint64{}}
+		return api.Counters{Actions: map[string]uint64{}, Events: map[string]uint64{}}
 	}
-	return a.rec.Counters()
+	c := a.rec.Counters()
+	c.Events, c.EventsDropped, c.EventsFailed = a.events.counters()
+	return c
 }

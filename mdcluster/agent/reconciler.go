@@ -55,6 +55,10 @@ type Deps struct {
 	Fencing func() string
 	// Kick asks for a pass over one array soon (a waiter got its lease).
 	Kick func(uuid string)
+	// Events receives the pass's events for the cluster's event log; it never waits (nil: none).
+	Events func(api.Event)
+	// Scrub is the cluster-wide scrub schedule.
+	Scrub config.Scrub
 }
 
 // Reconciler makes md and the locks agree with the configuration, one array per pass. A pass

@@ -33,6 +33,9 @@ type Status struct {
 	Arrays     []ArrayStatus `json:"arrays"`
 	Leases     []Lease       `json:"leases"`
 	Resyncs    []Resync      `json:"resyncs"`
+	// Scrubs are the arrays' scrubs as the cluster state records them (running, paused, last
+	// finished).
+	Scrubs []ScrubStatus `json:"scrubs,omitempty"`
 	// Actions counts what the agent did on md and on the locks since it started, by action
 	// (assemble, stop_unleased, sync_frozen, …): the same figures as the metrics.
 	Actions  map[string]uint64 `json:"actions,omitempty"`
@@ -126,4 +129,9 @@ type Counters struct {
 	Actions          map[string]uint64
 	NewDiskConfirmed uint64
 	NewDiskNacked    uint64
+	// Events counts the events this node emitted, by type; EventsDropped those lost because
+	// the queue was full (emission never waits), EventsFailed those the lock service refused.
+	Events        map[string]uint64
+	EventsDropped uint64
+	EventsFailed  uint64
 }

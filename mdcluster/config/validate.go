@@ -60,6 +60,9 @@ func (c *Config) Validate() error {
 	if c.Resync.MaxConcurrent < 1 || c.Resync.MaxConcurrent > 64 {
 		return keyErr("resync.max_concurrent", fmt.Sprint(c.Resync.MaxConcurrent), "want 1 to 64")
 	}
+	if err := c.validateDay2(); err != nil {
+		return err
+	}
 	if err := checkPath("listen.api_socket", c.Listen.APISocket); err != nil {
 		return err
 	}

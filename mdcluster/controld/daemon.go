@@ -47,6 +47,16 @@ type Config struct {
 	Monitor string
 	FS      ConfigFS
 	Log     *slog.Logger
+	// Notify, if set, receives the fencing steps for the cluster's event log (api.EventFence*,
+	// api.EventSlotRecovery) about failed node id; it must not wait.
+	Notify func(event string, node int, detail string)
+}
+
+// notify reports a step of a failed node's handling.
+func (d *Daemon) notify(event string, node int, detail string) {
+	if d.cfg.Notify != nil {
+		d.cfg.Notify(event, node, detail)
+	}
 }
 
 // Daemon is the control plane of one node. Its state is only touched by Run's goroutine.

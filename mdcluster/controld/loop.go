@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mdcluster.dev/dlm"
+	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/md"
 )
 
@@ -226,9 +227,15 @@ func (d *Daemon) failed(ctx context.Context, id int, addr string) error {
 	sort.Strings(in)
 	d.log.Warn("node failed: its session expired", "node", id, "lockspaces", in)
 	if len(in) > 0 {
+		how := "waiting " + d.cfg.FenceWait.String() + " for its watchdog"
+		if d.cfg.FenceCommand != "" {
+			how = "running the fence command"
+		}
+		d.notify(api.EventFenceStarted, id, how)
 		if err := d.fence(ctx, id, addr); err != nil {
 			return err
 		}
+		d.notify(api.EventFenceDone, id, how)
 	}
 	if err := d.cfg.FS.RemoveComm(id); err != nil {
 		return err
@@ -239,6 +246,7 @@ func (d *Daemon) failed(ctx context.Context, id int, addr string) error {
 		}
 		delete(d.local[ls].members, id)
 		d.log.Info("removed failed node from lockspace", "node", id, "lockspace", ls, "members", sortedIDs(d.local[ls].members))
+		d.notify(api.EventSlotRecovery, id, "lockspace "+ls)
 	}
 	return nil
 }
