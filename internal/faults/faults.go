@@ -87,7 +87,8 @@ type campaign struct {
 
 	round int
 	epoch [nodes + 1]int
-	hold  bool // writers keep md devices open (drawn per campaign from the seed)
+	exits map[int]time.Time // the last exit of each node (host clock)
+	hold  bool              // writers keep md devices open (drawn per campaign from the seed)
 	rep   *Report
 }
 
@@ -95,7 +96,7 @@ type campaign struct {
 // to its end (the report then says how far it got). Violations are in the report, not errors.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	o.defaults()
-	c := &campaign{o: o, start: time.Now(), hold: o.Seed%2 == 1}
+	c := &campaign{o: o, start: time.Now(), hold: o.Seed%2 == 1, exits: map[int]time.Time{}}
 	c.rep = newReport(o, c.hold)
 	var err error
 	if c.h, err = openHistories(o.Out); err != nil {

@@ -179,7 +179,30 @@ mdadm /dev/%[1]s --re-add %[2]s 2>&1 || { mdadm --zero-superblock %[2]s 2>&1; md
 	if err != nil && c.gone(n) {
 		return n, nil
 	}
+	if err == nil && a.Tag == r10.Tag {
+		c.staleFaulty(ctx, n, dev)
+	}
 	return n, err
+}
+
+// staleFaulty looks on the other nodes for the member left bound and faulty by md-cluster's
+// REMOVE race (a REMOVE message handled before the node took the failed member out of its slot
+// loses the removal: fixed upstream in 2025, "md/md-cluster: handle REMOVE message earlier").
+// It is the kernel's, not the campaign's to hide: it is counted and logged; a re-add clears it.
+func (c *campaign) staleFaulty(ctx context.Context, from int, dev string) {
+	name := dev[strings.LastIndexByte(dev, '/')+1:]
+	for m := 1; m <= nodes; m++ {
+		md, _ := c.mdOf(m, r10)
+		if m == from || md == "" {
+			continue
+		}
+		out, _ := c.quiet(ctx, m, fmt.Sprintf(`for i in $(seq 1 40); do s=$(cat /sys/block/%s/md/dev-%s/state 2>/dev/null); case "$s" in *faulty*) sleep 0.25;; *) echo "ok $s"; exit 0;; esac; done; echo "faulty $s"`, md, name))
+		if strings.HasPrefix(out, "faulty") {
+			c.rep.Known["md-cluster REMOVE race (kernel)"]++
+			c.h.events.add(map[string]any{"t": c.obs.now(), "node": m, "known_kernel_issue": "md-cluster REMOVE race", "member": name, "state": out})
+			c.logf("node%d: %s still bound and faulty 10 s after node%d re-added it (md-cluster REMOVE race, kernel)", m, name, from)
+		}
+	}
 }
 
 func join(s []string) string { return strings.Join(s, " ") }

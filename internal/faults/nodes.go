@@ -111,7 +111,8 @@ func (c *campaign) provision(ctx context.Context, node int) error {
 // assembleR10 assembles the clustered RAID10 on node (md-cluster joins the node) read-write.
 func (c *campaign) assembleR10(ctx context.Context, node int) error {
 	_, err := c.step(ctx, node, slow, "assemble the clustered RAID10", fmt.Sprintf(
-		`mdadm --assemble /dev/md/%[1]s --uuid=%[2]s %[3]s 2>&1 || exit 1
+		`d=$(readlink -f /dev/md/%[1]s 2>/dev/null); s=$(cat /sys/block/${d##*/}/md/array_state 2>/dev/null)
+case "$s" in ""|inactive|clear) mdadm --assemble /dev/md/%[1]s --uuid=%[2]s %[3]s 2>&1 || exit 1;; esac
 for i in $(seq 1 40); do d=$(readlink -f /dev/md/%[1]s); d=${d##*/}; s=$(cat /sys/block/$d/md/array_state 2>/dev/null)
   [ "$s" = read-auto ] && mdadm --readwrite /dev/$d
   case "$s" in clean|active|active-idle) exit 0;; esac; sleep 0.25; done

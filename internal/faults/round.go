@@ -47,6 +47,9 @@ func (c *campaign) runRound(ctx context.Context, f Fault) error {
 		return fmt.Errorf("inject %s: %w", f.Kind, err)
 	}
 	res.Node, res.Reset, res.FaultS = in.Node, in.Reset, in.End.Sub(in.At).Seconds()
+	if mustReset(f) && !in.Reset {
+		c.violation(check.Violation{Check: "fencing", What: fmt.Sprintf("%s: node%d still runs with its session lost and the RAID10's lockspace in use", f, in.Node)})
+	}
 	s, err := c.settle(ctx, f, in)
 	res.Rebooted, res.ProvisionS = s.Rebooted, s.Provision.Seconds()
 	if err != nil {
@@ -83,24 +86,37 @@ func (c *campaign) recoveryBounds(f Fault, in injected, s settled, res *RoundRes
 	if f.Kind == RebootAll || in.Node == 0 {
 		return
 	}
-	dead := c.lab.Node(in.Node)
 	if !in.Reset && f.Kind != Crash {
 		return
 	}
-	died := in.At
-	if in.Reset {
-		died = in.End
-	}
+	died := c.exitedAt(in.Node)
 	c.scan.all()
-	at, ok := c.scan.slotRecovered(in.Node, died.Add(-c.o.TTL-c.o.Margin))
+	at, ok := c.scan.slotRecovered(in.Node, in.At)
 	if !ok {
-		c.h.events.add(map[string]any{"t": c.obs.now(), "note": fmt.Sprintf("no survivor logged the recovery of node%d's slot (boot %d)", in.Node, dead.Boot)})
+		c.h.events.add(map[string]any{"t": c.obs.now(), "note": fmt.Sprintf("no survivor logged the recovery of node%d's slot", in.Node)})
 		return
 	}
 	res.SlotS = at.Sub(died).Seconds()
-	if at.Sub(died) > bound {
+	switch {
+	case at.Before(died):
+		c.violation(check.Violation{Check: "fencing", What: fmt.Sprintf("%s: a survivor recovered node%d's bitmap slot %.2fs before node%d was reset", f, in.Node, -res.SlotS, in.Node)})
+	case at.Sub(died) > bound:
 		c.violation(check.Violation{Check: "recovery", What: fmt.Sprintf("%s: node%d's bitmap slot was recovered %.1fs after it died, above the bound %s", f, in.Node, res.SlotS, bound)})
 	}
+}
+
+// mustReset reports whether the fault must end with its node reset: its session is lost while the
+// RAID10's lockspace is in use, and only a reset stops a node that may still write.
+func mustReset(f Fault) bool {
+	return f.Kind == PauseAgent || f.Kind == NetCut || (f.Kind == CleanStop && f.Delay < 0)
+}
+
+// exitedAt is when node's boot that the round reset ended (host clock).
+func (c *campaign) exitedAt(node int) time.Time {
+	if t, ok := c.exits[node]; ok {
+		return t
+	}
+	return time.Now()
 }
 
 // verifyAll reads every node's region of both arrays back on a running node (the RAID5 on its

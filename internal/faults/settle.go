@@ -57,6 +57,7 @@ func (c *campaign) rebootExited(ctx context.Context, s *settled, deadline *time.
 		if vm := c.lab.Node(n); vm.Exited() {
 			c.scan.vm(vm)
 			c.obs.ended(n, vm.Boot, vm.ExitedAt())
+			c.exits[n] = vm.ExitedAt()
 			exited = append(exited, n)
 		}
 	}
