@@ -24,6 +24,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"mdcluster.dev/internal/faults/check"
@@ -121,6 +123,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer c.lab.Close()
+	defer keepConsoles(c.lab.Dir, filepath.Join(o.Out, "consoles"))
 	c.scan = newConsoleScan(c)
 	err = c.run(ctx)
 	c.finish(ctx, err)
@@ -176,6 +179,9 @@ func (c *campaign) setup(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := c.parallel(func(n int) error { return c.startWorkload(ctx, n) }); err != nil {
+		return err
+	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for c.holder() == 0 {
 		if time.Now().After(deadline) {
@@ -183,7 +189,21 @@ func (c *campaign) setup(ctx context.Context) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return c.parallel(func(n int) error { return c.startWorkload(ctx, n) })
+	return nil
+}
+
+// keepConsoles copies every guest's console logs (rebooted guests' too) to dir: the kernel's
+// side of every round.
+func keepConsoles(from, dir string) {
+	logs, _ := filepath.Glob(filepath.Join(from, "*.console.log*"))
+	if len(logs) == 0 || os.MkdirAll(dir, 0o755) != nil {
+		return
+	}
+	for _, p := range logs {
+		if b, err := os.ReadFile(p); err == nil {
+			_ = os.WriteFile(filepath.Join(dir, filepath.Base(p)), b, 0o644)
+		}
+	}
 }
 
 // parallel runs f for every node at once and joins the errors.
