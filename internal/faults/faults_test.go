@@ -21,7 +21,7 @@ func TestDrawReproducible(t *testing.T) {
 			t.Fatalf("round %d: %+v then %+v", r, a, b)
 		}
 		seen[a.Kind] = true
-		if a.Kind == EtcdRestart && (a.Delay < 500*time.Millisecond || a.Delay > 10*time.Second/3) {
+		if a.Kind == EtcdRestart && (a.Delay < 300*time.Millisecond || a.Delay > 10*time.Second/7) {
 			t.Fatalf("etcd down for %s", a.Delay)
 		}
 	}
