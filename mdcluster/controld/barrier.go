@@ -3,7 +3,6 @@ package controld
 import (
 	"context"
 	"fmt"
-	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -135,10 +134,7 @@ func (d *Daemon) notStopped(kvs []dlm.KeyValue, ls string, rev int64, need map[i
 func (d *Daemon) nextChange(ctx context.Context, at int64) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for wr := range d.kv.Watch(wctx, d.cfg.Prefix, at) {
-		if wr.Err != nil {
-			break
-		}
+	if wr, ok := <-d.kv.Watch(wctx, d.cfg.Prefix, at); ok && wr.Err == nil {
 		for _, ev := range wr.Events {
 			for _, ls := range d.touched(ev) {
 				if err := d.stopFor(ctx, ls, ev.KV.ModRevision); err != nil {
@@ -191,5 +187,3 @@ func (d *Daemon) lsMember(key string) (string, int, bool) {
 	id, err := strconv.Atoi(parts[2])
 	return unescape(parts[1]), id, err == nil
 }
-
-func cloneSet(m map[int]bool) map[int]bool { return maps.Clone(m) }

@@ -19,5 +19,3 @@ func (v Violation) String() string {
 
 // Span is a closed interval of host time.
 type Span struct{ Lo, Hi int64 }
-
-func (s Span) overlaps(o Span) bool { return s.Lo <= o.Hi && o.Lo <= s.Hi }
