@@ -31,8 +31,8 @@ type Figures struct {
 // Options of a run.
 type Options struct {
 	Log      io.Writer
-	Pairs    int           // throughput: agent/no-agent pairs (default 5)
-	WriteMiB int           // throughput: MiB written per run (default 64)
+	Pairs    int           // throughput: agent/no-agent pairs (default 9)
+	WriteMiB int           // throughput: MiB written per pass of a run (default 96; 4 passes)
 	Idle     time.Duration // footprint: how long the agent is watched idle (default 30s)
 }
 
@@ -60,10 +60,10 @@ type run struct {
 // Run boots one guest and measures the three figures.
 func Run(ctx context.Context, o Options) (Figures, error) {
 	if o.Pairs == 0 {
-		o.Pairs = 5
+		o.Pairs = 9
 	}
 	if o.WriteMiB == 0 {
-		o.WriteMiB = 64
+		o.WriteMiB = 96
 	}
 	if o.Idle == 0 {
 		o.Idle = 30 * time.Second

@@ -100,6 +100,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	o.defaults()
 	c := &campaign{o: o, start: time.Now(), hold: o.Seed%2 == 1, exits: map[int]time.Time{}}
 	c.rep = newReport(o, c.hold)
+	c.rep.Priority = raisePriority()
 	var err error
 	if c.h, err = openHistories(o.Out); err != nil {
 		return nil, err

@@ -37,6 +37,8 @@ type Report struct {
 	Lock       check.LockResult  `json:"lock_linearizability"`
 	Mismatch   map[string]string `json:"mismatch_cnt"`
 	Known      map[string]int    `json:"known_kernel_issues,omitempty"`
+	Unexpected []string          `json:"unexpected_resets,omitempty"`
+	Priority   string            `json:"host_priority,omitempty"`
 	Violations []check.Violation `json:"violations"`
 	Error      string            `json:"error,omitempty"`
 

@@ -8,8 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"mdcluster.dev/dlm"
 	"mdcluster.dev/internal/faults/check"
 	"mdcluster.dev/internal/faults/wire"
+	"mdcluster.dev/mdcluster/fence"
 )
 
 // RoundResult is one round as rounds.jsonl records it.
@@ -57,6 +59,7 @@ func (c *campaign) runRound(ctx context.Context, f Fault) error {
 		return err
 	}
 	res.RecoveryS, res.R5GapS, res.R10GapS = s.At.Sub(in.End).Seconds(), s.R5Gap.Seconds(), s.R10Gap.Seconds()
+	c.unexpectedResets(f, in, s)
 	c.recoveryBounds(f, in, s, &res)
 	if err := c.pauseWorkloads(ctx); err != nil {
 		c.violation(check.Violation{Check: "recovery", What: err.Error()})
@@ -102,6 +105,29 @@ func (c *campaign) recoveryBounds(f Fault, in injected, s settled, res *RoundRes
 		c.violation(check.Violation{Check: "fencing", What: fmt.Sprintf("%s: a survivor recovered node%d's bitmap slot %.2fs before node%d was reset", f, in.Node, -res.SlotS, in.Node)})
 	case at.Sub(died) > bound:
 		c.violation(check.Violation{Check: "recovery", What: fmt.Sprintf("%s: node%d's bitmap slot was recovered %.1fs after it died, above the bound %s", f, in.Node, res.SlotS, bound)})
+	}
+}
+
+// tolerance is how long the agents' sessions bear the lock service's silence before the fence
+// point: TTL − margin − watchdog timeout − one renewal period.
+func (o Options) tolerance() time.Duration {
+	return o.TTL - o.Margin - fence.WatchdogTimeout(o.Margin) - o.TTL/dlm.RenewDivisor
+}
+
+// unexpectedResets records nodes reset that the fault did not call for: no invariant is broken
+// (a reset is the safe way out), but a node fenced without cause is a finding. An etcd restart
+// that outlasts the sessions' tolerance fences every node, as designed.
+func (c *campaign) unexpectedResets(f Fault, in injected, s settled) {
+	allowed := map[int]bool{in.Node: f.Kind != DiskFail && f.Kind != EtcdRestart}
+	if f.Kind == RebootAll || (f.Kind == EtcdRestart && in.End.Sub(in.At) > c.o.tolerance()) {
+		return
+	}
+	for _, n := range s.Rebooted {
+		if !allowed[n] {
+			c.rep.Unexpected = append(c.rep.Unexpected, fmt.Sprintf("round %d (%s, %.1fs): node%d reset", f.Round, f.Kind, in.End.Sub(in.At).Seconds(), n))
+			c.h.events.add(map[string]any{"t": c.obs.now(), "unexpected_reset": n, "round": f.Round, "fault": f})
+			c.logf("node%d was reset though %s did not call for it", n, f)
+		}
 	}
 }
 

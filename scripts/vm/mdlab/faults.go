@@ -134,8 +134,8 @@ func kindList() string {
 // runBench is `mdlab bench` (host): the figures on the real kernel, as JSON on stdout.
 func runBench(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	pairs := fs.Int("pairs", 5, "throughput: interleaved runs with and without the agent")
-	mib := fs.Int("mib", 64, "throughput: MiB written per run")
+	pairs := fs.Int("pairs", 9, "throughput: interleaved runs with and without the agent")
+	mib := fs.Int("mib", 96, "throughput: MiB written per pass (4 passes a run)")
 	idle := fs.Duration("idle", 30*time.Second, "footprint: how long the idle agent is watched")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
