@@ -33,7 +33,7 @@ func (w *workload) write(ctx context.Context, t Target) {
 			sleep(ctx, 50*time.Millisecond)
 			continue
 		}
-		if f != nil && (fdev != dev || !w.c.Hold) {
+		if f != nil && fdev != dev {
 			f.Close()
 			f = nil
 		}
@@ -58,6 +58,11 @@ func (w *workload) write(ctx context.Context, t Target) {
 			w.leave()
 			sleep(ctx, 100*time.Millisecond)
 			continue
+		}
+		if !w.c.Hold {
+			// Closed at once, as a short-lived user would: the array can be stopped between writes.
+			f.Close()
+			f = nil
 		}
 		w.out.send(wire.Msg{Kind: wire.KindAck, W: &wr})
 		w.leave()
