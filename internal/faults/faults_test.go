@@ -142,3 +142,20 @@ func TestObserver(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestKernelPatterns(t *testing.T) {
+	for _, l := range []string{
+		"[   55.1] dlm: 6d646661-756c-7473-0000-000000000010: create_rcom to -22 type 4 len 172 ENOBUFS",
+		"[   55.2] dlm: 6d646661-756c-7473-0000-000000000010: do_ls_recovery error -105",
+	} {
+		if !dlmFailed.MatchString(l) {
+			t.Errorf("not a DLM recovery failure: %q", l)
+		}
+	}
+	if m := kernelWarn.FindStringSubmatch("[ 55.4] WARNING: CPU: 0 PID: 9 at fs/dlm/requestqueue.c:47 dlm_add_requestqueue+0xe7/0xf0 [dlm]"); m == nil || m[1] != "fs/dlm/requestqueue.c:47" {
+		t.Errorf("warning location %v", m)
+	}
+	if !slotDown.MatchString("md-cluster: mdlab Node 3/3 down. My slot: 2. Initiating recovery.") {
+		t.Error("slot recovery line")
+	}
+}

@@ -37,6 +37,7 @@ type Report struct {
 	Lock       check.LockResult  `json:"lock_linearizability"`
 	Mismatch   map[string]string `json:"mismatch_cnt"`
 	Known      map[string]int    `json:"known_kernel_issues,omitempty"`
+	Kernel     map[string]int    `json:"kernel_messages,omitempty"` // warnings by location, DLM recovery failures
 	Unexpected []string          `json:"unexpected_resets,omitempty"`
 	Priority   string            `json:"host_priority,omitempty"`
 	Violations []check.Violation `json:"violations"`
@@ -49,7 +50,7 @@ type Report struct {
 func newReport(o Options, hold bool) *Report {
 	return &Report{Seed: o.Seed, FirstRound: o.FirstRound, TTL: o.TTL.String(), Margin: o.Margin.String(),
 		Bound: o.bound().String(), Hold: hold, Faults: map[Kind]int{}, MaxRecov: map[Kind]float64{},
-		MaxR5Gap: map[Kind]float64{}, Mismatch: map[string]string{}, Known: map[string]int{}, Violations: []check.Violation{}, seen: map[string]bool{}}
+		MaxR5Gap: map[Kind]float64{}, Mismatch: map[string]string{}, Known: map[string]int{}, Kernel: map[string]int{}, Violations: []check.Violation{}, seen: map[string]bool{}}
 }
 
 func (r *Report) addRound(res RoundResult) {

@@ -177,6 +177,8 @@ var (
 	goPanic    = regexp.MustCompile(`^(panic: |fatal error: )`)
 	kernelNote = regexp.MustCompile(`WARNING:|BUG:|Call Trace|ENOBUFS|create_rcom|dlm: .*(error|failed|-1\d\d)|md-cluster|md/raid|md: |softdog|watchdog`)
 	slotDown   = regexp.MustCompile(`Node (\d+)/\d+ down\. My slot: \d+\. Initiating recovery`)
+	kernelWarn = regexp.MustCompile(`WARNING: CPU: \d+ PID: \d+ at (\S+)`)
+	dlmFailed  = regexp.MustCompile(`dlm: .*(create_rcom to -?\d+ .*ENOBUFS|do_ls_recovery.*error|dlm_recover .* error)`)
 )
 
 // all scans every running guest's new console lines.
@@ -200,6 +202,12 @@ func (s *consoleScan) vm(vm *vmlab.VM) {
 			s.c.violation(check.Violation{Check: "panic", At: t, What: fmt.Sprintf("node%d (boot %d): %s", vm.Node, vm.Boot, text)})
 		case kernelNote.MatchString(text):
 			s.c.h.events.add(map[string]any{"t": t, "node": vm.Node, "boot": vm.Boot, "console": text})
+			if m := kernelWarn.FindStringSubmatch(text); m != nil {
+				s.c.rep.Kernel["WARNING at "+m[1]]++
+			}
+			if dlmFailed.MatchString(text) {
+				s.c.rep.Kernel["DLM recovery failed"]++
+			}
 			if m := slotDown.FindStringSubmatch(text); m != nil {
 				dead, _ := strconv.Atoi(m[1])
 				s.recovered[dead] = append(s.recovered[dead], l.At)
