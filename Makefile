@@ -10,9 +10,16 @@ STATICCHECK_VERSION := v0.8.2
 VM_COUNT     ?= 1
 VM_RUN       ?= .
 FUZZTIME     ?= 30s
+# The fault campaign: SEED (default: a random one, printed), ROUNDS and/or DURATION (a time box
+# for the whole campaign), FAULTS_OUT (histories and report.json; default a new directory).
+SEED         ?= 0
+ROUNDS       ?=
+DURATION     ?=
+FAULTS_OUT   ?=
+FAULTS_CI_DURATION ?= 7m30s
 export MDCLUSTER_LAB ?= $(CURDIR)/.lab
 
-.PHONY: all help build cmapshim guest-tests lab test test-unit test-vm demo lint bench fuzz clean
+.PHONY: all help build cmapshim guest-tests lab test test-unit test-vm demo lint bench bench-vm fuzz clean faults faults-ci
 
 all: build
 
@@ -25,6 +32,9 @@ help:
 	@echo "demo       boot the 2-VM cluster and narrate the clustered RAID1 scenario"
 	@echo "lint       gofmt check, go vet, staticcheck"
 	@echo "bench      benchmarks"
+	@echo "bench-vm   the figures on the real kernel (resync after a crash, throughput with/without the agent, footprint)"
+	@echo "faults     the fault campaign: make faults SEED=n ROUNDS=n [DURATION=10m] [FAULTS_OUT=dir]"
+	@echo "faults-ci  the campaign time-boxed to $(FAULTS_CI_DURATION) with a random seed (part of make test)"
 	@echo "fuzz       short fuzz runs of every fuzz target (FUZZTIME=$(FUZZTIME) each)"
 
 build:
@@ -55,7 +65,7 @@ lab: build guest-tests
 	scripts/vm/build-initramfs.sh
 
 # The lab first: it also installs the host tools some unit tests run (promtool, ocf-tester).
-test: lab lab-ha test-unit test-ocf test-packaging test-vm
+test: lab lab-ha test-unit test-ocf test-packaging test-vm faults-ci
 
 test-unit:
 	$(GO) test -count=1 ./...
@@ -79,6 +89,16 @@ lint:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-vm: lab
+	bin/mdlab bench
+
+# Without ROUNDS or DURATION the campaign runs 10 rounds.
+faults: lab
+	bin/mdlab faults -seed $(SEED) -rounds $(or $(ROUNDS),$(if $(DURATION),0,10)) $(if $(DURATION),-duration $(DURATION)) $(if $(FAULTS_OUT),-out $(FAULTS_OUT))
+
+faults-ci: lab
+	bin/mdlab faults -seed $(SEED) -duration $(FAULTS_CI_DURATION) $(if $(FAULTS_OUT),-out $(FAULTS_OUT))
 
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \

@@ -25,6 +25,8 @@ type Options struct {
 	Log io.Writer
 	// BootTimeout bounds each guest's boot (default 3 minutes).
 	BootTimeout time.Duration
+	// Stream, if set, gives every guest a stream port (StreamPortName) and receives its lines.
+	Stream StreamFunc
 }
 
 // Lab is a set of running guests sharing disks and a private network.
@@ -120,7 +122,7 @@ func Start(ctx context.Context, name string, o Options) (*Lab, error) {
 	var wg sync.WaitGroup
 	for i := range l.VMs {
 		cfg := VMConfig{Node: i + 1, Nodes: o.Nodes, Kernel: kernel, Initrd: initrd, Disks: l.Disks,
-			UserNet: o.UserNet, RunDir: dir, Append: o.Append}
+			UserNet: o.UserNet, RunDir: dir, Append: o.Append, Stream: o.Stream, Boot: 1}
 		if l.Hub != nil {
 			cfg.Hub = l.Hub.Addr()
 		}

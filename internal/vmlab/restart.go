@@ -20,7 +20,8 @@ func (l *Lab) Restart(ctx context.Context, n int) (*VM, error) {
 		return nil, err
 	}
 	cfg := VMConfig{Node: n, Nodes: l.opts.Nodes, Kernel: kernel, Initrd: initrd, Disks: l.Disks,
-		UserNet: l.opts.UserNet, RunDir: l.Dir, Append: l.opts.Append}
+		UserNet: l.opts.UserNet, RunDir: l.Dir, Append: l.opts.Append, Stream: l.opts.Stream,
+		Boot: old.Boot + 1}
 	if l.Hub != nil {
 		cfg.Hub = l.Hub.Addr()
 	}

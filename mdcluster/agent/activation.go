@@ -47,6 +47,7 @@ func (r *Reconciler) activation(ctx context.Context, s *session, st *arrayState,
 		if l := st.takeGranted(); l != nil {
 			st.setAct(l)
 			r.count("activation_acquired")
+			r.token("granted", st, "", l.Token())
 			r.d.Log.Info("activation lease granted after waiting", "array", st.cfg.Name, "token", l.Token())
 			r.event(api.EventLeaseGranted, st, "granted after waiting", "kind", api.KindActivation, "token", fmt.Sprint(l.Token()))
 		}
@@ -59,6 +60,7 @@ func (r *Reconciler) activation(ctx context.Context, s *session, st *arrayState,
 		case err == nil:
 			st.setAct(l)
 			r.count("activation_acquired")
+			r.token("granted", st, "", l.Token())
 			r.d.Log.Info("activation lease acquired", "array", st.cfg.Name, "token", l.Token())
 			r.event(api.EventLeaseGranted, st, "", "kind", api.KindActivation, "token", fmt.Sprint(l.Token()))
 		case errors.Is(err, dlm.ErrWouldBlock):
@@ -113,6 +115,7 @@ func (r *Reconciler) heldElsewhere(ctx context.Context, s *session, st *arraySta
 				return obs, fmt.Errorf("adopt this session's activation lease: %w", err)
 			}
 			st.setAct(l)
+			r.token("adopted", st, "", l.Token())
 			return r.activation(ctx, s, st, obs)
 		}
 	}
@@ -201,6 +204,7 @@ func (r *Reconciler) stopUnleased(st *arrayState, obs *md.Array, why string) (*m
 	if err := r.d.MD.Stop(obs.Name); err != nil {
 		return obs, fmt.Errorf("%s runs here without its activation lease (%s) and cannot be stopped: %w", st.cfg.Name, why, err)
 	}
+	r.token("stopped", st, obs.Name, 0)
 	r.count("stop_unleased")
 	r.event(api.EventStopped, st, "ran without its activation lease: "+why, "md", obs.Name)
 	return nil, fmt.Errorf("stopped %s: it ran here without its activation lease (%s)", st.cfg.Name, why)
@@ -214,6 +218,7 @@ func (r *Reconciler) standDown(st *arrayState, obs *md.Array) (*md.Array, error)
 		if err := r.d.MD.Stop(obs.Name); err != nil {
 			return obs, fmt.Errorf("stop %s on request (the activation lease stays here): %w", obs.Name, err)
 		}
+		r.token("stopped", st, obs.Name, st.act.Token())
 		r.count("stop_requested")
 		r.d.Log.Info("array stopped on request", "array", st.cfg.Name, "md", obs.Name)
 		r.event(api.EventStopped, st, "stopped on request (standing by)", "md", obs.Name)
@@ -243,6 +248,7 @@ func (r *Reconciler) assemble(ctx context.Context, s *session, st *arrayState) (
 		}
 		return nil, fmt.Errorf("check activation lease before assembly: %w", err)
 	}
+	r.token("assemble", st, "", tok)
 	arrays, err := r.d.MD.Arrays()
 	if err != nil {
 		return nil, fmt.Errorf("read md before assembly: %w", err)

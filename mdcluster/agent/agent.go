@@ -313,6 +313,9 @@ func (a *Agent) stopExclusive(why string) ([]string, error) {
 			left = append(left, obs.Name)
 			continue
 		}
+		if err := a.paths.recordToken(a.cfg.Node.Name, "stopped", uuid, obs.Name, 0); err != nil {
+			a.log.Warn("fencing-token log", "err", err)
+		}
 		a.log.Warn("stopped exclusive array", "md", obs.Name, "why", why)
 		a.events.emit(api.Event{Type: api.EventStopped, Array: a.rec.array(uuid).cfg.Name, UUID: uuid, Reason: why})
 	}

@@ -136,6 +136,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, uuid string) (Result, error)
 func (r *Reconciler) takeAdopted(s *session, st *arrayState) {
 	if l := s.takeAdopted(actResource(st.cfg.UUID)); l != nil {
 		st.setAct(l)
+		r.token("adopted", st, "", l.Token())
 	}
 	if l := s.takeAdopted(syncResource(st.cfg.UUID)); l != nil {
 		st.sync = l
@@ -338,7 +339,9 @@ func (r *Reconciler) releaseStale(st *arrayState) error {
 	for _, l := range st.stale {
 		if err := unlock(l); err != nil {
 			keep, errs = append(keep, l), append(errs, err)
+			continue
 		}
+		r.tokenReleased(st, l)
 	}
 	st.stale = keep
 	return errors.Join(errs...)
@@ -349,5 +352,7 @@ func (r *Reconciler) giveBack(st *arrayState, l dlm.Lock) {
 	if err := unlock(l); err != nil {
 		r.d.Log.Warn("lock release failed; retrying every pass", "array", st.cfg.Name, "err", err)
 		st.stale = append(st.stale, l)
+		return
 	}
+	r.tokenReleased(st, l)
 }

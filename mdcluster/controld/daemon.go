@@ -79,10 +79,13 @@ type nodeInfo struct {
 	sess dlm.SessionID
 }
 
-// localSpace is a lockspace joined here: rev is the store revision its member set reflects.
+// localSpace is a lockspace joined here: rev is the store revision its member set reflects,
+// stopped the latest change this node stopped it for (and published), running whether it runs.
 type localSpace struct {
 	rev     int64
 	members map[int]bool
+	stopped int64
+	running bool
 }
 
 // New returns a daemon that takes the kernel's lockspace uevents (SUBSYSTEM=dlm: online,

@@ -6,6 +6,10 @@
 //	mdlab odwrite DEV OFFSET TEXT      (guest) O_DIRECT write of one 4 KiB block
 //	mdlab odread DEV OFFSET            (guest) O_DIRECT read of one 4 KiB block, printed up to NUL
 //	mdlab dlmaddr PATH IPV4            (guest) write a DLM configfs comms addr (sockaddr_storage)
+//	mdlab faults [flags]               the fault campaign (see internal/faults)
+//	mdlab bench [flags]                the figures on the real kernel (see internal/benchvm)
+//	mdlab workload [flags]             (guest) the campaign's writers and md sampler
+//	mdlab verify DEV OFFSET BLOCKS     (guest) read a region back, one JSON line per written block
 package main
 
 import (
@@ -25,7 +29,11 @@ const usage = `usage:
   mdlab guest -port DEV -node N
   mdlab odwrite DEV OFFSET TEXT
   mdlab odread DEV OFFSET
-  mdlab dlmaddr PATH IPV4`
+  mdlab dlmaddr PATH IPV4
+  mdlab faults [-seed N] [-rounds N | -duration D] [-out DIR]
+  mdlab bench [-pairs N] [-mib N] [-idle D]
+  mdlab workload -node N -epoch N -targets TAG:UUID:OFFSET:BLOCKS[,…]
+  mdlab verify DEV OFFSET BLOCKS`
 
 func main() {
 	if len(os.Args) < 2 {
@@ -100,6 +108,14 @@ func run(ctx context.Context, cmd string, args []string) error {
 			return usageError("dlmaddr: want PATH IPV4")
 		}
 		return vmlab.WriteDLMAddr(args[0], args[1])
+	case "faults":
+		return runFaults(ctx, args)
+	case "bench":
+		return runBench(ctx, args)
+	case "workload":
+		return runWorkload(ctx, args)
+	case "verify":
+		return runVerify(args)
 	default:
 		return usageError("unknown command " + strconv.Quote(cmd))
 	}
