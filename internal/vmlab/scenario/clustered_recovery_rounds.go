@@ -44,7 +44,7 @@ func (r RecoveryRound) String() string {
 	s := fmt.Sprintf("round %d: node%d %s %s: whole on every node %.1fs after the add; md syncs started/done/interrupted",
 		r.N, r.Node, r.Kind, r.Disk, r.Took.Seconds())
 	for i, c := range r.Syncs {
-		s += fmt.Sprintf(" node%d %d/%d/%d", i+1, c.started, c.done, c.interrupted)
+		s += fmt.Sprintf(" node%d %s", i+1, c)
 	}
 	if len(r.Lingered) > 0 {
 		s += "; REMOVE race: " + strings.Join(r.Lingered, ", ")

@@ -261,24 +261,46 @@ func kernelComplaints(ctx context.Context, l *vmlab.Lab, node int) ([]string, er
 }
 
 // mdSyncLog counts md's kernel lines about md0's syncs on a node: syncs started (md holds
-// md-cluster's resync lock by then), finished, interrupted.
-type mdSyncLog struct{ started, done, interrupted int }
+// md-cluster's resync lock by then), finished, interrupted; and how long the last one ran
+// (kernel timestamps: its start line to its end line).
+type mdSyncLog struct {
+	started, done, interrupted int
+	lastRan                    float64
+}
 
+// sub returns the counts since o; lastRan stays the latest sync's.
 func (c mdSyncLog) sub(o mdSyncLog) mdSyncLog {
-	return mdSyncLog{c.started - o.started, c.done - o.done, c.interrupted - o.interrupted}
+	return mdSyncLog{c.started - o.started, c.done - o.done, c.interrupted - o.interrupted, c.lastRan}
+}
+
+func (c mdSyncLog) String() string {
+	return fmt.Sprintf("%d/%d/%d (last %.1fs)", c.started, c.done, c.interrupted, c.lastRan)
 }
 
 // readSyncLog reads node's mdSyncLog from dmesg.
 func readSyncLog(ctx context.Context, l *vmlab.Lab, node int) (mdSyncLog, error) {
 	cctx, cancel := context.WithTimeout(ctx, quick)
 	defer cancel()
-	r, err := l.Node(node).Run(cctx, `d=$(dmesg); for p in ' of RAID array md0$' 'md: md0: [a-z]* done' 'md: md0: [a-z]* interrupted'; do echo "$d" | grep -c "$p"; done`)
+	r, err := l.Node(node).Run(cctx, `d=$(dmesg | grep -E ' of RAID array md0$|md: md0: [a-z]* (done|interrupted)')
+for p in ' of RAID array md0$' 'md: md0: [a-z]* done' 'md: md0: [a-z]* interrupted'; do echo "$d" | grep -c "$p"; done
+echo "$d" | tail -n 2 | sed 's/^\[ *\([0-9.]*\)\].*/\1/'`)
 	if err != nil {
 		return mdSyncLog{}, err
 	}
 	var c mdSyncLog
-	if _, err := fmt.Sscan(r.Stdout, &c.started, &c.done, &c.interrupted); err != nil {
+	f := strings.Fields(r.Stdout)
+	if len(f) < 3 {
+		return c, fmt.Errorf("node%d: md sync lines: %q", node, r.Stdout)
+	}
+	if _, err := fmt.Sscan(strings.Join(f[:3], " "), &c.started, &c.done, &c.interrupted); err != nil {
 		return c, fmt.Errorf("node%d: md sync lines: %w: %q", node, err, r.Stdout)
+	}
+	if len(f) == 5 {
+		t0, err0 := strconv.ParseFloat(f[3], 64)
+		t1, err1 := strconv.ParseFloat(f[4], 64)
+		if err0 == nil && err1 == nil && t1 >= t0 {
+			c.lastRan = t1 - t0
+		}
 	}
 	return c, nil
 }
