@@ -14,9 +14,16 @@ VM_RUN       ?= .
 VM_SKIP      ?=
 CI_VM_SKIP   := TestDebian(ColdBoot|Doctor|Failover)$$
 FUZZTIME     ?= 30s
+# The fault campaign: SEED (default: a random one, printed), ROUNDS and/or DURATION (a time box
+# for the whole campaign), FAULTS_OUT (histories and report.json; default a new directory).
+SEED         ?= 0
+ROUNDS       ?=
+DURATION     ?=
+FAULTS_OUT   ?=
+FAULTS_CI_DURATION ?= 7m30s
 export MDCLUSTER_LAB ?= $(CURDIR)/.lab
 
-.PHONY: all help build cmapshim guest-tests lab test test-unit test-vm demo lint bench fuzz clean
+.PHONY: all help build cmapshim guest-tests lab test test-unit test-vm demo lint bench bench-vm fuzz clean faults faults-ci
 
 all: build
 
@@ -29,11 +36,14 @@ help:
 	@echo "demo       boot the 2-VM cluster and narrate the clustered RAID1 scenario"
 	@echo "lint       gofmt check, go vet, staticcheck"
 	@echo "bench      benchmarks"
+	@echo "bench-vm   the figures on the real kernel (resync after a crash, throughput with/without the agent, footprint)"
+	@echo "faults     the fault campaign: make faults SEED=n ROUNDS=n [DURATION=10m] [FAULTS_OUT=dir]"
+	@echo "faults-ci  the campaign time-boxed to $(FAULTS_CI_DURATION) with a random seed (part of make test)"
 	@echo "fuzz       short fuzz runs of every fuzz target (FUZZTIME=$(FUZZTIME) each)"
 
 build:
 	@mkdir -p bin
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/mdclusterd ./cmd/mdcadm ./scripts/vm/mdlab ./dlm/kerneldlm/cmd/dlmprobe
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/mdclusterd ./cmd/mdcadm ./scripts/vm/mdlab ./scripts/vm/dlmprobe
 
 # mdadm's libcmap.so.4 shim (C, built with gcc; see scripts/cmapshim/cmapshim.c): it goes in a
 # private directory that only mdcadm puts on mdadm's LD_LIBRARY_PATH.
@@ -61,12 +71,13 @@ lab: build guest-tests
 # The lab first: it also installs the host tools some unit tests run (promtool, ocf-tester).
 test: lab lab-ha lab-debian test-unit test-ocf test-packaging
 	$(MAKE) --no-print-directory test-vm VM_SKIP='$(CI_VM_SKIP)'
+	$(MAKE) --no-print-directory faults-ci
 
 test-unit:
 	$(GO) test -count=1 ./...
 
 test-vm: lab lab-ha lab-debian
-	$(GO) test -tags vm -p 1 -count=$(VM_COUNT) -timeout 150m -v -run '$(VM_RUN)' -skip '$(VM_SKIP)' ./internal/vmlab/scenario/ ./mdcluster/md/internal/capture/
+	$(GO) test -tags vm -p 1 -count=$(VM_COUNT) -timeout 150m -v -run '$(VM_RUN)' -skip '$(VM_SKIP)' ./internal/vmlab/scenario/ ./scripts/vm/capture-md/
 
 demo: lab
 	@bin/mdlab demo
@@ -84,6 +95,16 @@ lint:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-vm: lab
+	bin/mdlab bench
+
+# Without ROUNDS or DURATION the campaign runs 10 rounds.
+faults: lab
+	bin/mdlab faults -seed $(SEED) -rounds $(or $(ROUNDS),$(if $(DURATION),0,10)) $(if $(DURATION),-duration $(DURATION)) $(if $(FAULTS_OUT),-out $(FAULTS_OUT))
+
+faults-ci: lab
+	bin/mdlab faults -seed $(SEED) -duration $(FAULTS_CI_DURATION) $(if $(FAULTS_OUT),-out $(FAULTS_OUT))
 
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \

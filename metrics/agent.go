@@ -19,8 +19,8 @@ type AgentSource interface {
 	Counters() api.Counters
 }
 
-// AgentStatusTimeout bounds how long one scrape waits for the agent's status.
-const AgentStatusTimeout = 5 * time.Second
+// agentStatusTimeout bounds how long one scrape waits for the agent's status.
+const agentStatusTimeout = 5 * time.Second
 
 func agentDesc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", name), help, labels, nil)
@@ -60,6 +60,9 @@ func (c *agentCollector) describe(ch chan<- *prometheus.Desc) {
 	for _, d := range agentDescs {
 		ch <- d
 	}
+	for _, d := range day2Descs {
+		ch <- d
+	}
 }
 
 func (c *agentCollector) update(ch chan<- prometheus.Metric) error {
@@ -76,8 +79,9 @@ func (c *agentCollector) update(ch chan<- prometheus.Metric) error {
 	}
 	counter(ch, newDiskDesc, float64(n.NewDiskConfirmed), "confirmed")
 	counter(ch, newDiskDesc, float64(n.NewDiskNacked), "refused")
+	eventCounters(ch, n)
 
-	ctx, cancel := context.WithTimeout(context.Background(), AgentStatusTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), agentStatusTimeout)
 	defer cancel()
 	st, err := c.src.Status(ctx)
 	gauge(ch, statusUpDesc, boolf(err == nil))
@@ -105,5 +109,6 @@ func (c *agentCollector) update(ch chan<- prometheus.Metric) error {
 		gauge(ch, resyncDesc, r.Progress, r.Array, r.Node, r.Action)
 		gauge(ch, resyncWaitDesc, boolf(r.Waiting), r.Array, r.Node, r.Action)
 	}
+	scrubFigures(ch, st.Scrubs)
 	return nil
 }

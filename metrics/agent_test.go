@@ -35,9 +35,15 @@ func twoNodeAgent() *fakeAgent {
 			Leases: []api.Lease{{Array: "data5", Kind: api.KindActivation, Holder: "node1", Token: 7},
 				{Array: "shared1", Kind: api.KindResync, Holder: "node2"}}, // node2's: token unknown here
 			Resyncs: []api.Resync{{Array: "shared1", Node: "node1", Action: "resync", Progress: 0.25, Waiting: true}},
+			Scrubs: []api.ScrubStatus{
+				{Array: "data5", State: "running", Action: "check", Node: "node1", Position: 1024, Total: 4096, Mismatches: 8},
+				{Array: "shared1", State: "done", Action: "check", Node: "node2", Position: 2048, Total: 2048,
+					Finished: time.Unix(1767225600, 0)},
+			},
 		},
 		n: api.Counters{Reconciles: 40, ReconcileErrors: 2, NewDiskConfirmed: 1,
-			Actions: map[string]uint64{"assemble": 1, "freeze": 3}},
+			Actions: map[string]uint64{"assemble": 1, "freeze": 3},
+			Events:  map[string]uint64{"array_assembled": 1, "scrub_started": 2}, EventsDropped: 3},
 	}
 }
 

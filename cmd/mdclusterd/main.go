@@ -2,6 +2,7 @@
 //
 //	mdclusterd run --config /etc/mdcluster/mdclusterd.yaml
 //	mdclusterd check-config /etc/mdcluster/mdclusterd.yaml
+//	mdclusterd events [--follow] [--since N] [--json]
 //	mdclusterd doctor [--json]
 //	mdclusterd tls init-ca DIR; mdclusterd tls issue --ca DIR --out DIR NAME HOST...
 //	mdclusterd version
@@ -83,6 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 					return enc.Encode(st)
 				},
 			},
+			eventsCommand(),
 			exporterCommand(),
 			tlsCommand(),
 			udevCommand(),

@@ -91,6 +91,9 @@ func Run(t *testing.T, h Harness) {
 		{"Inspect", testInspect},
 		{"Store", testStore},
 		{"StoreExpiry", testStoreExpiry},
+		{"Log", testLog},
+		{"LogRetention", testLogRetention},
+		{"LogCompareAndSwap", testLogCompareAndSwap},
 		{"PropertyNoIncompatibleHolders", testProperty},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"log/slog"
 	"net"
 	"net/url"
@@ -320,7 +322,14 @@ func NewClient(cfg ClientConfig) (*clientv3.Client, error) {
 		DialTimeout:          cfg.DialTimeout,
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 3 * time.Second,
-		Logger:               newSlogLogger(lg.Handler(), zapcore.ErrorLevel, nil),
+		// gRPC's default reconnect backoff grows to 120 s: after an outage of 20 s the client
+		// waited up to 10 s more before it tried again, so a session whose lock service was
+		// back in time still reached its fence point. Retry the connection every second.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: time.Second,
+		})},
+		Logger: newSlogLogger(lg.Handler(), zapcore.ErrorLevel, nil),
 	}
 	if cc.DialTimeout == 0 {
 		cc.DialTimeout = 5 * time.Second

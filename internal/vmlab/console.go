@@ -81,3 +81,15 @@ func (c *console) wait(ctx context.Context, substr string, exited <-chan struct{
 		}
 	}
 }
+
+// ConsoleLines returns the guest's console lines the host read after since (all of them for the
+// zero time).
+func (v *VM) ConsoleLines(since time.Time) []ConsoleLine {
+	var out []ConsoleLine
+	for _, l := range v.con.lines() {
+		if l.At.After(since) {
+			out = append(out, l)
+		}
+	}
+	return out
+}

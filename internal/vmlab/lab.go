@@ -29,6 +29,8 @@ type Options struct {
 	// PID 1, udev and mdadm's rules, the package installed. Each guest gets its own copy of the
 	// root image, which a restart keeps: the node reboots with what it wrote.
 	Debian bool
+	// Stream, if set, gives every guest a stream port (StreamPortName) and receives its lines.
+	Stream StreamFunc
 }
 
 // Lab is a set of running guests sharing disks and a private network.
@@ -137,7 +139,7 @@ func Start(ctx context.Context, name string, o Options) (*Lab, error) {
 	errs := make([]error, o.Nodes)
 	var wg sync.WaitGroup
 	for i := range l.VMs {
-		vm, err := StartVM(bootCtx, l.vmConfig(i+1))
+		vm, err := StartVM(bootCtx, l.vmConfig(i+1, 1))
 		if err != nil {
 			l.Close()
 			return nil, err
@@ -158,9 +160,9 @@ func Start(ctx context.Context, name string, o Options) (*Lab, error) {
 }
 
 // vmConfig is guest n's configuration: the lab's files, disks and network.
-func (l *Lab) vmConfig(n int) VMConfig {
+func (l *Lab) vmConfig(n, boot int) VMConfig {
 	cfg := VMConfig{Node: n, Nodes: l.opts.Nodes, Kernel: l.kernel, Initrd: l.initrd, Disks: l.Disks,
-		UserNet: l.opts.UserNet, RunDir: l.Dir, Append: l.opts.Append}
+		UserNet: l.opts.UserNet, RunDir: l.Dir, Append: l.opts.Append, Stream: l.opts.Stream, Boot: boot}
 	if l.roots != nil {
 		cfg.Root = l.roots[n-1]
 	}

@@ -16,7 +16,7 @@ func (l *Lab) Restart(ctx context.Context, n int) (*VM, error) {
 	if !old.Exited() {
 		return nil, fmt.Errorf("vmlab: node %d is still running", n)
 	}
-	cfg := l.vmConfig(n)
+	cfg := l.vmConfig(n, old.Boot+1)
 	for k := 1; ; k++ {
 		p := fmt.Sprintf("%s.%d", cfg.consolePath(), k)
 		if _, err := os.Stat(p); os.IsNotExist(err) {

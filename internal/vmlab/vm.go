@@ -35,6 +35,10 @@ type VMConfig struct {
 	// Root is the guest's own root image (Debian guests): a disk with serial mdlab-root after
 	// the shared ones, which the Debian initramfs mounts before it starts systemd.
 	Root string
+	// Stream receives the lines of the guest's stream port (StreamPortName); nil: no port.
+	Stream StreamFunc
+	// Boot numbers the starts of this node in its lab (1, then one more per Restart).
+	Boot int
 }
 
 // PrivateMAC is the MAC of node n's NIC on the private network.
@@ -43,6 +47,7 @@ func PrivateMAC(n int) net.HardwareAddr { return net.HardwareAddr{0x52, 0x54, 0,
 // VM is one running guest.
 type VM struct {
 	Node    int
+	Boot    int    // VMConfig.Boot
 	Console string // path of the serial console log
 	// Started is when QEMU was started (host clock).
 	Started time.Time
@@ -70,7 +75,7 @@ type Result struct {
 	Uptime float64
 }
 
-func (c VMConfig) qemuArgs(ctlSock, conSock string) []string {
+func (c VMConfig) qemuArgs(ctlSock, conSock, strSock string) []string {
 	mem := c.MemMB
 	if mem == 0 {
 		mem = 768
@@ -97,6 +102,10 @@ func (c VMConfig) qemuArgs(ctlSock, conSock string) []string {
 		"-device", "virtio-serial-pci",
 		"-chardev", "socket,id=ctl,path=" + ctlSock + ",server=on,wait=off",
 		"-device", "virtserialport,chardev=ctl,name=" + CtlPortName,
+	}
+	if c.Stream != nil {
+		a = append(a, "-chardev", "socket,id=str,path="+strSock+",server=on,wait=off",
+			"-device", "virtserialport,chardev=str,name="+StreamPortName)
 	}
 	for i, d := range c.Disks {
 		// Shared between guests: O_DIRECT on the host, no image locking, share-rw on the device.
@@ -138,7 +147,8 @@ func StartVM(ctx context.Context, c VMConfig) (*VM, error) {
 	}
 	sock := filepath.Join(sockDir, "ctl")
 	conSock := filepath.Join(sockDir, "con")
-	cmd := exec.Command("qemu-system-x86_64", c.qemuArgs(sock, conSock)...)
+	strSock := filepath.Join(sockDir, "str")
+	cmd := exec.Command("qemu-system-x86_64", c.qemuArgs(sock, conSock, strSock)...)
 	cmd.Stdin = nil
 	qlog, err := os.Create(filepath.Join(c.RunDir, fmt.Sprintf("node%d.qemu.log", c.Node)))
 	if err != nil {
@@ -150,7 +160,7 @@ func StartVM(ctx context.Context, c VMConfig) (*VM, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("node %d: start qemu: %w", c.Node, err)
 	}
-	v := &VM{Node: c.Node, Console: c.consolePath(), Started: time.Now(), cmd: cmd, exited: make(chan struct{}),
+	v := &VM{Node: c.Node, Boot: c.Boot, Console: c.consolePath(), Started: time.Now(), cmd: cmd, exited: make(chan struct{}),
 		pending: map[uint64]chan Message{}, hello: make(chan Message, 1), con: newConsole()}
 	go func() {
 		v.waitErr = cmd.Wait()
@@ -163,16 +173,23 @@ func StartVM(ctx context.Context, c VMConfig) (*VM, error) {
 		v.Kill()
 		return nil, fmt.Errorf("node %d: console log: %w", c.Node, err)
 	}
-	for _, p := range []string{conSock, sock} {
+	socks := []string{conSock, sock}
+	if c.Stream != nil {
+		socks = append(socks, strSock)
+	}
+	for _, p := range socks {
 		conn, err := v.dial(ctx, p, qlog.Name())
 		if err != nil {
 			conLog.Close()
 			return nil, fmt.Errorf("node %d: %w", c.Node, err)
 		}
-		if p == conSock {
+		switch p {
+		case conSock:
 			go v.con.read(conn, conLog)
-		} else {
+		case sock:
 			v.conn = conn
+		default:
+			go readStream(c.Node, c.Boot, conn, c.Stream)
 		}
 	}
 	go v.readLoop()
@@ -354,9 +371,9 @@ func (v *VM) ConsoleTail(n int) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-// ConsoleLines returns the console lines seen so far that contain substr, with the host time
+// ConsoleMatching returns the console lines seen so far that contain substr, with the host time
 // each arrived (a guest restarted by Lab.Restart starts a new console).
-func (v *VM) ConsoleLines(substr string) []ConsoleLine {
+func (v *VM) ConsoleMatching(substr string) []ConsoleLine {
 	var out []ConsoleLine
 	for _, l := range v.con.lines() {
 		if strings.Contains(l.Text, substr) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"mdcluster.dev/dlm"
+	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/md"
 )
 
@@ -29,7 +30,11 @@ func (r *Reconciler) exclusive(ctx context.Context, s *session, st *arrayState, 
 	}
 	obs, err := r.activation(ctx, s, st, obs)
 	if err != nil || st.act == nil || obs == nil {
+		st.scrub.active = false // not running here: the scrub record stays for whoever runs it
 		return obs, Result{}, err
+	}
+	if obs, res, done, err := r.scrub(ctx, s, st, obs); done || err != nil {
+		return obs, res, err
 	}
 	res, err := r.syncExclusive(ctx, s, st, obs)
 	return obs, res, err
@@ -42,7 +47,9 @@ func (r *Reconciler) activation(ctx context.Context, s *session, st *arrayState,
 		if l := st.takeGranted(); l != nil {
 			st.setAct(l)
 			r.count("activation_acquired")
+			r.token("granted", st, "", l.Token())
 			r.d.Log.Info("activation lease granted after waiting", "array", st.cfg.Name, "token", l.Token())
+			r.event(api.EventLeaseGranted, st, "granted after waiting", "kind", api.KindActivation, "token", fmt.Sprint(l.Token()))
 		}
 	}
 	if st.act == nil {
@@ -53,7 +60,9 @@ func (r *Reconciler) activation(ctx context.Context, s *session, st *arrayState,
 		case err == nil:
 			st.setAct(l)
 			r.count("activation_acquired")
+			r.token("granted", st, "", l.Token())
 			r.d.Log.Info("activation lease acquired", "array", st.cfg.Name, "token", l.Token())
+			r.event(api.EventLeaseGranted, st, "", "kind", api.KindActivation, "token", fmt.Sprint(l.Token()))
 		case errors.Is(err, dlm.ErrWouldBlock):
 			return r.heldElsewhere(ctx, s, st, obs)
 		default:
@@ -66,6 +75,7 @@ func (r *Reconciler) activation(ctx context.Context, s *session, st *arrayState,
 			return obs, fmt.Errorf("check activation lease: %w", err)
 		}
 		st.setAct(nil)
+		r.event(api.EventLeaseLost, st, err.Error(), "kind", api.KindActivation)
 		return r.stopUnleased(st, obs, "its activation lease is no longer in force")
 	}
 	st.holder = ""
@@ -77,6 +87,7 @@ func (r *Reconciler) activation(ctx context.Context, s *session, st *arrayState,
 		cancel()
 		if gone(err) {
 			st.setAct(nil)
+			r.event(api.EventLeaseLost, st, err.Error(), "kind", api.KindActivation)
 			return r.stopUnleased(st, obs, "its activation lease is no longer in force")
 		}
 		if err != nil {
@@ -104,6 +115,7 @@ func (r *Reconciler) heldElsewhere(ctx context.Context, s *session, st *arraySta
 				return obs, fmt.Errorf("adopt this session's activation lease: %w", err)
 			}
 			st.setAct(l)
+			r.token("adopted", st, "", l.Token())
 			return r.activation(ctx, s, st, obs)
 		}
 	}
@@ -192,7 +204,9 @@ func (r *Reconciler) stopUnleased(st *arrayState, obs *md.Array, why string) (*m
 	if err := r.d.MD.Stop(obs.Name); err != nil {
 		return obs, fmt.Errorf("%s runs here without its activation lease (%s) and cannot be stopped: %w", st.cfg.Name, why, err)
 	}
+	r.token("stopped", st, obs.Name, 0)
 	r.count("stop_unleased")
+	r.event(api.EventStopped, st, "ran without its activation lease: "+why, "md", obs.Name)
 	return nil, fmt.Errorf("stopped %s: it ran here without its activation lease (%s)", st.cfg.Name, why)
 }
 
@@ -204,8 +218,10 @@ func (r *Reconciler) standDown(st *arrayState, obs *md.Array) (*md.Array, error)
 		if err := r.d.MD.Stop(obs.Name); err != nil {
 			return obs, fmt.Errorf("stop %s on request (the activation lease stays here): %w", obs.Name, err)
 		}
+		r.token("stopped", st, obs.Name, st.act.Token())
 		r.count("stop_requested")
 		r.d.Log.Info("array stopped on request", "array", st.cfg.Name, "md", obs.Name)
+		r.event(api.EventStopped, st, "stopped on request (standing by)", "md", obs.Name)
 	}
 	r.releaseSyncLocks(st)
 	if st.act != nil {
@@ -213,6 +229,7 @@ func (r *Reconciler) standDown(st *arrayState, obs *md.Array) (*md.Array, error)
 		st.setAct(nil)
 		r.count("activation_released")
 		r.d.Log.Info("activation lease released after a clean stop; standing by", "array", st.cfg.Name)
+		r.event(api.EventLeaseReleased, st, "standing by", "kind", api.KindActivation)
 	}
 	return nil, nil
 }
@@ -231,6 +248,7 @@ func (r *Reconciler) assemble(ctx context.Context, s *session, st *arrayState) (
 		}
 		return nil, fmt.Errorf("check activation lease before assembly: %w", err)
 	}
+	r.token("assemble", st, "", tok)
 	arrays, err := r.d.MD.Arrays()
 	if err != nil {
 		return nil, fmt.Errorf("read md before assembly: %w", err)
@@ -251,6 +269,7 @@ func (r *Reconciler) assemble(ctx context.Context, s *session, st *arrayState) (
 	r.count("assemble")
 	st.roAfterAssembly = true
 	r.d.Log.Info("assembled", "array", st.cfg.Name, "token", tok)
+	r.event(api.EventAssembled, st, "", "token", fmt.Sprint(tok))
 	obs, err := r.observe(st.cfg.UUID)
 	if err != nil {
 		return nil, fmt.Errorf("read md after assembly: %w", err)

@@ -22,6 +22,7 @@ import (
 	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/config"
 	"mdcluster.dev/mdcluster/controld"
+	"mdcluster.dev/mdcluster/fence"
 	"mdcluster.dev/mdcluster/md"
 )
 
@@ -41,7 +42,7 @@ type Agent struct {
 	// openEngine opens the lock engine (tests give an in-memory one).
 	openEngine func(context.Context) (dlm.Engine, func(), error)
 	// openWatchdog opens the self-fencing device; nil means none is needed.
-	openWatchdog func() (Watchdog, string)
+	openWatchdog func(armed bool) (Watchdog, string)
 	// reset forces an immediate reset (sysrq b); hold is where Run stays once the node is
 	// being reset: returning would close the watchdog, and the kernel pings it on close.
 	reset func() error
@@ -54,8 +55,15 @@ type Agent struct {
 	sm        *sessionManager
 	g         *guard
 	fencing   string // why exclusive arrays cannot run here, "" when they can
+	// keepArmed: at the start, a previous process may have left the watchdog armed over
+	// something that still runs (startGuard); this process never disarms it before its session.
+	keepArmed bool
 	inflight  atomic.Int64
 	health    health
+	events    *eventLog // the cluster's event log (events.go)
+	monitor   monitors  // delivery leases held for mdcadm --monitor (monitor.go)
+	// configRecorded: this process compared its configuration with the recorded one.
+	configRecorded atomic.Bool
 
 	mu      sync.Mutex
 	callers map[string]dlm.Lock // leases held for local callers (mdcadm), by resource
@@ -78,9 +86,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	a.openEngine = func(ctx context.Context) (dlm.Engine, func(), error) { return openLockService(ctx, cfg, log) }
 	a.init()
 	if needsFencing(cfg) {
-		a.openWatchdog = func() (Watchdog, string) {
+		a.openWatchdog = func(armed bool) (Watchdog, string) {
 			ttl := cfg.Leases.TTL.Duration
-			w, why := openWatchdog(cfg.Leases.Watchdog, ttl, cfg.Leases.WatchdogMargin.Duration, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor)
+			w, why := openWatchdog(cfg.Leases.Watchdog, ttl, cfg.Leases.WatchdogMargin.Duration, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor, armed)
 			if w == nil {
 				return nil, why
 			}
@@ -145,6 +153,10 @@ func (a *Agent) Run(ctx context.Context, ready func(status string)) error {
 	a.startWorkers(runCtx, &wg)
 	go a.watchUevents(runCtx)
 	go a.tick(runCtx)
+	// The event writer outlives the workers: a clean stop logs its stops and releases.
+	evCtx, stopEvents := context.WithCancel(context.Background())
+	defer stopEvents()
+	go a.events.run(evCtx)
 	fenced := a.keepSession(ctx, ready)
 	if fenced {
 		cancelRun()
@@ -159,13 +171,14 @@ func (a *Agent) Run(ctx context.Context, ready func(status string)) error {
 }
 
 // startFailed ends the guard of a start that failed before it had a session. The watchdog it
-// armed first stays armed only while something here may still write under an earlier process's
-// session (see mayWriteAtStart); otherwise it is disarmed: a configuration problem (the dlm
-// module not loaded, the lock service unreachable) must not reset the node, under systemd's
-// restarts a few seconds later every time.
+// opened stays armed whenever a previous process may have left it armed over something that
+// still runs (keepArmed, decided before it was opened), or something here may still write now
+// (a session is recorded this boot, see mayWriteAtStart); otherwise it is disarmed: a
+// configuration problem (the dlm module not loaded, the lock service unreachable) must not reset
+// the node, under systemd's restarts a few seconds later every time.
 func (a *Agent) startFailed() {
 	_, recorded := a.sm.readRecord()
-	a.g.finish(!recorded && !a.mayWriteAtStart())
+	a.g.finish(!a.keepArmed && !recorded && !a.mayWriteAtStart())
 }
 
 // mayWriteAtStart reports whether this node may write where a lease is needed before any session
@@ -192,21 +205,51 @@ func (a *Agent) init() {
 	a.sm = &sessionManager{ttl: a.cfg.Leases.TTL.Duration, paths: a.paths, bootID: a.paths.bootID(), log: a.log,
 		member:    memberInfo{Name: a.cfg.Node.Name, ID: a.cfg.Node.ID, Address: a.cfg.Node.Address},
 		memberKey: a.key("members", a.cfg.Node.Name)}
+	a.events = newEventLog(a.cfg.Node.Name, a.cfg.LockEngine.Prefix, dlm.Retention{MaxCount: a.cfg.Events.MaxCount,
+		MaxAge: a.cfg.Events.MaxAge.Duration}, a.sm.current, a.log.With("component", "events"))
 	a.rec = NewReconciler(a.runCtx, Deps{Node: a.cfg.Node, Resync: a.cfg.Resync, Prefix: a.cfg.LockEngine.Prefix,
 		MD: a.md, Mdadm: countingMdadm{a.mdadm, &a.inflight}, Paths: a.paths, Log: a.log, Sessions: a.sm.current,
-		Fencing: func() string { return a.fencing }, Kick: func(uuid string) { a.q.add(uuid) }}, a.cfg.Arrays)
+		Fencing: func() string { return a.fencing }, Kick: func(uuid string) { a.q.add(uuid) },
+		Events: a.events.emit, Scrub: a.cfg.Scrub}, a.cfg.Arrays)
 	a.sm.resources = a.rec.resources
 }
 
-// startGuard opens the watchdog (when something here needs fencing) and starts petting it.
+// startGuard opens the watchdog (when something here needs fencing) and starts petting it. A
+// restarted agent past its predecessor's fence point must not open it at all (closing it again
+// would make the kernel ping it once more, and every restart would buy another timeout): it
+// stops what that session ran instead, and resets the node if anything may still write.
 func (a *Agent) startGuard() error {
 	g := &guard{margin: a.cfg.Leases.WatchdogMargin.Duration, sessions: a.sm, onLost: a.sessionLost,
 		reset: a.reset, log: a.log.With("component", "fence"),
 		stopPets: make(chan struct{}), done: make(chan struct{})}
+	a.g = g
+	a.sm.previousGone = g.previousGone
+	rec, hasRecord := a.sm.readRecord()
+	if hasRecord {
+		if rec.Timeout > 0 && !fence.PetAllowed(time.Now(), monoToTime(rec.DeadlineMono), g.margin, rec.Timeout) {
+			a.log.Error("starting past the previous process's fence point: not opening the watchdog")
+			if !g.previousGone() {
+				a.hold()
+				return errFenced
+			}
+			a.sm.forget()
+			hasRecord = false
+		} else {
+			// Until the session is resumed, the guard pets only against its recorded deadline.
+			d := monoToTime(rec.DeadlineMono)
+			a.sm.recordedTimeout.Store(int64(rec.Timeout))
+			a.sm.recorded.Store(&d)
+		}
+	}
+	// A previous process may have left the watchdog armed over something that still runs: its
+	// recorded session, or (a start that failed before its session) an exclusive array or a DLM
+	// lockspace. Neither a failed set-up nor a failed start may then disarm it.
+	a.keepArmed = hasRecord || a.mayWriteAtStart()
 	if a.openWatchdog != nil {
-		w, why := a.openWatchdog()
+		w, why := a.openWatchdog(a.keepArmed)
 		if w != nil {
 			g.w = w
+			a.sm.timeout = w.Timeout()
 			a.log.Info("self-fencing armed", "watchdog", a.cfg.Leases.Watchdog, "timeout", w.Timeout(),
 				"ttl", a.cfg.Leases.TTL.Duration, "margin", g.margin)
 		} else {
@@ -214,7 +257,6 @@ func (a *Agent) startGuard() error {
 			a.log.Error("self-fencing unavailable: exclusive arrays will not run here", "why", why)
 		}
 	}
-	a.g = g
 	go g.run()
 	return nil
 }
@@ -225,6 +267,9 @@ func (a *Agent) keepSession(ctx context.Context, ready func(string)) bool {
 	announced := false
 	for ctx.Err() == nil {
 		s, err := a.sm.open(ctx)
+		if errors.Is(err, errFencedAtStart) {
+			return true
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				a.log.Error("no session in the lock engine; retrying", "err", err)
@@ -236,6 +281,7 @@ func (a *Agent) keepSession(ctx context.Context, ready func(string)) bool {
 			a.log.Warn("cannot publish this node as a member yet", "err", err)
 		}
 		a.sm.cur.Store(s)
+		a.sessionEvents(ctx, s)
 		a.startControlPlane(ctx, s)
 		a.kickAll()
 		a.log.Info("session open", "ttl", a.cfg.Leases.TTL.Duration, "resumed", s.resumed)
@@ -264,6 +310,7 @@ func (a *Agent) keepSession(ctx context.Context, ready func(string)) bool {
 // sessionLost runs in the guard at the fence point: stop what may write, without any lock call
 // and without waiting for a pass. It reports whether the node must still be reset.
 func (a *Agent) sessionLost(_ *session) (bool, string) {
+	a.events.emit(api.Event{Type: api.EventSessionLost, Reason: "no renewal before the fence point"})
 	a.kickAll() // passes find no session and let their locks go
 	// A pass running mdadm was cancelled with the session: let it return so that an array it
 	// started is seen and stopped below.
@@ -301,7 +348,11 @@ func (a *Agent) stopExclusive(why string) ([]string, error) {
 			left = append(left, obs.Name)
 			continue
 		}
+		if err := a.paths.recordToken(a.cfg.Node.Name, "stopped", uuid, obs.Name, 0); err != nil {
+			a.log.Warn("fencing-token log", "err", err)
+		}
 		a.log.Warn("stopped exclusive array", "md", obs.Name, "why", why)
+		a.events.emit(api.Event{Type: api.EventStopped, Array: a.rec.array(uuid).cfg.Name, UUID: uuid, Reason: why})
 	}
 	return left, nil
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -54,7 +55,7 @@ func (c *cluster) agent(name string, id int, md *testMD, run string, arrays ...c
 	}
 	eng := c.svc.Engine()
 	ta.openEngine = func(context.Context) (dlm.Engine, func(), error) { return eng, func() {}, nil }
-	ta.openWatchdog = func() (Watchdog, string) { return ta.wd, "" }
+	ta.openWatchdog = func(bool) (Watchdog, string) { return ta.wd, "" }
 	ta.reset = func() error { ta.resets.Add(1); return nil }
 	ta.init()
 	return ta
@@ -437,4 +438,92 @@ func TestSessionLostDoesNotWaitForLockCalls(t *testing.T) {
 		t.Fatal("reset with the array stopped")
 	}
 	hang.Store(nil)
+}
+
+// writeRecord leaves a session record as a previous process would have.
+func writeRecord(t *testing.T, a *tagent, id dlm.SessionID, deadline time.Time, timeout time.Duration) {
+	t.Helper()
+	b, _ := json.Marshal(sessionRecord{Session: id, BootID: "boot-1", DeadlineMono: timeToMono(deadline), Timeout: timeout})
+	if err := writeFileAtomic(a.paths.sessionFile(), b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A restarted agent past its predecessor's fence point never opens the watchdog (its close at
+// this process's exit would make the kernel ping it, and each restart would buy another
+// timeout: found by the model, scripts/model). With an array it cannot stop it resets the node
+// at once; with nothing left running it starts as usual.
+func TestStartPastFencePoint(t *testing.T) {
+	for _, busy := range []bool{true, false} {
+		c := newCluster(t)
+		a := c.agent("node1", 1, nil, t.TempDir(), raid5)
+		a.md.load(t, "raid5-nobitmap")
+		a.md.busy["md1"] = busy
+		opened := false
+		a.openWatchdog = func(bool) (Watchdog, string) { opened = true; return a.wd, "" }
+		writeRecord(t, a, 0x77, time.Now().Add(2*time.Second), 2*time.Second) // F is 6 s ago
+		if busy {
+			ctx, cancel := context.WithCancel(t.Context())
+			err := a.Run(ctx, nil)
+			cancel()
+			if !errors.Is(err, errFenced) || opened || a.resets.Load() != 1 {
+				t.Fatalf("busy: Run %v, watchdog opened %v, resets %d", err, opened, a.resets.Load())
+			}
+			continue
+		}
+		a.start()
+		if a.md.present("md1") && a.stops() == 0 {
+			t.Fatal("the array the previous session ran was not stopped")
+		}
+		if !opened || a.resets.Load() != 0 {
+			t.Fatalf("idle: watchdog opened %v, resets %d", opened, a.resets.Load())
+		}
+	}
+}
+
+// A recorded session the lock service says is gone: whatever it ran may run elsewhere now, so
+// it is stopped before a new session is opened.
+func TestStartPreviousSessionGone(t *testing.T) {
+	c := newCluster(t)
+	a := c.agent("node1", 1, nil, t.TempDir(), raid5)
+	a.md.load(t, "raid5-nobitmap")
+	b := c.agent("node2", 2, nil, t.TempDir(), raid5)
+	b.start()
+	eventually(t, "node2 assembled", func() bool { return b.md.present("md1") })
+	writeRecord(t, a, 0x77, time.Now().Add(time.Hour), 2*time.Second) // an id the service never had
+	sessionsAtStop := -1
+	a.md.onStop = func() {
+		if sessionsAtStop < 0 {
+			sessionsAtStop = len(c.svc.Sessions())
+		}
+	}
+	a.start()
+	if w := a.md.log(); len(w) == 0 || w[0] != "md1 stop" || sessionsAtStop != 1 {
+		t.Fatalf("md writes %q, sessions at the stop %d: the copy the gone session ran was not stopped before a new session", w, sessionsAtStop)
+	}
+	if a.resets.Load() != 0 {
+		t.Fatal("reset though the copy stopped")
+	}
+}
+
+// A restarted agent knows its predecessor's recorded deadline before it opens the watchdog:
+// until the lock engine is up it pets only against that deadline, never without one (the model
+// found a restarted agent that petted freely while the engine came up, past the old session's
+// expiry). It asks for the watchdog to stay armed if the set-up fails.
+func TestStartRecordBeforeWatchdog(t *testing.T) {
+	c := newCluster(t)
+	a := c.agent("node1", 1, nil, t.TempDir(), raid5)
+	a.md.load(t, "raid5-nobitmap")
+	d := time.Now().Add(time.Hour)
+	writeRecord(t, a, 0x77, d, 2*time.Second)
+	var recordedAtOpen *time.Time
+	armed := false
+	a.openWatchdog = func(keepArmed bool) (Watchdog, string) {
+		recordedAtOpen, armed = a.sm.recorded.Load(), keepArmed
+		return a.wd, ""
+	}
+	a.start()
+	if recordedAtOpen == nil || recordedAtOpen.Sub(d).Abs() > time.Millisecond || !armed {
+		t.Fatalf("at the watchdog's opening: recorded deadline %v (want %v), keep armed %v", recordedAtOpen, d, armed)
+	}
 }

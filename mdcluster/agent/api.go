@@ -107,6 +107,7 @@ func (a *Agent) acquireCaller(ctx context.Context, st *arrayState, kind string) 
 	if old != nil {
 		_ = unlock(old)
 	}
+	a.rec.event(api.EventLeaseGranted, st, "for a local caller", "kind", kind, "token", fmt.Sprint(l.Token()))
 	return api.Grant{Array: st.cfg.UUID, Kind: kind, Token: uint64(l.Token())}, nil
 }
 
@@ -156,6 +157,7 @@ func (a *Agent) Release(ctx context.Context, r api.ReleaseRequest) error {
 		a.mu.Unlock()
 		return err
 	}
+	a.rec.event(api.EventLeaseReleased, st, "by a local caller", "kind", r.Kind)
 	return nil
 }
 
@@ -165,7 +167,7 @@ func (a *Agent) Status(ctx context.Context) (api.Status, error) {
 	st := api.Status{Node: a.cfg.Node.Name, NodeID: a.cfg.Node.ID, Cluster: a.cfg.Cluster.Name,
 		Engine: a.cfg.LockEngine.Type, DLMControl: a.cfg.DLMControl.Mode, Observed: time.Now()}
 	s := a.sm.current()
-	st.Session = api.SessionInfo{Valid: s != nil, TTL: a.cfg.Leases.TTL.Duration}
+	st.Session = api.SessionInfo{Valid: s != nil, TTL: a.cfg.Leases.TTL.Duration, Resumed: s != nil && s.resumed}
 	var store dlm.Store
 	if s != nil {
 		if ss, ok := s.Session.(dlm.StoreSession); ok {
@@ -178,6 +180,7 @@ func (a *Agent) Status(ctx context.Context) (api.Status, error) {
 	}
 	st.Members = members
 	st.Resyncs = a.resyncs(ctx, store)
+	st.Scrubs = a.scrubs(ctx, store)
 	st.Actions = a.rec.Counters().Actions
 	for _, as := range a.rec.states() {
 		v := as.getView()
@@ -192,9 +195,9 @@ func (a *Agent) Status(ctx context.Context) (api.Status, error) {
 			st.Leases = append(st.Leases, api.Lease{Array: as.cfg.Name, Kind: api.KindResync, Holder: a.cfg.Node.Name, Token: uint64(v.syncTok)})
 		}
 	}
-	// Another node's sync that is not waiting runs under that node's resync lease.
+	// Another node's sync under its resync lease.
 	for _, r := range st.Resyncs {
-		if r.Node != a.cfg.Node.Name && !r.Waiting {
+		if r.Node != a.cfg.Node.Name && r.Leased {
 			st.Leases = append(st.Leases, api.Lease{Array: r.Array, Kind: api.KindResync, Holder: r.Node})
 		}
 	}
@@ -225,7 +228,9 @@ func (a *Agent) members(ctx context.Context, store dlm.Store) ([]api.Member, err
 // Counters returns a copy of the agent's running totals.
 func (a *Agent) Counters() api.Counters {
 	if a.rec == nil {
-		return api.Counters{Actions: map[string]uint64{}}
+		return api.Counters{Actions: map[string]uint64{}, Events: map[string]uint64{}}
 	}
-	return a.rec.Counters()
+	c := a.rec.Counters()
+	c.Events, c.EventsDropped, c.EventsFailed = a.events.counters()
+	return c
 }

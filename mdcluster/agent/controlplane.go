@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"time"
 
+	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/controld"
 	"mdcluster.dev/mdcluster/md"
 )
@@ -44,7 +46,10 @@ func (a *Agent) newControlPlane(fs controld.ConfigFS, monitor string) (*controlP
 	events := make(chan md.LockspaceEvent, 1024)
 	d := controld.New(controld.Config{Cluster: c.Cluster.Name, NodeID: c.Node.ID, Address: net.ParseIP(c.Node.Address),
 		FenceWait: c.EffectiveFenceWait(), FenceCommand: c.DLMControl.FenceCommand, Prefix: c.LockEngine.Prefix + "controld/",
-		Monitor: monitor, FS: fs, Log: a.log.With("component", "controld")}, events)
+		Monitor: monitor, FS: fs, Log: a.log.With("component", "controld"),
+		Notify: func(ev string, node int, detail string) {
+			a.events.emit(api.Event{Type: ev, Reason: detail, Fields: fields("peer_id", strconv.Itoa(node))})
+		}}, events)
 	return &controlPlane{d: d, events: events}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,7 +22,7 @@ type Watchdog interface {
 }
 
 // guard pets the watchdog while the node's session may be trusted and acts at the session's
-// fence point (fence.FencePoint: D−M−T): from then on the agent treats the session as lost,
+// fence point (fence.FencePoint: D−M−3T): from then on the agent treats the session as lost,
 // stops its exclusive arrays, and forces a reset if anything may still write. It runs in its
 // own goroutine, takes no mutex the passes take and never calls the lock service, so nothing
 // it must do can wait behind an etcd call.
@@ -37,6 +38,7 @@ type guard struct {
 	log   *slog.Logger
 
 	fenced atomic.Bool // the node is being reset: never pet again
+	lostMu sync.Mutex  // one run of the session-lost steps at a time
 	// stopPets ends petting for good (a clean stop hands the device over to its successor or
 	// disarms it).
 	stopPets chan struct{}
@@ -48,6 +50,12 @@ func (g *guard) timeout() time.Duration {
 		return 0
 	}
 	return g.w.Timeout()
+}
+
+// previousTimeout is the longer of this process's watchdog timeout and the one the previous
+// process recorded: the previous session's fence point must hold for both.
+func (g *guard) previousTimeout() time.Duration {
+	return max(g.timeout(), time.Duration(g.sessions.recordedTimeout.Load()))
 }
 
 // period is how often the guard pets and checks.
@@ -105,7 +113,7 @@ func (g *guard) check(now time.Time) bool {
 				return false
 			}
 		}
-	} else if d := g.sessions.recorded.Load(); d != nil && !fence.PetAllowed(now, *d, g.margin, g.timeout()) {
+	} else if d := g.sessions.recorded.Load(); d != nil && !fence.PetAllowed(now, *d, g.margin, g.previousTimeout()) {
 		// The previous process's session could not be resumed in time: whatever it ran must
 		// stop before its lease can expire.
 		g.log.Error("the previous process's session reached its fence point before it could be resumed")
@@ -124,21 +132,28 @@ func (g *guard) check(now time.Time) bool {
 
 // lost runs the session-lost steps; it returns false when the node is being reset.
 func (g *guard) lost(s *session) bool {
+	g.lostMu.Lock()
+	defer g.lostMu.Unlock()
+	if g.fenced.Load() {
+		return false
+	}
 	must, why := g.onLost(s)
 	if !must {
 		g.log.Warn("session lost with nothing left to protect: no reset; a new session will be opened")
 		return true
 	}
 	g.fenced.Store(true)
-	if g.w == nil {
-		g.log.Error("session lost and this node may still write, but no watchdog is configured", "why", why)
-		return true
-	}
 	g.log.Error("session lost and this node may still write: resetting it now (the watchdog fires within its timeout otherwise)", "why", why)
 	if err := g.reset(); err != nil {
-		g.log.Error("forced reset failed; the watchdog will reset the node", "err", err)
+		g.log.Error("forced reset failed; the watchdog resets the node", "err", err)
 	}
 	return false
+}
+
+// previousGone runs the session-lost steps for the previous process's session, found gone.
+func (g *guard) previousGone() bool {
+	g.sessions.recorded.Store(nil)
+	return g.lost(nil)
 }
 
 // finish ends petting at a clean stop. With disarm the watchdog is stopped for good (nothing is
@@ -179,11 +194,21 @@ func sysrqReset(path string) func() error {
 // openWatchdog opens the configured watchdog with the timeout the margin calls for and checks
 // that the driver accepted a timeout that keeps the fencing arithmetic sound. It returns why
 // self-fencing is unavailable when it is.
-func openWatchdog(dev string, ttl, margin, renew, retry time.Duration) (*fence.Watchdog, string) {
+// With armed (a previous process's session may still protect something) a watchdog that cannot
+// be set up is left armed rather than stopped.
+func openWatchdog(dev string, ttl, margin, renew, retry time.Duration, armed bool) (*fence.Watchdog, string) {
 	if dev == "" {
 		return nil, "leases.watchdog is not set"
 	}
-	w, err := fence.OpenWatchdog(dev, fence.WatchdogTimeout(margin))
+	want := fence.WatchdogTimeout(ttl, margin)
+	if want < time.Second {
+		return nil, fmt.Sprintf("no watchdog timeout fits leases.watchdog_margin %s and leases.ttl %s", margin, ttl)
+	}
+	var opts []fence.OpenOption
+	if armed {
+		opts = append(opts, fence.KeepArmed())
+	}
+	w, err := fence.OpenWatchdog(dev, want, opts...)
 	if err != nil {
 		why := err.Error()
 		if errors.Is(err, os.ErrExist) || strings.Contains(why, "device or resource busy") {
@@ -193,7 +218,7 @@ func openWatchdog(dev string, ttl, margin, renew, retry time.Duration) (*fence.W
 	}
 	t := w.Timeout()
 	if t >= margin || !fence.Healthy(ttl, renew, retry, margin, t) {
-		_ = w.Disarm()
+		w.Release(armed)
 		return nil, fmt.Sprintf("%s accepted a %s timeout, which does not fit leases.watchdog_margin %s and leases.ttl %s", dev, t, margin, ttl)
 	}
 	return w, ""

@@ -31,6 +31,7 @@ type testMD struct {
 	busy    map[string]bool // md refuses to stop these (open, mounted): EBUSY
 	readErr error           // Arrays fails with it
 	writes  []string        // "md1 sync_action frozen", "md1 stop", in order
+	onStop  func()          // runs at every stop, before md answers
 }
 
 func newTestMD(t *testing.T) *testMD {
@@ -75,6 +76,7 @@ func (m *testMD) set(t testing.TB, array, attr, value string) {
 	}
 }
 
+// get reads an attribute as md shows it ("" when absent).
 func (m *testMD) get(t testing.TB, array, attr string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(m.root, "sys", "block", array, "md", attr))
@@ -138,8 +140,11 @@ func (m *testMD) SetArrayState(array string, s md.ArrayState) error {
 func (m *testMD) Stop(array string) error {
 	m.record(array + " stop")
 	m.mu.Lock()
-	busy := m.busy[array]
+	busy, hook := m.busy[array], m.onStop
 	m.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	if busy {
 		return fmt.Errorf("md: %s: write \"clear\" to array_state: %w", array, syscall.EBUSY)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mdcluster.dev/bitmap"
+	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/config"
 	"mdcluster.dev/mdcluster/md"
 )
@@ -43,9 +44,11 @@ func (a *Agent) shutdown() error {
 			a.rec.giveBack(st, st.act)
 			st.setAct(nil)
 			a.log.Info("activation lease released at shutdown", "array", st.cfg.Name)
+			a.rec.event(api.EventLeaseReleased, st, "mdclusterd stopping", "kind", api.KindActivation)
 		}
 	}
 	a.releaseCallers()
+	a.events.flush(opTimeout) // the stops and releases above reach the log before the session ends
 	ls, lerr := a.paths.lockspaces()
 	s := a.sm.cur.Load()
 	a.stopControlPlane()

@@ -69,7 +69,7 @@ func TestNew(t *testing.T) {
 	if a.paths != DefaultPaths() || a.openWatchdog == nil || a.rec.array(raid5.UUID) == nil || a.Counters().Actions == nil {
 		t.Fatal("New did not wire the agent")
 	}
-	if _, why := a.openWatchdog(); !strings.Contains(why, "leases.watchdog") {
+	if _, why := a.openWatchdog(false); !strings.Contains(why, "leases.watchdog") {
 		t.Fatalf("no watchdog configured: %q", why)
 	}
 }
@@ -170,8 +170,9 @@ func TestAPIRefusals(t *testing.T) {
 	}
 }
 
-// Each node publishes its syncs; every node's status shows them (another node's running sync
-// as that node's resync lease). Without a store, a node shows its own.
+// Each node publishes its syncs; every node's status shows them. An md-cluster sync runs under
+// the kernel's resync lock, not an agent lease: no lease is shown for it. Without a store, a
+// node shows its own.
 func TestResyncsPublished(t *testing.T) {
 	c := newCluster(t)
 	a := c.agent("node1", 1, nil, t.TempDir(), raid10)
@@ -185,8 +186,8 @@ func TestResyncsPublished(t *testing.T) {
 	eventually(t, "node1 sees node2's recovery", func() bool {
 		st, err := a.Status(t.Context())
 		return err == nil && slices.ContainsFunc(st.Resyncs, func(r api.Resync) bool {
-			return r.Node == "node2" && r.Action == "recover" && !r.Waiting && r.Progress == 0.25
-		}) && slices.ContainsFunc(st.Leases, func(l api.Lease) bool { return l.Kind == api.KindResync && l.Holder == "node2" })
+			return r.Node == "node2" && r.Action == "recover" && !r.Waiting && !r.Leased && r.Progress == 0.25
+		}) && !slices.ContainsFunc(st.Leases, func(l api.Lease) bool { return l.Kind == api.KindResync })
 	})
 	if got := b.resyncs(t.Context(), nil); len(got) != 1 || got[0].Node != "node2" {
 		t.Fatalf("local resyncs %+v", got)

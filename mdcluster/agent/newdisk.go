@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"mdcluster.dev/bitmap"
+	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/md"
 )
 
@@ -28,6 +29,8 @@ func (a *Agent) confirmNewDisk(ev *md.NewDiskEvent) error {
 	if errors.Is(err, errNoSuchDevice) {
 		a.rec.countNewDisk(false)
 		a.log.Warn("new disk not found here: NACK", "md", ev.Array, "device_uuid", ev.DeviceUUID.String(), "raid_disk", ev.RaidDisk)
+		a.events.emit(api.Event{Type: api.EventNewDiskNack, Reason: "no local device carries it", Fields: fields("md", ev.Array,
+			"device_uuid", ev.DeviceUUID.String(), "raid_disk", fmt.Sprint(ev.RaidDisk))})
 		if nerr := dev.ClusteredDiskNack(); nerr != nil {
 			return fmt.Errorf("nack new disk %s on %s: %w", ev.DeviceUUID, ev.Array, nerr)
 		}
@@ -41,6 +44,8 @@ func (a *Agent) confirmNewDisk(ev *md.NewDiskEvent) error {
 		return fmt.Errorf("confirm new disk %s (%s) on %s: %w", name, ev.DeviceUUID, ev.Array, err)
 	}
 	a.rec.countNewDisk(true)
+	a.events.emit(api.Event{Type: api.EventNewDiskConfirm, Fields: fields("md", ev.Array, "device", name,
+		"device_uuid", ev.DeviceUUID.String(), "raid_disk", fmt.Sprint(ev.RaidDisk))})
 	a.log.Info("confirmed new disk", "md", ev.Array, "device", name, "device_uuid", ev.DeviceUUID.String(), "raid_disk", ev.RaidDisk)
 	return nil
 }

@@ -55,6 +55,10 @@ type Deps struct {
 	Fencing func() string
 	// Kick asks for a pass over one array soon (a waiter got its lease).
 	Kick func(uuid string)
+	// Events receives the pass's events for the cluster's event log; it never waits (nil: none).
+	Events func(api.Event)
+	// Scrub is the cluster-wide scrub schedule.
+	Scrub config.Scrub
 }
 
 // Reconciler makes md and the locks agree with the configuration, one array per pass. A pass
@@ -132,6 +136,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, uuid string) (Result, error)
 func (r *Reconciler) takeAdopted(s *session, st *arrayState) {
 	if l := s.takeAdopted(actResource(st.cfg.UUID)); l != nil {
 		st.setAct(l)
+		r.token("adopted", st, "", l.Token())
 	}
 	if l := s.takeAdopted(syncResource(st.cfg.UUID)); l != nil {
 		st.sync = l
@@ -334,7 +339,9 @@ func (r *Reconciler) releaseStale(st *arrayState) error {
 	for _, l := range st.stale {
 		if err := unlock(l); err != nil {
 			keep, errs = append(keep, l), append(errs, err)
+			continue
 		}
+		r.tokenReleased(st, l)
 	}
 	st.stale = keep
 	return errors.Join(errs...)
@@ -345,5 +352,7 @@ func (r *Reconciler) giveBack(st *arrayState, l dlm.Lock) {
 	if err := unlock(l); err != nil {
 		r.d.Log.Warn("lock release failed; retrying every pass", "array", st.cfg.Name, "err", err)
 		st.stale = append(st.stale, l)
+		return
 	}
+	r.tokenReleased(st, l)
 }

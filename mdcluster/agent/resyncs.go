@@ -18,7 +18,7 @@ func (r *Reconciler) localResync(st *arrayState, obs *md.Array) *api.Resync {
 	if obs == nil || (st.sync == nil && obs.SyncAction != md.SyncFrozen && !syncing(obs.SyncAction)) {
 		return nil
 	}
-	rs := &api.Resync{Array: st.cfg.Name, Node: r.d.Node.Name, Action: string(obs.SyncAction)}
+	rs := &api.Resync{Array: st.cfg.Name, Node: r.d.Node.Name, Action: string(obs.SyncAction), Leased: st.sync != nil}
 	if st.cfg.Mode == config.ModeExclusive {
 		rs.Waiting = st.sync == nil
 	} else {

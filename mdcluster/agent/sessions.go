@@ -27,6 +27,9 @@ type sessionRecord struct {
 	// DeadlineMono is the session's deadline on CLOCK_MONOTONIC in ns: the one clock a process
 	// shares with its successor, and one a wall-clock step does not move.
 	DeadlineMono int64 `json:"deadline_monotonic_ns"`
+	// Timeout is the watchdog timeout the process used (0: none), for its successor's fence
+	// point.
+	Timeout time.Duration `json:"watchdog_timeout_ns,omitempty"`
 }
 
 // memberInfo is what a node publishes about itself, bound to its session.
@@ -54,11 +57,23 @@ type sessionManager struct {
 	cur atomic.Pointer[session]
 	gen atomic.Uint64
 	// recorded is the previous process's session deadline while it is being resumed: the
-	// fencer protects what that session protected until then.
-	recorded atomic.Pointer[time.Time]
+	// fencer protects what that session protected until then (set before the watchdog is
+	// opened, so that no pet outlives that session's fence point). recordedTimeout is the
+	// watchdog timeout that process used.
+	recorded        atomic.Pointer[time.Time]
+	recordedTimeout atomic.Int64
 	// written is the deadline last written to the session file.
 	written atomic.Int64
+	// timeout is the watchdog timeout in use (recorded for a successor).
+	timeout time.Duration
+	// previousGone runs the session-lost steps for the previous process's session when it
+	// turns out to be gone (it expired while nobody renewed it): whatever it ran may now run
+	// elsewhere. It reports false when the node is being reset.
+	previousGone func() bool
 }
+
+// errFencedAtStart means the node is being reset before a session could be opened.
+var errFencedAtStart = errors.New("the previous process's session is gone while this node may still write: the node resets itself")
 
 // current returns the valid session, or nil.
 func (m *sessionManager) current() *session {
@@ -84,7 +99,10 @@ func (m *sessionManager) open(ctx context.Context) (*session, error) {
 		if !errors.Is(err, dlm.ErrSessionExpired) {
 			return nil, err
 		}
-		m.log.Info("the previous process's session is gone; opening a new one", "session", fmt.Sprintf("%x", rec.Session))
+		m.log.Warn("the previous process's session is gone; stopping what it ran before opening a new one", "session", fmt.Sprintf("%x", rec.Session))
+		if m.previousGone != nil && !m.previousGone() {
+			return nil, errFencedAtStart
+		}
 	}
 	s, err := m.eng.NewSession(ctx, dlm.WithTTL(m.ttl))
 	if err != nil {
@@ -235,7 +253,7 @@ func (m *sessionManager) record(s *session) {
 	if prev := m.written.Load(); prev != 0 && mono-prev < int64(m.ttl/12) && mono >= prev {
 		return
 	}
-	b, _ := json.Marshal(sessionRecord{Session: s.id, BootID: m.bootID, DeadlineMono: mono})
+	b, _ := json.Marshal(sessionRecord{Session: s.id, BootID: m.bootID, DeadlineMono: mono, Timeout: m.timeout})
 	if err := writeFileAtomic(m.paths.sessionFile(), b); err != nil {
 		m.log.Warn("cannot record the session for a restart", "err", err)
 		return

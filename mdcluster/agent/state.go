@@ -25,6 +25,7 @@ type arrayState struct {
 	sync, slot dlm.Lock // resync lease and a cluster-wide resync slot
 	unfrozen   time.Time
 	wanted     md.SyncAction // a check or repair held back, to start once the lease is held
+	scrub      scrubRun      // the array's scrub as this node tracks it (scrub.go)
 	waiter     *waiter       // queued for the activation lease
 	holder     string        // the node the activation lease was last seen with, if not us
 	// roAfterAssembly: our assembly left the array read-only; it goes read-write once its
@@ -50,6 +51,9 @@ type intent struct {
 	standby bool
 	// syncFor is set while a caller (mdcadm --add) holds the resync/recovery lease through us.
 	syncFor string
+	// scrub is a scrub asked for (mdcadm --action): check or repair to start, idle to cancel;
+	// scrubBy names who asked.
+	scrub, scrubBy string
 }
 
 // arrayView is an array as the status shows it, copied at the end of every pass.

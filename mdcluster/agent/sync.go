@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mdcluster.dev/dlm"
+	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/md"
 )
 
@@ -35,6 +36,7 @@ func (r *Reconciler) syncExclusive(ctx context.Context, s *session, st *arraySta
 				// The lease is gone while md syncs: hold the sync back at once.
 				st.sync, st.slot = nil, nil
 				r.d.Log.Error("resync lease lost while md syncs: holding the sync back", "array", st.cfg.Name, "err", err)
+				r.event(api.EventLeaseLost, st, err.Error(), "kind", api.KindResync)
 				return Result{}, r.freeze(st, obs)
 			}
 		}
@@ -60,6 +62,7 @@ func (r *Reconciler) syncExclusive(ctx context.Context, s *session, st *arraySta
 		if obs.SyncAction == md.SyncCheck || obs.SyncAction == md.SyncRepair {
 			st.wanted = obs.SyncAction
 		}
+		r.event(api.EventResyncHeld, st, "no resync lease yet", "action", string(obs.SyncAction))
 		return Result{}, r.freeze(st, obs)
 	case obs.SyncAction == md.SyncFrozen && !held:
 		return r.startSync(ctx, s, st, obs)
@@ -76,6 +79,7 @@ func (r *Reconciler) syncExclusive(ctx context.Context, s *session, st *arraySta
 		}
 		r.d.Log.Info("sync finished: releasing the resync lease", "array", st.cfg.Name, "md", obs.Name, "last_sync_action", obs.LastSyncAction)
 		r.count("sync_released")
+		r.event(api.EventResyncFinished, st, "", "last_sync_action", string(obs.LastSyncAction))
 		r.releaseSyncLocks(st)
 	}
 	return Result{}, nil
@@ -109,13 +113,21 @@ func (r *Reconciler) startSync(ctx context.Context, s *session, st *arrayState, 
 	if st.wanted != "" {
 		action = st.wanted
 	}
+	if isScrub(action) { // a scrub someone wrote to sync_action: recorded and resumable (scrub.go)
+		if err := r.scrubStarting(ctx, s, st, obs, action, "sync_action"); err != nil {
+			r.releaseSyncLocks(st)
+			return Result{}, err
+		}
+	}
 	if err := r.d.MD.SetSyncAction(obs.Name, action); err != nil {
+		st.scrub.active = false
 		r.releaseSyncLocks(st)
 		return Result{}, fmt.Errorf("let md sync %s (%s): %w", obs.Name, action, err)
 	}
 	st.wanted = ""
 	st.unfrozen = time.Now()
 	r.count("sync_started")
+	r.event(api.EventResyncStarted, st, "", "action", string(action), "slot", st.slot.Resource(), "token", fmt.Sprint(st.sync.Token()))
 	r.d.Log.Info("resync lease and slot held: md may sync", "array", st.cfg.Name, "md", obs.Name, "action", action,
 		"slot", st.slot.Resource(), "token", st.sync.Token())
 	return Result{RequeueAfter: startGrace}, nil
@@ -124,6 +136,11 @@ func (r *Reconciler) startSync(ctx context.Context, s *session, st *arrayState, 
 // takeSync takes the array's resync lease and one of the cluster's resync slots without
 // waiting, and re-checks both fencing tokens. It reports false when either is busy.
 func (r *Reconciler) takeSync(ctx context.Context, s *session, st *arrayState) (bool, error) {
+	return r.takeSyncN(ctx, s, st, r.d.Resync.MaxConcurrent)
+}
+
+// takeSyncN is takeSync limited to the first slots slots (scrubs take only scrub.max_concurrent).
+func (r *Reconciler) takeSyncN(ctx context.Context, s *session, st *arrayState, slots int) (bool, error) {
 	if st.sync != nil && st.slot != nil {
 		return true, nil
 	}
@@ -140,7 +157,7 @@ func (r *Reconciler) takeSync(ctx context.Context, s *session, st *arrayState) (
 		st.sync = l
 		st.unfrozen = time.Now()
 	}
-	for i := 0; i < r.d.Resync.MaxConcurrent && st.slot == nil; i++ {
+	for i := 0; i < slots && st.slot == nil; i++ {
 		cctx, cancel := context.WithTimeout(ctx, opTimeout)
 		l, err := s.TryLock(cctx, slotResource(i), dlm.EX)
 		cancel()
@@ -186,6 +203,9 @@ func (r *Reconciler) releaseSyncLocks(st *arrayState) {
 func (r *Reconciler) clustered(ctx context.Context, s *session, st *arrayState, obs *md.Array) (Result, error) {
 	if err := r.releaseStale(st); err != nil {
 		return Result{}, err
+	}
+	if _, res, done, err := r.scrub(ctx, s, st, obs); done || err != nil {
+		return res, err
 	}
 	wants := st.getIntent().syncFor != ""
 	switch {

@@ -71,6 +71,7 @@ func (s *Server) Listen(path string) error {
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("POST /v1/acquire", s.acquire)
 	mux.HandleFunc("POST /v1/release", s.release)
+	s.day2Routes(mux)
 	s.srv = &http.Server{Handler: s.checkPeer(mux), ReadHeaderTimeout: 5 * time.Second,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) }}
 	go s.srv.Serve(ln)
@@ -87,25 +88,28 @@ func (s *Server) Close() error {
 
 type connKey struct{}
 
+// peerKey holds the request's Peer in its context.
+type peerKey struct{}
+
 // checkPeer refuses every peer whose uid (SO_PEERCRED) is not AllowUID.
 func (s *Server) checkPeer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := r.Context().Value(connKey{}).(*net.UnixConn)
-		uid := -1
+		peer := Peer{PID: -1, UID: -1}
 		if c != nil {
 			if raw, err := c.SyscallConn(); err == nil {
 				raw.Control(func(fd uintptr) {
 					if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
-						uid = int(cred.Uid)
+						peer = Peer{PID: int(cred.Pid), UID: int(cred.Uid)}
 					}
 				})
 			}
 		}
-		if uid != s.AllowUID {
-			writeErr(w, http.StatusForbidden, Error{Error: fmt.Sprintf("uid %d may not use the mdclusterd API", uid)})
+		if peer.UID != s.AllowUID {
+			writeErr(w, http.StatusForbidden, Error{Error: fmt.Sprintf("uid %d may not use the mdclusterd API", peer.UID)})
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), peerKey{}, peer)))
 	})
 }
 

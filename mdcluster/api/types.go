@@ -33,6 +33,9 @@ type Status struct {
 	Arrays     []ArrayStatus `json:"arrays"`
 	Leases     []Lease       `json:"leases"`
 	Resyncs    []Resync      `json:"resyncs"`
+	// Scrubs are the arrays' scrubs as the cluster state records them (running, paused, last
+	// finished).
+	Scrubs []ScrubStatus `json:"scrubs,omitempty"`
 	// Actions counts what the agent did on md and on the locks since it started, by action
 	// (assemble, stop_unleased, sync_frozen, …): the same figures as the metrics.
 	Actions  map[string]uint64 `json:"actions,omitempty"`
@@ -43,6 +46,8 @@ type Status struct {
 type SessionInfo struct {
 	Valid bool          `json:"valid"`
 	TTL   time.Duration `json:"ttl_ns"`
+	// Resumed: this process resumed the session its predecessor left (a restart).
+	Resumed bool `json:"resumed,omitempty"`
 }
 
 // Member is a node that has a live session.
@@ -82,6 +87,9 @@ type Resync struct {
 	Action   string  `json:"action"` // resync, recover, check, repair
 	Progress float64 `json:"progress"`
 	Waiting  bool    `json:"waiting"` // held back: no lease or over the concurrency limit
+	// Leased: the node runs it under its resync lease (exclusive arrays, or for mdcadm);
+	// md-cluster's own syncs run under the kernel's resync lock instead.
+	Leased bool `json:"leased,omitempty"`
 }
 
 // AcquireRequest asks for a lease on an array for a caller such as mdcadm.
@@ -90,8 +98,6 @@ type AcquireRequest struct {
 	Kind  string `json:"kind"`
 	// Owner says who asks (e.g. "mdcadm pid 1234"); it appears in status.
 	Owner string `json:"owner"`
-	// Wait bounds how long to wait for the lease; 0 means fail at once if it is held.
-	Wait time.Duration `json:"wait_ns"`
 }
 
 // Grant is a lease the agent holds for a caller until it is released (or the agent's session
@@ -123,4 +129,9 @@ type Counters struct {
 	Actions          map[string]uint64
 	NewDiskConfirmed uint64
 	NewDiskNacked    uint64
+	// Events counts the events this node emitted, by type; EventsDropped those lost because
+	// the queue was full (emission never waits), EventsFailed those the lock service refused.
+	Events        map[string]uint64
+	EventsDropped uint64
+	EventsFailed  uint64
 }

@@ -40,6 +40,8 @@ type Config struct {
 	Resync     Resync     `yaml:"resync"`
 	Listen     Listen     `yaml:"listen"`
 	DLMControl DLMControl `yaml:"dlm_control"`
+	Events     Events     `yaml:"events"`
+	Scrub      Scrub      `yaml:"scrub"`
 }
 
 // Node identifies this server.
@@ -159,7 +161,7 @@ func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 
 // Default returns the values used for keys the file leaves out.
 func Default() Config {
-	return Config{
+	c := Config{
 		LockEngine: LockEngine{Type: EngineEmbedded, DataDir: "/var/lib/mdcluster/etcd",
 			ClientURL: "http://127.0.0.1:2379", Prefix: "/mdcluster/"},
 		Leases:     Leases{TTL: Duration{15 * time.Second}, WatchdogMargin: Duration{5 * time.Second}},
@@ -167,6 +169,8 @@ func Default() Config {
 		Listen:     Listen{APISocket: "/run/mdcluster/mdclusterd.sock", Metrics: "127.0.0.1:9810"},
 		DLMControl: DLMControl{Mode: ControlOff},
 	}
+	day2Defaults(&c)
+	return c
 }
 
 // Load reads and validates the file at path.
@@ -239,7 +243,8 @@ func yamlError(err error) error {
 func sectionName(goType string) string {
 	names := map[string]string{"Config": "the top level", "Node": "node", "Cluster": "cluster",
 		"LockEngine": "lock_engine", "Peer": "lock_engine.peers[]", "TLS": "lock_engine.tls or lock_engine.peer_tls",
-		"Array": "arrays[]", "Leases": "leases", "Resync": "resync", "Listen": "listen", "DLMControl": "dlm_control"}
+		"Array": "arrays[]", "Leases": "leases", "Resync": "resync", "Listen": "listen", "DLMControl": "dlm_control",
+		"Events": "events", "Scrub": "scrub"}
 	if n, ok := names[goType]; ok {
 		return n
 	}

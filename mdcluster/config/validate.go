@@ -60,6 +60,9 @@ func (c *Config) Validate() error {
 	if c.Resync.MaxConcurrent < 1 || c.Resync.MaxConcurrent > 64 {
 		return keyErr("resync.max_concurrent", fmt.Sprint(c.Resync.MaxConcurrent), "want 1 to 64")
 	}
+	if err := c.validateDay2(); err != nil {
+		return err
+	}
 	if err := checkPath("listen.api_socket", c.Listen.APISocket); err != nil {
 		return err
 	}
@@ -97,16 +100,15 @@ func (l *Leases) validateMargin() error {
 	if l.Watchdog == "" {
 		return nil
 	}
-	// The watchdog's unit is the second: the timeout asked of it must stay below the margin.
+	// The watchdog's unit is the second: the timeout asked of it must stay below the margin,
+	// and the fence point must leave a session renewed on schedule alone.
 	if m < fence.MinMargin {
 		return keyErr("leases.watchdog_margin", m.String(), fmt.Sprintf("want at least %s with a watchdog", fence.MinMargin))
 	}
-	t := fence.WatchdogTimeout(m)
-	if t >= m {
-		return keyErr("leases.watchdog_margin", m.String(), fmt.Sprintf("the watchdog timeout %s must stay below it", t))
-	}
-	if !fence.Healthy(ttl, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor, m, t) {
-		return keyErr("leases.watchdog_margin", m.String(), fmt.Sprintf("with the watchdog timeout %s a session renewed on schedule would reach its fence point", t))
+	t := fence.WatchdogTimeout(ttl, m)
+	if t < time.Second || t >= m || !fence.Healthy(ttl, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor, m, t) {
+		return keyErr("leases.watchdog_margin", m.String(), fmt.Sprintf("with leases.ttl %s no watchdog timeout of a second or more fits: "+
+			"a session renewed on schedule would reach its fence point (want a longer ttl or a shorter margin)", ttl))
 	}
 	return nil
 }

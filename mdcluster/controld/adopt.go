@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 )
 
@@ -44,9 +45,12 @@ func (d *Daemon) adopt(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return d.resume(ctx, math.MaxInt64)
 }
 
+// adoptSpace takes over one lockspace: stopped (the kernel stopped it when the previous agent's
+// monitor closed; stopped again in case it did not), its member set brought to the store's, and
+// announced again so that every member stops it too; resume starts it once they all have.
 func (d *Daemon) adoptSpace(ctx context.Context, ls string) error {
 	have, err := d.cfg.FS.Members(ls)
 	if err != nil {
@@ -59,30 +63,37 @@ func (d *Daemon) adoptSpace(ctx context.Context, ls string) error {
 		return fmt.Errorf("controld: adopt %s: %w", ls, err)
 	}
 	d.apply(d.lsKey(ls, d.cfg.NodeID), "", d.sess.ID(), false)
-	l := &localSpace{rev: rev, members: map[int]bool{}}
+	l := &localSpace{rev: rev, members: map[int]bool{}, running: true}
 	for _, id := range have {
 		l.members[id] = true
 	}
 	d.local[ls] = l
+	if err := d.stopFor(ctx, ls, rev); err != nil {
+		return err
+	}
 	var add, remove []int
+	dead := map[int]string{}
 	for _, id := range have {
 		if d.members[ls][id] {
 			continue
 		}
 		if _, alive := d.nodes[id]; !alive {
-			if err := d.failed(ctx, id, ""); err != nil {
-				return err
-			}
+			dead[id] = ""
 			continue
 		}
 		remove = append(remove, id)
+	}
+	if len(dead) > 0 {
+		if err := d.failedAll(ctx, dead, rev); err != nil {
+			return err
+		}
 	}
 	for id := range d.members[ls] {
 		if !l.members[id] {
 			add = append(add, id)
 		}
 	}
-	if err := d.cfg.FS.Change(ls, add, remove); err != nil {
+	if err := d.cfg.FS.SetMembers(ls, add, remove); err != nil {
 		return err
 	}
 	for _, id := range add {

@@ -88,9 +88,9 @@ func (c ConfigFS) Setup(name string) (adopted bool, err error) {
 	return false, nil
 }
 
-// SockaddrIPv4 is the 128-byte struct sockaddr_storage the kernel wants in comms/N/addr:
+// sockaddrIPv4 is the 128-byte struct sockaddr_storage the kernel wants in comms/N/addr:
 // AF_INET, port 0 (lowcomms compares ports and zeroes them for accepted peers), the address.
-func SockaddrIPv4(ip net.IP) ([]byte, error) {
+func sockaddrIPv4(ip net.IP) ([]byte, error) {
 	v4 := ip.To4()
 	if v4 == nil {
 		return nil, fmt.Errorf("controld: %v is not an IPv4 address", ip)
@@ -110,7 +110,7 @@ func (c ConfigFS) AddComm(id int, ip net.IP, local bool) error {
 		}
 		return fmt.Errorf("controld: make %s: %w", dir, err)
 	}
-	addr, err := SockaddrIPv4(ip)
+	addr, err := sockaddrIPv4(ip)
 	if err != nil {
 		return err
 	}
@@ -150,8 +150,8 @@ func (c ConfigFS) Members(ls string) ([]int, error) {
 	return listIDs(filepath.Join(c.Cluster, "spaces", ls, "nodes"))
 }
 
-// LockspaceID is the 32-bit id every node writes for ls (the same on all nodes, never 0).
-func LockspaceID(ls string) uint32 {
+// lockspaceID is the 32-bit id every node writes for ls (the same on all nodes, never 0).
+func lockspaceID(ls string) uint32 {
 	h := fnv.New32a()
 	h.Write([]byte(ls))
 	if v := h.Sum32(); v != 0 {
@@ -163,6 +163,15 @@ func LockspaceID(ls string) uint32 {
 // Join answers a local join: the lockspace gets members (this node included), its id, starts,
 // and the kernel is told the join may complete.
 func (c ConfigFS) Join(ls string, members []int) error {
+	if err := c.Prepare(ls, members); err != nil {
+		return err
+	}
+	return c.StartJoined(ls)
+}
+
+// Prepare is the first half of Join: the lockspace's directories, its members (this node
+// included) and its id; nothing runs yet.
+func (c ConfigFS) Prepare(ls string, members []int) error {
 	if err := os.MkdirAll(filepath.Join(c.Cluster, "spaces", ls, "nodes"), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("controld: make space %s: %w", ls, err)
 	}
@@ -171,14 +180,22 @@ func (c ConfigFS) Join(ls string, members []int) error {
 			return err
 		}
 	}
-	sys := filepath.Join(c.Sys, ls)
-	if err := c.write(filepath.Join(sys, "id"), strconv.FormatUint(uint64(LockspaceID(ls)), 10)); err != nil {
+	return c.write(filepath.Join(c.Sys, ls, "id"), strconv.FormatUint(uint64(lockspaceID(ls)), 10))
+}
+
+// StartJoined is the second half of Join: the lockspace starts (the kernel runs its first
+// recovery) and the kernel is told the join may complete.
+func (c ConfigFS) StartJoined(ls string) error {
+	if err := c.Start(ls); err != nil {
 		return err
 	}
-	if err := c.write(filepath.Join(sys, "control"), "1"); err != nil {
-		return err
-	}
-	return c.write(filepath.Join(sys, "event_done"), "0")
+	return c.JoinDone(ls)
+}
+
+// JoinDone tells the kernel a join may complete (it then waits for the lockspace's first
+// recovery, which Start runs).
+func (c ConfigFS) JoinDone(ls string) error {
+	return c.write(filepath.Join(c.Sys, ls, "event_done"), "0")
 }
 
 // Leave answers a local leave: the kernel may go on, and the lockspace's directories go.
@@ -210,10 +227,24 @@ func (c ConfigFS) removeSpace(ls string) error {
 // Change stops lockspace ls, adds and removes members, and starts it again: the kernel runs
 // recovery with the new member set.
 func (c ConfigFS) Change(ls string, add, remove []int) error {
-	ctl := filepath.Join(c.Sys, ls, "control")
-	if err := c.write(ctl, "0"); err != nil {
+	if err := c.Stop(ls); err != nil {
 		return err
 	}
+	if err := c.SetMembers(ls, add, remove); err != nil {
+		return err
+	}
+	return c.Start(ls)
+}
+
+// Stop stops lockspace ls (control 0): its locking and any recovery in progress stop until
+// Start.
+func (c ConfigFS) Stop(ls string) error { return c.write(filepath.Join(c.Sys, ls, "control"), "0") }
+
+// Start starts lockspace ls (control 1): the kernel recovers it with the configured members.
+func (c ConfigFS) Start(ls string) error { return c.write(filepath.Join(c.Sys, ls, "control"), "1") }
+
+// SetMembers adds and removes members of ls; do it while ls is stopped.
+func (c ConfigFS) SetMembers(ls string, add, remove []int) error {
 	for _, id := range add {
 		if err := c.addMember(ls, id); err != nil {
 			return err
@@ -225,7 +256,7 @@ func (c ConfigFS) Change(ls string, add, remove []int) error {
 			return err
 		}
 	}
-	return c.write(ctl, "1")
+	return nil
 }
 
 func (c ConfigFS) addMember(ls string, id int) error {

@@ -47,6 +47,16 @@ type Config struct {
 	Monitor string
 	FS      ConfigFS
 	Log     *slog.Logger
+	// Notify, if set, receives the fencing steps for the cluster's event log (api.EventFence*,
+	// api.EventSlotRecovery) about failed node id; it must not wait.
+	Notify func(event string, node int, detail string)
+}
+
+// notify reports a step of a failed node's handling.
+func (d *Daemon) notify(event string, node int, detail string) {
+	if d.cfg.Notify != nil {
+		d.cfg.Notify(event, node, detail)
+	}
 }
 
 // Daemon is the control plane of one node. Its state is only touched by Run's goroutine.
@@ -69,10 +79,13 @@ type nodeInfo struct {
 	sess dlm.SessionID
 }
 
-// localSpace is a lockspace joined here: rev is the store revision its member set reflects.
+// localSpace is a lockspace joined here: rev is the store revision its member set reflects,
+// stopped the latest change this node stopped it for (and published), running whether it runs.
 type localSpace struct {
 	rev     int64
 	members map[int]bool
+	stopped int64
+	running bool
 }
 
 // New returns a daemon that takes the kernel's lockspace uevents (SUBSYSTEM=dlm: online,

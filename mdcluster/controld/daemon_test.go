@@ -123,7 +123,7 @@ func TestJoinFailAndReturn(t *testing.T) {
 			return err == nil
 		})
 		id := readFile(t, filepath.Join(n.fs.Sys, ls, "id"))
-		if id != fmt.Sprint(LockspaceID(ls)) {
+		if id != fmt.Sprint(lockspaceID(ls)) {
 			t.Errorf("node%d: lockspace id %s", n.id, id)
 		}
 	}

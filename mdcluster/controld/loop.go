@@ -7,11 +7,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
 
 	"mdcluster.dev/dlm"
+	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/md"
 )
 
@@ -92,11 +94,28 @@ func (d *Daemon) join(ctx context.Context, ls string) error {
 		}
 		members[id] = true
 	}
-	if err := d.cfg.FS.Join(ls, sortedIDs(members)); err != nil {
+	if err := d.cfg.FS.Prepare(ls, sortedIDs(members)); err != nil {
 		return err
 	}
-	d.local[ls] = &localSpace{rev: rev, members: members}
-	d.log.Info("lockspace joined", "lockspace", ls, "members", sortedIDs(members), "id", LockspaceID(ls), "rev", rev)
+	l := &localSpace{rev: rev, members: members}
+	d.local[ls] = l
+	// The members stop the lockspace for this join; it starts once they all have.
+	if err := d.stopFor(ctx, ls, rev); err != nil {
+		return err
+	}
+	if err := d.waitStopped(ctx, ls, rev, members); err != nil {
+		return err
+	}
+	if l.stopped == rev {
+		if err := d.cfg.FS.Start(ls); err != nil {
+			return err
+		}
+		l.running = true
+	}
+	if err := d.cfg.FS.JoinDone(ls); err != nil {
+		return err
+	}
+	d.log.Info("lockspace joined", "lockspace", ls, "members", sortedIDs(members), "id", lockspaceID(ls), "rev", rev)
 	return nil
 }
 
@@ -141,14 +160,21 @@ func (d *Daemon) changes(ctx context.Context, evs []dlm.WatchEvent) error {
 }
 
 func (d *Daemon) revision(ctx context.Context, rev int64, evs []dlm.WatchEvent) error {
-	failed := map[int]bool{}
-	addrs := map[int]string{}
+	// Phase one: stop every local lockspace this revision changes, and say so.
+	for _, e := range evs {
+		for _, ls := range d.touched(e) {
+			if err := d.stopFor(ctx, ls, rev); err != nil {
+				return err
+			}
+		}
+	}
+	failed := map[int]string{}
 	for _, e := range evs {
 		if id, ok := d.nodeID(e.KV.Key); ok && e.Deleted {
 			if id == d.cfg.NodeID {
 				return ErrLeaseLost
 			}
-			failed[id], addrs[id] = true, d.nodes[id].addr
+			failed[id] = d.nodes[id].addr
 		}
 	}
 	for _, e := range evs {
@@ -160,7 +186,7 @@ func (d *Daemon) revision(ctx context.Context, rev int64, evs []dlm.WatchEvent) 
 			if had && old.sess != e.KV.Session {
 				// A new incarnation replaced a live key (register waits for the old key to
 				// expire, so this is not expected): the old incarnation failed.
-				if err := d.failed(ctx, id, old.addr); err != nil {
+				if err := d.failedAll(ctx, map[int]string{id: old.addr}, rev); err != nil {
 					return err
 				}
 			}
@@ -168,18 +194,21 @@ func (d *Daemon) revision(ctx context.Context, rev int64, evs []dlm.WatchEvent) 
 				return err
 			}
 			d.log.Info("node registered", "node", id, "address", string(e.KV.Value))
-		case kind == "ls" && id != d.cfg.NodeID && !failed[id]:
-			if err := d.memberChange(ls, id, !e.Deleted, rev); err != nil {
-				return err
+		case kind == "ls" && id != d.cfg.NodeID:
+			if _, gone := failed[id]; !gone {
+				if err := d.memberChange(ls, id, !e.Deleted, rev); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	for _, id := range sortedIDs(failed) {
-		if err := d.failed(ctx, id, addrs[id]); err != nil {
+	if len(failed) > 0 {
+		if err := d.failedAll(ctx, failed, rev); err != nil {
 			return err
 		}
 	}
-	return nil
+	// Phase two: start what this revision stopped, once every member has stopped it too.
+	return d.resume(ctx, rev)
 }
 
 func (d *Daemon) nodeID(key string) (int, bool) {
@@ -191,22 +220,26 @@ func (d *Daemon) nodeID(key string) (int, bool) {
 	return id, err == nil
 }
 
-// memberChange adds or removes another node in a local lockspace, unless the member set this
-// node joined with already reflects rev.
+// memberChange adds or removes another node in a local lockspace (stopped for this change),
+// unless the member set this node joined with already reflects rev. A member announcing itself
+// again (its control plane restarted) changes nothing but the stop and start.
 func (d *Daemon) memberChange(ls string, id int, add bool, rev int64) error {
 	l := d.local[ls]
-	if l == nil || rev <= l.rev || l.members[id] == add {
+	if l == nil || rev <= l.rev {
+		return nil
+	}
+	l.rev = rev
+	if l.members[id] == add {
 		return nil
 	}
 	var err error
 	if add {
-		err = d.cfg.FS.Change(ls, []int{id}, nil)
+		err = d.cfg.FS.SetMembers(ls, []int{id}, nil)
 		l.members[id] = true
 	} else {
-		err = d.cfg.FS.Change(ls, nil, []int{id})
+		err = d.cfg.FS.SetMembers(ls, nil, []int{id})
 		delete(l.members, id)
 	}
-	l.rev = rev
 	if err != nil {
 		return err
 	}
@@ -214,33 +247,68 @@ func (d *Daemon) memberChange(ls string, id int, add bool, rev int64) error {
 	return nil
 }
 
-// failed handles the failure of node id: once it is fenced, its comms entry goes first (so the
-// kernel treats it as failed and md-cluster recovers its slot), then it leaves every lockspace.
-func (d *Daemon) failed(ctx context.Context, id int, addr string) error {
-	var in []string
-	for ls, l := range d.local {
-		if l.members[id] {
-			in = append(in, ls)
+// failedAll handles the failure of nodes (id → address) seen at rev: the lockspaces they were in
+// stop here at once; once each node is fenced its comms entry goes (so the kernel treats it as
+// failed and md-cluster recovers its slot), then it leaves every lockspace. The lockspaces start
+// again in the revision's second phase, once every survivor has stopped them.
+func (d *Daemon) failedAll(ctx context.Context, failed map[int]string, rev int64) error {
+	in := map[string][]int{}
+	for _, id := range sortedIDs(keys(failed)) {
+		var spaces []string
+		for ls, l := range d.local {
+			if l.members[id] {
+				spaces = append(spaces, ls)
+				in[ls] = append(in[ls], id)
+			}
 		}
+		sort.Strings(spaces)
+		d.log.Warn("node failed: its session expired", "node", id, "lockspaces", spaces)
 	}
-	sort.Strings(in)
-	d.log.Warn("node failed: its session expired", "node", id, "lockspaces", in)
-	if len(in) > 0 {
-		if err := d.fence(ctx, id, addr); err != nil {
+	for ls := range in {
+		if err := d.stopFor(ctx, ls, rev); err != nil {
 			return err
 		}
 	}
-	if err := d.cfg.FS.RemoveComm(id); err != nil {
-		return err
+	how := "waiting " + d.cfg.FenceWait.String() + " for its watchdog"
+	if d.cfg.FenceCommand != "" {
+		how = "running the fence command"
 	}
-	for _, ls := range in {
-		if err := d.cfg.FS.Change(ls, nil, []int{id}); err != nil {
+	for _, id := range sortedIDs(keys(failed)) {
+		for _, dead := range in {
+			if slices.Contains(dead, id) {
+				d.notify(api.EventFenceStarted, id, how)
+				if err := d.fence(ctx, id, failed[id]); err != nil {
+					return err
+				}
+				d.notify(api.EventFenceDone, id, how)
+				break
+			}
+		}
+		if err := d.cfg.FS.RemoveComm(id); err != nil {
 			return err
 		}
-		delete(d.local[ls].members, id)
-		d.log.Info("removed failed node from lockspace", "node", id, "lockspace", ls, "members", sortedIDs(d.local[ls].members))
+	}
+	for ls, dead := range in {
+		if err := d.cfg.FS.SetMembers(ls, nil, dead); err != nil {
+			return err
+		}
+		l := d.local[ls]
+		for _, id := range dead {
+			delete(l.members, id)
+			d.log.Info("removed failed node from lockspace", "node", id, "lockspace", ls, "members", sortedIDs(l.members))
+			d.notify(api.EventSlotRecovery, id, "lockspace "+ls)
+		}
+		l.rev = max(l.rev, rev)
 	}
 	return nil
+}
+
+func keys(m map[int]string) map[int]bool {
+	out := map[int]bool{}
+	for k := range m {
+		out[k] = true
+	}
+	return out
 }
 
 // fenceRetry is how long a failed fence command waits before its next attempt.

@@ -268,15 +268,19 @@ func checkTiming(f Facts) Result {
 	r := Result{Check: "timing", Node: f.Node}
 	ttl, margin, t := f.TTL.Duration, f.Margin.Duration, f.Watchdog.Accepted.Duration
 	if t == 0 {
-		t = fence.WatchdogTimeout(margin)
+		t = fence.WatchdogTimeout(ttl, margin)
 	}
 	renew, retry := ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor
 	stall := EtcdRequestTimeout + 2*f.ElectionTimeout.Duration
 	switch {
+	case f.Watchdog.Device != "" && t < time.Second:
+		r.Status = StatusFail
+		r.Detail = fmt.Sprintf("TTL %s, margin %s: no watchdog timeout of a second fits (the fence point keeps the margin plus %d timeouts before the lease expires)", ttl, margin, fence.FenceTimeouts)
+		r.Advice = "raise leases.ttl or lower leases.watchdog_margin (with a 2s margin, a TTL of 7s or more)"
 	case !fence.Healthy(ttl, renew, retry, margin, t):
 		r.Status = StatusFail
 		r.Detail = fmt.Sprintf("TTL %s, margin %s, watchdog %s: a session renewed on schedule would reach its fence point", ttl, margin, t)
-		r.Advice = "keep leases.watchdog_margin plus the watchdog timeout below TTL - TTL/6 - TTL/12"
+		r.Advice = fmt.Sprintf("keep leases.watchdog_margin plus %d watchdog timeouts below TTL - TTL/6 - TTL/12 (with a 2s margin, a TTL of 7s or more)", fence.FenceTimeouts)
 	case f.Engine == config.EngineCluster && ttl <= stall:
 		r.Status = StatusFail
 		r.Detail = fmt.Sprintf("TTL %s is not above the %s a renewal may wait after an etcd leader crash (request timeout %s + 2 × election %s): every survivor would lose its session", ttl, stall, EtcdRequestTimeout, f.ElectionTimeout)

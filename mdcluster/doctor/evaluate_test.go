@@ -107,7 +107,7 @@ func TestEvaluateBroken(t *testing.T) {
 			m["node2"].Clock = []ClockFact{{Peer: "node1", Offset: Duration{5 * time.Second}, RTT: Duration{time.Millisecond}}}
 		}},
 		{"ttl below etcd's failover", "timing", "node3", "every survivor would lose its session", func(m map[string]*Facts) {
-			m["node3"].TTL, m["node3"].Margin, m["node3"].Watchdog.Accepted = Duration{5 * time.Second}, Duration{2 * time.Second}, Duration{time.Second}
+			m["node3"].TTL, m["node3"].Margin, m["node3"].Watchdog.Accepted = Duration{7 * time.Second}, Duration{2 * time.Second}, Duration{time.Second}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,7 +23,7 @@ func (h Host) watchdog(cfg *config.Config) WatchdogFact {
 	if dev == "" {
 		return wf
 	}
-	wf.Want = Duration{fence.WatchdogTimeout(cfg.Leases.WatchdogMargin.Duration)}
+	wf.Want = Duration{fence.WatchdogTimeout(cfg.Leases.TTL.Duration, cfg.Leases.WatchdogMargin.Duration)}
 	if _, err := os.Stat(h.path(dev)); err != nil {
 		wf.Err = "no such device"
 		return wf

@@ -9,7 +9,7 @@ import (
 	"mdcluster.dev/mdcluster/md/mdtest"
 )
 
-// loadCapture unpacks testdata/<name>.txtar (written by internal/capture from a lab guest) into
+// loadCapture unpacks testdata/<name>.txtar (written by scripts/vm/capture-md from a lab guest) into
 // a temporary root and returns an FS on it.
 func loadCapture(t *testing.T, name string) FS {
 	t.Helper()

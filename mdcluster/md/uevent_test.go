@@ -119,7 +119,7 @@ func TestUeventCaptures(t *testing.T) {
 }
 
 // TestDecodeNewDisk decodes md-cluster's ADD_DEVICE requests captured on the peer of a node
-// adding a disk (internal/capture -newdisk), one later confirmed, one refused. mdadm gives the
+// adding a disk (scripts/vm/capture-md -newdisk), one later confirmed, one refused. mdadm gives the
 // new disk a random device UUID, so the UUID is checked against the text it came from.
 func TestDecodeNewDisk(t *testing.T) {
 	for _, name := range []string{"cluster-newdisk-confirm", "cluster-newdisk-nack"} {

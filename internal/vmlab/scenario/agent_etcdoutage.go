@@ -13,7 +13,7 @@ import (
 // lock service must change nothing: the array keeps running on node1 (sampled every 0.1 s),
 // node2 never runs it, no node is reset; and nothing is wedged afterwards: both agents have a
 // valid session again, and an operator's mdcadm --stop on node1 hands the array to node2.
-func EtcdOutage(ctx context.Context, l *vmlab.Lab, etcd *restartableEtcd) error {
+func EtcdOutage(ctx context.Context, l *vmlab.Lab, etcd *RestartableEtcd) error {
 	const ttl, margin = 30 * time.Second, 5 * time.Second
 	uuid, md1, err := exclusivePair(ctx, l, etcd.port, ttl, margin)
 	if err != nil {
@@ -26,13 +26,16 @@ func EtcdOutage(ctx context.Context, l *vmlab.Lab, etcd *restartableEtcd) error 
 		fmt.Sprintf(`(while true; do [ "$(cat /sys/block/%s/md/array_state 2>/dev/null)" = "" ] && echo "absent $(cut -d' ' -f1 /proc/uptime)" >> /tmp/presence; sleep 0.1; done) >/dev/null 2>&1 &`, md1)); err != nil {
 		return err
 	}
+	// The outage counts from the moment etcd begins to stop (it stops serving at once, but its
+	// Close waits for its clients' streams for a few seconds).
+	down := time.Now()
 	etcd.Stop()
-	l.Logf("host etcd stopped")
-	time.Sleep(10 * time.Second)
+	l.Logf("host etcd stopped (%.1fs to close)", time.Since(down).Seconds())
+	time.Sleep(10*time.Second - time.Since(down))
 	if err := etcd.Start(); err != nil {
 		return err
 	}
-	l.Logf("host etcd started again")
+	l.Logf("host etcd started again %.1fs after it began to stop", time.Since(down).Seconds())
 	for n := 1; n <= 2; n++ {
 		if err := waitSession(ctx, l, n, ttl); err != nil {
 			return err

@@ -38,14 +38,19 @@ func debianArrays(uuid5, uuid1 string) string {
 	return s
 }
 
+// DebianTTL and DebianMargin are the Debian guests' lease timing on the host's etcd: a 3 s
+// watchdog (fence.WatchdogTimeout), which `systemctl restart mdclusterd` must beat under TCG.
+// The fence point keeps the margin plus three timeouts before the lease expires, so a 6 s
+// margin with 3 s timeouts needs a 20 s TTL (15 s would leave a 1 s watchdog).
+const DebianTTL, DebianMargin = "20s", "6s"
+
 // DebianConfig is a Debian guest's configuration on the host's etcd: the agent runs the DLM's
-// control plane (for clustered arrays), with a 15 s TTL and a 6 s margin (a 3 s watchdog, which
-// a systemd restart must beat).
+// control plane (for clustered arrays), with DebianTTL and DebianMargin.
 func DebianConfig(node, etcdPort int, arrays string) string {
 	if arrays == "" {
 		arrays = "  []\n"
 	}
-	return AgentConfig(node, etcdPort, "15s", "6s", arrays) + "dlm_control: {mode: mdclusterd}\n"
+	return AgentConfig(node, etcdPort, DebianTTL, DebianMargin, arrays) + "dlm_control: {mode: mdclusterd}\n"
 }
 
 // writeConfig writes node's /etc/mdcluster/mdclusterd.yaml (mode 0600) and checks it.
@@ -156,7 +161,7 @@ func runningOn(ctx context.Context, l *vmlab.Lab, uuid string) ([]int, error) {
 // (md's console line; the console covers the guest's current boot).
 func raid5Started(l *vmlab.Lab, node int, since time.Time) []time.Time {
 	var at []time.Time
-	for _, ln := range l.Node(node).ConsoleLines("raid level 5 active") {
+	for _, ln := range l.Node(node).ConsoleMatching("raid level 5 active") {
 		if ln.At.After(since) {
 			at = append(at, ln.At)
 		}

@@ -146,7 +146,7 @@ type FailoverRound struct {
 
 // after returns how long after t0 node's console first showed text (0: never).
 func after(l *vmlab.Lab, node int, text string, t0 time.Time) time.Duration {
-	for _, ln := range l.Node(node).ConsoleLines(text) {
+	for _, ln := range l.Node(node).ConsoleMatching(text) {
 		if ln.At.After(t0) {
 			return ln.At.Sub(t0)
 		}

@@ -72,7 +72,7 @@ func DebianShutdown(ctx context.Context, lc *lifecycle, verb string) error {
 // waitConsoleAfter waits until node's console shows a line with text that arrived after t.
 func waitConsoleAfter(ctx context.Context, l *vmlab.Lab, node int, text string, t time.Time) (vmlab.ConsoleLine, error) {
 	for {
-		for _, ln := range l.Node(node).ConsoleLines(text) {
+		for _, ln := range l.Node(node).ConsoleMatching(text) {
 			if ln.At.After(t) {
 				return ln, nil
 			}

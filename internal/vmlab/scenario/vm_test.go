@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -20,10 +21,10 @@ func startLab(t *testing.T, o vmlab.Options) (*vmlab.Lab, context.Context) {
 	return startLabFor(t, o, 10*time.Minute)
 }
 
-// startLabFor is startLab with a time limit for the whole test.
-func startLabFor(t *testing.T, o vmlab.Options, limit time.Duration) (*vmlab.Lab, context.Context) {
+// startLabFor is startLab with a longer bound on the whole test.
+func startLabFor(t *testing.T, o vmlab.Options, d time.Duration) (*vmlab.Lab, context.Context) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	o.Log = testWriter{t}
 	l, err := vmlab.Start(ctx, t.Name(), o)
@@ -125,9 +126,9 @@ func hostEtcd(t *testing.T) int {
 }
 
 // restartableHostEtcd is hostEtcd that the test can stop and start again.
-func restartableHostEtcd(t *testing.T) *restartableEtcd {
+func restartableHostEtcd(t *testing.T) *RestartableEtcd {
 	t.Helper()
-	e, err := newHostEtcd(t.TempDir())
+	e, err := NewRestartableEtcd(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +291,7 @@ func TestPacemakerMove(t *testing.T) {
 // TestControldCrashFigures is scenario (a) with mdclusterd as the DLM control plane at two TTL
 // settings: the failure-to-recovery figures (host clock) go to the log.
 func TestControldCrashFigures(t *testing.T) {
-	for _, tc := range []struct{ ttl, margin time.Duration }{{5 * time.Second, 2 * time.Second}, {10 * time.Second, 4 * time.Second}} {
+	for _, tc := range []struct{ ttl, margin time.Duration }{{7 * time.Second, 2 * time.Second}, {10 * time.Second, 4 * time.Second}} {
 		t.Run(tc.ttl.String(), func(t *testing.T) {
 			port := hostEtcd(t)
 			l, ctx := startLab(t, ControldOptions)
@@ -371,4 +372,37 @@ func TestMdcadmClusterChunk(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("FIGURE clustered RAID10 --grow --chunk=128: mdcadm refuses, both nodes keep 64K; plain mdadm reshapes node1 to 128K in %.1fs while node2 keeps 64K", took.Seconds())
+}
+
+// TestClusteredRecoveryRounds is review item 16: fail/remove/add rounds on a 3-node clustered
+// RAID10 under writes; per-round recovery times (host clock) go to the log.
+func TestClusteredRecoveryRounds(t *testing.T) {
+	port := hostEtcd(t)
+	n := 8
+	if v := os.Getenv("MDCLUSTER_ROUNDS"); v != "" { // a longer soak
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			t.Fatalf("MDCLUSTER_ROUNDS=%q: want a positive number", v)
+		}
+	}
+	l, ctx := startLabFor(t, ClusteredRecoveryRoundsOptions, 10*time.Minute+time.Duration(n)*2*time.Minute)
+	rounds, err := ClusteredRecoveryRounds(ctx, l, port, n)
+	for _, r := range rounds {
+		t.Logf("FIGURE %s", r)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMdadmClusterProcedures is review item 17: mdadm's clustered-md procedures with plain
+// mdadm on two nodes whose agents have no array configured.
+func TestMdadmClusterProcedures(t *testing.T) {
+	port := hostEtcd(t)
+	l, ctx := startLab(t, MdadmClusterProceduresOptions)
+	start := time.Now()
+	if err := MdadmClusterProcedures(ctx, l, port); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("FIGURE mdadm's clustered procedures with the agents watching: %.0fs after boot", time.Since(start).Seconds())
 }

@@ -1,5 +1,5 @@
 // Package mdtest unpacks the md sysfs trees captured from the lab's kernel
-// (mdcluster/md/testdata, written by mdcluster/md/internal/capture) for the tests of packages
+// (mdcluster/md/testdata, written by scripts/vm/capture-md) for the tests of packages
 // that read md: their decisions are tested over what the real kernel showed, not over a
 // hand-written fake.
 package mdtest

@@ -7,6 +7,10 @@
 //	mdlab odread DEV OFFSET            (guest) O_DIRECT read of one 4 KiB block, printed up to NUL
 //	mdlab dlmaddr PATH IPV4            (guest) write a DLM configfs comms addr (sockaddr_storage)
 //	mdlab etcd leader|move-leader NAME (guest) the agents' etcd cluster: its leader; hand leadership over
+//	mdlab faults [flags]               the fault campaign (see internal/faults)
+//	mdlab bench [flags]                the figures on the real kernel (see internal/benchvm)
+//	mdlab workload [flags]             (guest) the campaign's writers and md sampler
+//	mdlab verify DEV OFFSET BLOCKS     (guest) read a region back, one JSON line per written block
 package main
 
 import (
@@ -27,6 +31,10 @@ const usage = `usage:
   mdlab odwrite DEV OFFSET TEXT
   mdlab odread DEV OFFSET
   mdlab dlmaddr PATH IPV4
+  mdlab faults [-seed N] [-rounds N | -duration D] [-out DIR]
+  mdlab bench [-pairs N] [-mib N] [-idle D]
+  mdlab workload -node N -epoch N -targets TAG:UUID:OFFSET:BLOCKS[,…]
+  mdlab verify DEV OFFSET BLOCKS
   mdlab etcd leader
   mdlab etcd move-leader NAME`
 
@@ -108,6 +116,14 @@ func run(ctx context.Context, cmd string, args []string) error {
 		return vmlab.WriteDLMAddr(args[0], args[1])
 	case "etcd":
 		return etcdCmd(ctx, args)
+	case "faults":
+		return runFaults(ctx, args)
+	case "bench":
+		return runBench(ctx, args)
+	case "workload":
+		return runWorkload(ctx, args)
+	case "verify":
+		return runVerify(args)
 	default:
 		return usageError("unknown command " + strconv.Quote(cmd))
 	}

@@ -36,8 +36,18 @@ mdclusterd's leases; refused with one line naming the holder):
   --cluster-status    : the agent's members, arrays, leases and resyncs, and
                         the bitmap slots of local arrays (add --json for JSON)
 
---build, --monitor, --auto-detect and the other misc actions are recognised
-but not run yet.
+Monitor (mdadm's --monitor, -F): --scan, --program/--alert, --mail, --oneshot,
+  --test, --delay, --increment, --daemonise, --pid-file, --syslog, --no-sharing,
+  MAILADDR, MAILFROM, PROGRAM, MONITORDELAY and ARRAY spares= from mdadm.conf; the
+  events and program arguments of mdadm. An md-cluster array's events are
+  delivered once for the cluster, by the node holding its delivery lease (the
+  program also gets MDCLUSTER_EVENT_ID, MDCLUSTER_NODE); --oneshot reports them on
+  the member with the lowest node id.
+--action=check|repair|idle on a managed array: a scrub under the resync lease,
+  started (or cancelled) by mdclusterd and resumed elsewhere if this node dies.
+
+--build, --auto-detect and the other misc actions are recognised but not run
+yet.
 `
 
 const helpConfig = `mdcadm reads mdadm's configuration file (/etc/mdadm/mdadm.conf) for

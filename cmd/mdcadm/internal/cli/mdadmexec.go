@@ -96,6 +96,7 @@ func (e *Env) runMdadm(args, extraEnv []string, in *interrupts) int {
 		cmd.Env = append(os.Environ(), extraEnv...)
 	}
 	if err = cmd.Start(); err == nil {
+		e.mdadmRan = true
 		in.started(cmd.Process)
 		err = cmd.Wait()
 		in.started(nil)

@@ -51,11 +51,16 @@ func TestCommandLineErrors(t *testing.T) {
 		{"", "Usage: mdcadm --help\n  for help\n", 2},
 		{"-v", "Usage: mdcadm --help\n  for help\n", 2},
 		// Modes and actions that are recognised but not run yet.
-		{"--monitor --scan --oneshot", "mdcadm: --monitor mode is not implemented yet (" + notYet + ")\n", 2},
+		{"--monitor --scan --oneshot", "mdadm: No mail address or alert command - not monitoring.\n", 1},
+		{"--monitor", "mdadm: Cannot monitor: need --scan or at least one device\n", 1},
+		{"--monitor --scan --delay=0", "mdadm: invalid delay: 0\n", 2},
+		{"--monitor --scan -r 100", "mdadm: please specify positive integer between 1 and 99 as rebuild increments.\n", 2},
+		{"--monitor /dev/md0 --pid-file=/run/x", "mdadm: Cannot write a pid file when not in daemon mode\n", 1},
 		{"--auto-detect", "mdcadm: --auto-detect mode is not implemented yet (" + notYet + ")\n", 2},
 		{"--build /dev/md0 -l0 -n2 /dev/a /dev/b", "mdcadm: --build mode is not implemented yet (" + notYet + ")\n", 2},
 		{"--zero-superblock /dev/a", "mdcadm: --zero-superblock is not implemented yet (" + notYet + ")\n", 2},
-		{"--action=check /dev/md0", "mdcadm: --action is not implemented yet (" + notYet + ")\n", 2},
+		{"--action=check /dev/md0", "mdcadm: /dev/md0 does not appear to be an md device; not changing it\n", 1},
+		{"--action=check", "mdadm: No devices given.\n", 2},
 	} {
 		t.Run(c.args, func(t *testing.T) {
 			o, e, rc := runArgs(t, strings.Fields(c.args)...)

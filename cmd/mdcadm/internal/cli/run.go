@@ -100,6 +100,9 @@ type Env struct {
 	// AdminLock takes mdadm's admin lock bitmap<cluster> on kernel-DLM
 	// clusters and returns its release (nil: never taken).
 	AdminLock func(ctx context.Context, cluster string) (func(), error)
+	// mdadmRan and viaAgent say how the last changing command went, for its report
+	// (report.go): mdadm ran, or the agent did it (--action).
+	mdadmRan, viaAgent bool
 }
 
 // DefaultEnv returns the Env of the running process.
@@ -142,6 +145,9 @@ func Run(args []string, env *Env) int {
 		fmt.Fprintf(env.Stderr, "%s: %v\n", Prog, err)
 		return 2
 	}
+	if isAction(c) {
+		return env.reported(c, args, func() int { return actionMode(c, args, noGuard, env) }) // action.go
+	}
 	if c.Version || c.Help != 0 || !changing(c) {
 		if noGuard {
 			fmt.Fprintf(env.Stderr, "%s: --no-cluster-guard applies only to modes that change arrays\n", Prog)
@@ -149,7 +155,7 @@ func Run(args []string, env *Env) int {
 		}
 		return run(c, env)
 	}
-	return guarded(c, args, noGuard, env)
+	return env.reported(c, args, func() int { return guarded(c, args, noGuard, env) })
 }
 
 // own are mdcadm's own options, which mdadm does not know.
@@ -224,6 +230,9 @@ func run(c *Config, env *Env) int {
 		io.WriteString(env.Stdout, help(c.Mode))
 		return 0
 	}
+	if c.Mode == ModeMonitor {
+		return monitorMode(c, env) // monitor.go
+	}
 	if msg := unimplemented(c); msg != "" {
 		fmt.Fprintf(env.Stderr, "%s: %s\n", Prog, msg)
 		return 2
@@ -265,7 +274,7 @@ func (c *Config) viewRequest() *mdadmview.Request {
 }
 
 // notYet lists what this build runs, for the "not implemented" message.
-const notYet = "this build runs the read-only modes, --create, --assemble, --manage, --grow, --incremental, --stop, --run, --readonly and --readwrite"
+const notYet = "this build runs the read-only modes, --create, --assemble, --manage, --grow, --incremental, --monitor, --stop, --run, --readonly, --readwrite and --action"
 
 // unimplemented returns why c cannot run in this build, or "".
 func unimplemented(c *Config) string {

@@ -49,11 +49,11 @@ func captureNewDisk(dir, answer string) error {
 			"--raid-devices=2 --bitmap=clustered --nodes=2 --size=16384 /dev/vda /dev/vdb 2>&1 && mdadm --wait /dev/md0; true"); err != nil {
 		return err
 	}
-	// The agent makes arrays start read-auto (md_mod start_ro); a peer cannot confirm a new disk
-	// on a read-auto md-cluster array (the ioctl waits for a superblock write that needs the
-	// token the adding node holds, until the kernel's 20 s wait ends), so node 2 goes read-write.
+	// A peer cannot confirm a new disk on a read-auto md-cluster array (the ioctl waits for a
+	// superblock write that needs the token the adding node holds, until the kernel's 20 s wait
+	// ends). The agent leaves md_mod's start_ro alone, so node 2's array starts read-write.
 	if _, err := step(2, 3*time.Minute, "assemble on node2, read-write",
-		"mdadm --assemble /dev/md0 /dev/vda /dev/vdb 2>&1 && mdadm --readwrite /dev/md0 2>&1 && cat /sys/block/md0/md/array_state"); err != nil {
+		`mdadm --assemble /dev/md0 /dev/vda /dev/vdb 2>&1 && s=$(cat /sys/block/md0/md/array_state) && echo $s && [ "$s" != read-auto ]`); err != nil {
 		return err
 	}
 	if answer == "nack" {

@@ -4,7 +4,7 @@
 //
 // Run it from the module root after `make lab` (which builds the guest test binary):
 //
-//	go run ./mdcluster/md/internal/capture -dir mdcluster/md/testdata
+//	go run ./scripts/vm/capture-md -dir mdcluster/md/testdata
 //
 // With -newdisk confirm (or nack) it instead boots two guests running md-cluster RAID1, adds a
 // disk on node 1, lets node 2 answer md-cluster's ADD_DEVICE request through the md package
