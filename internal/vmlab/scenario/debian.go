@@ -53,12 +53,14 @@ func DebianConfig(node, etcdPort int, arrays string) string {
 	return AgentConfig(node, etcdPort, DebianTTL, DebianMargin, arrays) + "dlm_control: {mode: mdclusterd}\n"
 }
 
-// writeConfig writes node's /etc/mdcluster/mdclusterd.yaml (mode 0600) and checks it.
+// writeConfig writes node's /etc/mdcluster/mdclusterd.yaml (mode 0600), checks it and syncs it
+// to disk: an administrator's file is on disk long before a power cut, and the scenarios cut
+// the power seconds after writing it (ext4 commits every 5 s).
 func writeConfig(ctx context.Context, l *vmlab.Lab, node int, cfg string) error {
 	_, err := step(ctx, l, node, quick, "write /etc/mdcluster/mdclusterd.yaml", fmt.Sprintf(`umask 077; cat > /etc/mdcluster/mdclusterd.yaml <<'EOF'
 %s
 EOF
-mdclusterd check-config /etc/mdcluster/mdclusterd.yaml`, cfg))
+mdclusterd check-config /etc/mdcluster/mdclusterd.yaml && sync /etc/mdcluster/mdclusterd.yaml`, cfg))
 	return err
 }
 
