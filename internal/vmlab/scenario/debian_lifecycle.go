@@ -14,9 +14,11 @@ import (
 var DebianLifecycleOptions = vmlab.Options{Nodes: 2, Disks: 3, DiskSize: 64 << 20, UserNet: true, Debian: true}
 
 // fstabLine mounts the RAID5's filesystem where its agent assembled it: after the agent and
-// unmounted before it stops (x-systemd.requires), without holding up the boot of the nodes
-// that do not hold the array (nofail, a bounded wait for the device).
-const fstabLine = "/dev/md/data /srv/data ext4 nofail,x-systemd.requires=mdclusterd.service,x-systemd.device-timeout=60s 0 2"
+// unmounted before it stops (x-systemd.after), without holding up the boot of the nodes that do
+// not hold the array (nofail, a bounded wait for the device). x-systemd.requires would make
+// `systemctl restart mdclusterd` restart the mount too (seen: the restart unmounted it, and the
+// agent's clean stop then stopped the array it no longer found in use).
+const fstabLine = "/dev/md/data /srv/data ext4 nofail,x-systemd.after=mdclusterd.service,x-systemd.device-timeout=60s 0 2"
 
 // lifecycle is the state the lifecycle scenarios share.
 type lifecycle struct {

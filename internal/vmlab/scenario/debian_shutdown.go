@@ -10,7 +10,7 @@ import (
 
 // DebianShutdown is scenario (c): the holder, its filesystem mounted from fstab, shuts down
 // (verb "poweroff" or "reboot"). systemd unmounts the filesystem before it stops mdclusterd
-// (x-systemd.requires), the agent's clean stop stops the array and only then gives the
+// (x-systemd.after), the agent's clean stop stops the array and only then gives the
 // activation lease back, and the other node's agent, waiting for it, assembles the array only
 // after that. Every step is a line on a console, stamped with the host's clock. The node then
 // boots again (QEMU exits at a reboot: the host starts it) and does not run the array. The
