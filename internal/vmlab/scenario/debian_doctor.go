@@ -15,8 +15,13 @@ import (
 // passes (ok, or skip where a check does not apply) and it exits 0.
 func DoctorHealthy(ctx context.Context, l *vmlab.Lab) error {
 	for n := 1; n <= 3; n++ {
-		if _, rc, err := Doctor(ctx, l, n, ""); err != nil || rc != 0 {
-			return fmt.Errorf("node%d: doctor on a healthy cluster: exit %d (%v)", n, rc, err)
+		rs, rc, err := Doctor(ctx, l, n, "")
+		if err != nil {
+			return err
+		}
+		if rc != 0 {
+			logResults(l, n, rs)
+			return fmt.Errorf("node%d: doctor on a healthy cluster: exit %d", n, rc)
 		}
 	}
 	rs, rc, err := Doctor(ctx, l, 1, "")
