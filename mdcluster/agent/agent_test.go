@@ -527,3 +527,34 @@ func TestStartRecordBeforeWatchdog(t *testing.T) {
 		t.Fatalf("at the watchdog's opening: recorded deadline %v (want %v), keep armed %v", recordedAtOpen, d, armed)
 	}
 }
+
+// While mdadm runs (here it hangs), the status answers and a caller that goes away does not
+// interrupt the assembly: no handler waits on a mutex held across mdadm, and the request's
+// context bounds only the caller's wait (review item 12).
+func TestAPIWhileMdadmHangs(t *testing.T) {
+	c := newCluster(t)
+	a := c.agent("node1", 1, nil, t.TempDir(), raid5)
+	block := make(chan struct{})
+	a.mdadm.mu.Lock()
+	a.mdadm.block = block
+	a.mdadm.mu.Unlock()
+	a.start()
+	eventually(t, "mdadm running", func() bool { return len(a.mdadm.log()) == 1 })
+	sctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	st, err := a.Status(sctx)
+	cancel()
+	if err != nil || len(st.Arrays) != 1 {
+		t.Fatalf("status while mdadm runs: %+v %v", st, err)
+	}
+	actx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	_, err = a.Acquire(actx, api.AcquireRequest{Array: "data", Kind: api.KindActivation})
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("acquire by a caller that gave up: %v", err)
+	}
+	close(block)
+	eventually(t, "assembled", func() bool { return a.md.present("md1") })
+	if calls := a.mdadm.log(); len(calls) != 1 {
+		t.Fatalf("mdadm ran %d times (%q): the caller's going away interrupted the assembly", len(calls), calls)
+	}
+}

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"mdcluster.dev/dlm"
 	"mdcluster.dev/mdcluster/config"
+	"mdcluster.dev/mdcluster/fence"
 	"mdcluster.dev/mdcluster/md"
 )
 
@@ -157,4 +159,57 @@ func TestReadUevents(t *testing.T) {
 		t.Fatalf("a request for an md device that is not here was answered: %d", got)
 	}
 	_ = errors.New
+}
+
+// roundingWatchdog is a driver that accepts a timeout other than the one asked for (drivers
+// round to their granularity; some have a fixed one).
+type roundingWatchdog struct {
+	fakeWatchdog
+	timeout  time.Duration
+	released []bool
+}
+
+func (w *roundingWatchdog) Timeout() time.Duration { return w.timeout }
+func (w *roundingWatchdog) Release(keepArmed bool) { w.released = append(w.released, keepArmed) }
+
+// The timeout the driver accepted is what counts: one that does not fit the margin and TTL
+// means no self-fencing (the watchdog is given back, left armed only for a predecessor's
+// session); one that fits is used.
+func TestOpenWatchdogAcceptedTimeout(t *testing.T) {
+	defer func(o func(string, time.Duration, ...fence.OpenOption) (watchdogDevice, error)) { openDevice = o }(openDevice)
+	const ttl, margin = 15 * time.Second, 5 * time.Second
+	for _, tc := range []struct {
+		accepted time.Duration
+		armed    bool
+		ok       bool
+	}{
+		{2 * time.Second, false, true},
+		{time.Second, false, true},
+		{3 * time.Second, false, false}, // 5s + 3×3s is past TTL − renew − retry
+		{5 * time.Second, true, false},  // not below the margin
+		{30 * time.Second, true, false},
+	} {
+		d := &roundingWatchdog{timeout: tc.accepted}
+		var asked time.Duration
+		openDevice = func(_ string, to time.Duration, _ ...fence.OpenOption) (watchdogDevice, error) {
+			asked = to
+			return d, nil
+		}
+		w, why := openWatchdog("/dev/watchdog", ttl, margin, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor, tc.armed)
+		if asked != fence.WatchdogTimeout(ttl, margin) {
+			t.Fatalf("asked the driver for %s, want %s", asked, fence.WatchdogTimeout(ttl, margin))
+		}
+		if tc.ok {
+			if w == nil || why != "" || len(d.released) != 0 {
+				t.Fatalf("accepted %s: watchdog %v, why %q, released %v", tc.accepted, w, why, d.released)
+			}
+			continue
+		}
+		if w != nil || !strings.Contains(why, "accepted a "+tc.accepted.String()+" timeout") || strings.Contains(why, "\n") {
+			t.Fatalf("accepted %s: watchdog %v, why %q", tc.accepted, w, why)
+		}
+		if len(d.released) != 1 || d.released[0] != tc.armed {
+			t.Fatalf("accepted %s: released %v, want once with keep-armed %v", tc.accepted, d.released, tc.armed)
+		}
+	}
 }

@@ -196,7 +196,7 @@ func sysrqReset(path string) func() error {
 // self-fencing is unavailable when it is.
 // With armed (a previous process's session may still protect something) a watchdog that cannot
 // be set up is left armed rather than stopped.
-func openWatchdog(dev string, ttl, margin, renew, retry time.Duration, armed bool) (*fence.Watchdog, string) {
+func openWatchdog(dev string, ttl, margin, renew, retry time.Duration, armed bool) (watchdogDevice, string) {
 	if dev == "" {
 		return nil, "leases.watchdog is not set"
 	}
@@ -208,7 +208,7 @@ func openWatchdog(dev string, ttl, margin, renew, retry time.Duration, armed boo
 	if armed {
 		opts = append(opts, fence.KeepArmed())
 	}
-	w, err := fence.OpenWatchdog(dev, want, opts...)
+	w, err := openDevice(dev, want, opts...)
 	if err != nil {
 		why := err.Error()
 		if errors.Is(err, os.ErrExist) || strings.Contains(why, "device or resource busy") {
@@ -222,6 +222,17 @@ func openWatchdog(dev string, ttl, margin, renew, retry time.Duration, armed boo
 		return nil, fmt.Sprintf("%s accepted a %s timeout, which does not fit leases.watchdog_margin %s and leases.ttl %s", dev, t, margin, ttl)
 	}
 	return w, ""
+}
+
+// watchdogDevice is an opened watchdog: fence.Watchdog, or a driver's stand-in in tests.
+type watchdogDevice interface {
+	Watchdog
+	Release(keepArmed bool)
+}
+
+// openDevice opens the watchdog device; tests replace it with a driver that rounds timeouts.
+var openDevice = func(dev string, timeout time.Duration, opts ...fence.OpenOption) (watchdogDevice, error) {
+	return fence.OpenWatchdog(dev, timeout, opts...)
 }
 
 // waitIdle waits until no pass runs mdadm, at most for d.
