@@ -30,7 +30,7 @@ help:
 
 build:
 	@mkdir -p bin
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/mdclusterd ./cmd/mdcadm ./scripts/vm/mdlab ./dlm/kerneldlm/cmd/dlmprobe
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/mdclusterd ./cmd/mdcadm ./scripts/vm/mdlab ./scripts/vm/dlmprobe
 
 # mdadm's libcmap.so.4 shim (C, built with gcc; see scripts/cmapshim/cmapshim.c): it goes in a
 # private directory that only mdcadm puts on mdadm's LD_LIBRARY_PATH.
@@ -68,7 +68,7 @@ model:
 	MDCLUSTER_MODEL=1 $(GO) test -count=1 -timeout 20m -v ./scripts/model/...
 
 test-vm: lab lab-ha
-	$(GO) test -tags vm -p 1 -count=$(VM_COUNT) -timeout 80m -v -run '$(VM_RUN)' ./internal/vmlab/scenario/ ./mdcluster/md/internal/capture/
+	$(GO) test -tags vm -p 1 -count=$(VM_COUNT) -timeout 80m -v -run '$(VM_RUN)' ./internal/vmlab/scenario/ ./scripts/vm/capture-md/
 
 demo: lab
 	@bin/mdlab demo

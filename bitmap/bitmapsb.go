@@ -1,9 +1,6 @@
 package bitmap
 
-import (
-	"encoding/binary"
-	"math/bits"
-)
+import "math/bits"
 
 // BitmapMagic is the magic number of a write-intent bitmap superblock
 // ("bitm" in little-endian).
@@ -66,23 +63,7 @@ func (s *BitmapSuperblock) UnmarshalBinary(b []byte) error {
 	if len(b) < BitmapSuperblockSize {
 		return fieldErr(bsbStruct, "magic", 0, len(b), ErrTruncated, "bytes are too short for the 256-byte bitmap superblock")
 	}
-	le := binary.LittleEndian
-	v := BitmapSuperblock{
-		Magic:           le.Uint32(b[0:]),
-		Version:         le.Uint32(b[4:]),
-		Events:          le.Uint64(b[24:]),
-		EventsCleared:   le.Uint64(b[32:]),
-		SyncSize:        le.Uint64(b[40:]),
-		State:           le.Uint32(b[48:]),
-		ChunkSize:       le.Uint32(b[52:]),
-		DaemonSleep:     le.Uint32(b[56:]),
-		WriteBehind:     le.Uint32(b[60:]),
-		SectorsReserved: le.Uint32(b[64:]),
-		Nodes:           le.Uint32(b[68:]),
-	}
-	copy(v.UUID[:], b[8:24])
-	copy(v.ClusterName[:], b[72:136])
-	copy(v.Pad[:], b[136:256])
+	v := DecodeBitmapSuperblock(b)
 
 	switch {
 	case v.Magic != BitmapMagic:
@@ -142,6 +123,10 @@ func (s *BitmapSuperblock) Chunks() uint64 {
 // md_bitmap_read_sb computes bm_blocks: the superblock plus ceil(chunks/8)
 // bytes of bits, rounded up to 4 KiB.
 func (s *BitmapSuperblock) SlotBytes() uint64 {
-	n := (s.Chunks()+7)/8 + BitmapSuperblockSize
+	n := bitBytes(s.Chunks()) + BitmapSuperblockSize
 	return (n + 4095) / 4096 * 4096
 }
+
+// bitBytes is ceil(chunks/8) without the overflow of (chunks+7)/8: a
+// sync_size near 2^64 must not wrap a slot's size round to a few bytes.
+func bitBytes(chunks uint64) uint64 { return chunks/8 + min(chunks%8, 1) }

@@ -78,6 +78,9 @@ func FuzzBitmap(f *testing.F) {
 	f.Add(im.buf[8192:])
 	im = buildImage(f, 2, 64, testSuperblock(), testBitmapSuper(4, 0, 20000, 4096), map[int][]uint64{0: {0, 63, 64, 65, 127, 128, 4999}})
 	f.Add(im.buf[8192:])
+	for _, s := range hugeBitmapSupers() {
+		f.Add(encodeBitmapSuperblock(s))
+	}
 	forEachImage(f, func(img testImage) {
 		dev := &sparse{size: int64(len(img.data)), flat: img.data}
 		r := NewReader(dev, dev.size)
@@ -137,4 +140,48 @@ func checkBitmap(t *testing.T, dev *sparse, bm *Bitmap) {
 			}
 		}
 	}
+}
+
+// hugeBitmapSupers are superblocks whose counts no device can hold: nodes
+// 0x7fffffff (one reviewer's reproducer grew memory without bound), nodes
+// just over MaxNodes, and a sync_size whose chunk count wrapped the slot
+// size round.
+func hugeBitmapSupers() []*BitmapSuperblock {
+	return []*BitmapSuperblock{
+		testBitmapSuper(BitmapVersionClustered, 0x7fffffff, 1024, 512),
+		testBitmapSuper(BitmapVersionLE, 0x7fffffff, 1024, 512),
+		testBitmapSuper(BitmapVersionClustered, MaxNodes+1, 1024, 512),
+		testBitmapSuper(BitmapVersionClustered, 4, ^uint64(0), 512),
+		testBitmapSuper(BitmapVersionLE, 0, ^uint64(0), 512),
+	}
+}
+
+// FuzzBitmapFile reads data as a bitmap file (mdadm -X of a file without
+// md superblock): whatever the fields say, the slots fit in the file and
+// every count stays within what was read.
+func FuzzBitmapFile(f *testing.F) {
+	for _, s := range hugeBitmapSupers() {
+		f.Add(encodeBitmapSuperblock(s))
+	}
+	cl := testBitmapSuper(BitmapVersionClustered, 2, 64, 512)
+	f.Add(fileImage(cl, cl, cl).contents())
+	f.Add(fileImage(testBitmapSuper(BitmapVersionLE, 0, 1<<20, 512)).contents())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dev := &sparse{size: int64(len(data)), flat: data}
+		bf, err := ReadFile(dev, dev.size, true)
+		if bf == nil {
+			t.Fatalf("nil File (err %v)", err)
+		}
+		if dev.bytes > dev.size {
+			t.Fatalf("read %d bytes of a %d-byte file", dev.bytes, dev.size)
+		}
+		if n := len(bf.Nodes); n > MaxNodes || n > 0 && uint64(n)*bf.Head.Super.SlotBytes() > uint64(dev.size) {
+			t.Fatalf("%d slots of %d bytes in a %d-byte file", n, bf.Head.Super.SlotBytes(), dev.size)
+		}
+		for _, s := range append([]FileSlot{bf.Head}, bf.Nodes...) {
+			if s.Dirty > s.Bits || s.Bits > s.Super.Chunks() || s.Bits > uint64(dev.size)*8 {
+				t.Fatalf("slot counts %d dirty of %d bits, %d chunks, %d-byte file", s.Dirty, s.Bits, s.Super.Chunks(), dev.size)
+			}
+		}
+	})
 }

@@ -124,7 +124,7 @@ func (r *Reader) readSlot(s *Slot, sb *Superblock, slotBytes uint64, buf []byte,
 		return err
 	}
 	s.Chunks = bsb.Chunks()
-	if need := (s.Chunks+7)/8 + BitmapSuperblockSize; need > slotBytes {
+	if need := bitBytes(s.Chunks) + BitmapSuperblockSize; need > slotBytes {
 		return fieldErr(bsbStruct, "sync_size", 40, bsb.SyncSize, ErrInvalidField,
 			fmt.Sprintf("needs %d bytes of bits, more than the %d-byte slot", need, slotBytes))
 	}

@@ -42,6 +42,3 @@ var (
 	// ErrClosed is returned after the session was closed by its owner.
 	ErrClosed = errors.New("dlm: session closed")
 )
-
-// ErrNotGranted is another name for ErrWouldBlock.
-var ErrNotGranted = ErrWouldBlock

@@ -103,3 +103,15 @@ type StoreSession interface {
 	Session
 	Store() Store
 }
+
+// The timing of leased sessions (etcdlock, memlock), as fractions of the TTL. It lives here, with
+// no dependency, because the agent's fencing arithmetic (mdcluster/fence), the configuration's
+// checks and the protocol models (scripts/model) all derive from it.
+const (
+	// RenewDivisor: a session is renewed every TTL/RenewDivisor.
+	RenewDivisor = 6
+	// RetryDivisor: a failed renewal is retried after TTL/RetryDivisor.
+	RetryDivisor = 12
+	// DoneDivisor: Done closes TTL/DoneDivisor before the lock service can expire the session.
+	DoneDivisor = 5
+)

@@ -19,8 +19,8 @@ type AgentSource interface {
 	Counters() api.Counters
 }
 
-// AgentStatusTimeout bounds how long one scrape waits for the agent's status.
-const AgentStatusTimeout = 5 * time.Second
+// agentStatusTimeout bounds how long one scrape waits for the agent's status.
+const agentStatusTimeout = 5 * time.Second
 
 func agentDesc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", name), help, labels, nil)
@@ -77,7 +77,7 @@ func (c *agentCollector) update(ch chan<- prometheus.Metric) error {
 	counter(ch, newDiskDesc, float64(n.NewDiskConfirmed), "confirmed")
 	counter(ch, newDiskDesc, float64(n.NewDiskNacked), "refused")
 
-	ctx, cancel := context.WithTimeout(context.Background(), AgentStatusTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), agentStatusTimeout)
 	defer cancel()
 	st, err := c.src.Status(ctx)
 	gauge(ch, statusUpDesc, boolf(err == nil))

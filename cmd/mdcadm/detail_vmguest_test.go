@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"mdcluster.dev/cmd/mdcadm/internal/cli"
+	"mdcluster.dev/cmd/mdcadm/internal/mdadmview"
 	"mdcluster.dev/internal/guesttest"
 )
 
@@ -126,7 +127,7 @@ func TestGuestDetailRAID1Bitmap(t *testing.T) {
 	compareAll(t, "/dev/md0", d[:2])
 
 	o, e, rc := mdcadm("--detail", "--json", "/dev/md0")
-	var j cli.DetailJSON
+	var j mdadmview.DetailJSON
 	if err := json.Unmarshal([]byte(o), &j); err != nil || rc != 0 {
 		t.Fatalf("--detail --json: rc %d, %v\n%s%s", rc, err, o, e)
 	}
@@ -140,9 +141,9 @@ func TestGuestDetailRAID1Bitmap(t *testing.T) {
 		t.Errorf("--json members %+v, bitmap %q", j.Members, j.Bitmap)
 	}
 	o, _, _ = mdcadm("--detail", "--scan", "--json")
-	var all []cli.DetailJSON
+	var all []mdadmview.DetailJSON
 	for dec := json.NewDecoder(strings.NewReader(o)); dec.More(); {
-		var x cli.DetailJSON
+		var x mdadmview.DetailJSON
 		if err := dec.Decode(&x); err != nil {
 			t.Fatalf("--detail --scan --json: %v\n%s", err, o)
 		}

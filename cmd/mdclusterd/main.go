@@ -2,6 +2,7 @@
 //
 //	mdclusterd run --config /etc/mdcluster/mdclusterd.yaml
 //	mdclusterd check-config /etc/mdcluster/mdclusterd.yaml
+//	mdclusterd tls init-ca DIR; mdclusterd tls issue --ca DIR --out DIR NAME HOST...
 //	mdclusterd version
 package main
 
@@ -82,6 +83,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				},
 			},
 			exporterCommand(),
+			tlsCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version and exit",
@@ -105,6 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		},
 	}
+	usageExit2(app.Commands, app.OnUsageError)
 	if err := app.Run(args); err != nil {
 		if code == 0 {
 			fmt.Fprintln(stderr, "mdclusterd:", err)
@@ -112,6 +115,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+// usageExit2 gives every command the app's usage error handler: urfave/cli applies the app's
+// only to global flags, and a bad flag of a command exited 1 like a failure.
+func usageExit2(cmds []*cli.Command, h cli.OnUsageErrorFunc) {
+	for _, c := range cmds {
+		if c.OnUsageError == nil {
+			c.OnUsageError = h
+		}
+		usageExit2(c.Subcommands, h)
+	}
 }
 
 func runAgent(c *cli.Context, stderr io.Writer) error {
@@ -130,7 +144,7 @@ func runAgent(c *cli.Context, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	go systemdWatchdog(ctx)
+	go systemdWatchdog(ctx, ag, log)
 	if cfg.Listen.Metrics != "" {
 		if err := serveAgentMetrics(ctx, cfg, ag, log); err != nil {
 			return cli.Exit("mdclusterd: "+err.Error(), 1)
@@ -147,8 +161,9 @@ func runAgent(c *cli.Context, stderr io.Writer) error {
 	return nil
 }
 
-// systemdWatchdog pets systemd's service watchdog (WatchdogSec=) at half its interval.
-func systemdWatchdog(ctx context.Context) {
+// systemdWatchdog pets systemd's service watchdog (WatchdogSec=) at half its interval, but only
+// while the agent makes progress: a hung loop or pass gets the agent restarted.
+func systemdWatchdog(ctx context.Context, ag *agent.Agent, log *slog.Logger) {
 	interval, err := daemon.SdWatchdogEnabled(false)
 	if err != nil || interval == 0 {
 		return
@@ -160,6 +175,10 @@ func systemdWatchdog(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if err := ag.Alive(); err != nil {
+				log.Error("not petting systemd's watchdog: the agent is stuck", "err", err)
+				continue
+			}
 			_, _ = daemon.SdNotify(false, daemon.SdNotifyWatchdog)
 		}
 	}

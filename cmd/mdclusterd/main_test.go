@@ -27,26 +27,99 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func TestCheckConfig(t *testing.T) {
+// runCLI runs mdclusterd with args and returns its exit code, stdout and stderr.
+func runCLI(args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
-	if code := run([]string{"mdclusterd", "check-config", "../../scripts/mdclusterd.example.yaml"}, &out, &errOut); code != 0 {
-		t.Fatalf("example config: exit %d: %s", code, errOut.String())
+	code := run(append([]string{"mdclusterd"}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// exampleWithTLS makes node1's certificates with `mdclusterd tls` and returns the shipped
+// example with its TLS paths pointing at them.
+func exampleWithTLS(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if code, _, e := runCLI("tls", "init-ca", filepath.Join(dir, "ca")); code != 0 {
+		t.Fatalf("tls init-ca: exit %d: %s", code, e)
 	}
-	bad := filepath.Join(t.TempDir(), "bad.yaml")
-	os.WriteFile(bad, []byte("node: {name: n1, id: 1}\ncluster: {name: c}\nlisten: {api_sockett: /x}\n"), 0o644)
-	out.Reset()
-	errOut.Reset()
-	if code := run([]string{"mdclusterd", "check-config", bad}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), `unknown key "api_sockett" (in listen)`) {
-		t.Fatalf("bad config: exit %d, stderr %q", code, errOut.String())
+	tlsDir := filepath.Join(dir, "tls")
+	if code, _, e := runCLI("tls", "issue", "--ca", filepath.Join(dir, "ca"), "--out", tlsDir, "node1", "192.168.100.1"); code != 0 {
+		t.Fatalf("tls issue: exit %d: %s", code, e)
 	}
-	if out.Len() != 0 {
-		t.Errorf("bad config wrote to stdout: %q", out.String())
+	b, err := os.ReadFile("../../scripts/mdclusterd.example.yaml")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if code := run([]string{"mdclusterd", "check-config"}, &out, &errOut); code != 2 {
-		t.Fatalf("missing FILE: exit %d, want 2", code)
+	p := filepath.Join(dir, "mdclusterd.yaml")
+	os.WriteFile(p, bytes.ReplaceAll(b, []byte("/etc/mdcluster/tls/"), []byte(tlsDir+"/")), 0o644)
+	return p
+}
+
+func TestCheckConfig(t *testing.T) {
+	example := exampleWithTLS(t)
+	if code, out, e := runCLI("check-config", example); code != 0 || !strings.Contains(out, ": OK (node node1, cluster mdlab, 1 array(s), lock engine etcd-cluster)") {
+		t.Fatalf("example config with its certificates: exit %d: %s%s", code, out, e)
 	}
-	if code := run([]string{"mdclusterd", "frobnicate"}, &out, &errOut); code != 2 {
-		t.Fatalf("unknown command: exit %d, want 2", code)
+	// As shipped, the certificates it names do not exist yet.
+	if code, _, e := runCLI("check-config", "../../scripts/mdclusterd.example.yaml"); code != 1 ||
+		!strings.Contains(e, `lock_engine.tls.ca: "/etc/mdcluster/tls/ca.crt": no such file or directory`) {
+		t.Fatalf("example without certificates: exit %d: %s", code, e)
+	}
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"unknown key", "node: {name: n1, id: 1}\ncluster: {name: c}\nlisten: {api_sockett: /x}\n", `unknown key "api_sockett" (in listen)`},
+		{"old lease_file", "node: {name: n1, id: 1}\ncluster: {name: c}\ndlm_control: {lease_file: /run/x}\n", `unknown key "lease_file" (in dlm_control)`},
+		{"arrays on a private etcd", "node: {name: n1, id: 1}\ncluster: {name: c}\nleases: {watchdog: /dev/watchdog}\n" +
+			"arrays: [{uuid: fd4485b9:5882c440:166d447e:b3049159, name: a, mode: exclusive, devices: [/dev/sda]}]\n", `lock_engine.type: "etcd-embedded": a lock service private to this node`},
+		{"margin", "node: {name: n1, id: 1}\ncluster: {name: c}\nleases: {ttl: 15s, watchdog: /dev/watchdog, watchdog_margin: 11s}\n", `leases.watchdog_margin: "11s"`},
+		{"plain http", "node: {name: n1, id: 1}\ncluster: {name: c}\nlock_engine: {type: etcd-external, endpoints: [\"http://10.0.0.1:2379\"]}\n", "lock_engine.endpoints[0]"},
+		{"tls dropped", "node: {name: n1, id: 1}\ncluster: {name: c}\nlock_engine: {type: etcd-external, endpoints: [\"http://127.0.0.1:2379\"], tls: {ca: /a, cert: /b, key: /c}}\n", "lock_engine.tls: set, but"},
+		{"path", "node: {name: n1, id: 1}\ncluster: {name: c}\nlisten: {api_socket: /run/../s.sock}\n", "listen.api_socket"},
+		{"huge", "node: {name: n1, id: 1}\ncluster: {name: c}\n" + strings.Repeat("#\n", 1<<19), "larger than 1 MiB"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "bad.yaml")
+			os.WriteFile(p, []byte(tc.yaml), 0o644)
+			code, out, e := runCLI("check-config", p)
+			if code != 1 || !strings.HasPrefix(e, "mdclusterd: config "+p+": ") || !strings.Contains(e, tc.want) || strings.Count(e, "\n") != 1 {
+				t.Errorf("exit %d, stderr %q: want exit 1 and one line with %q", code, e, tc.want)
+			}
+			if out != "" {
+				t.Errorf("stdout %q", out)
+			}
+		})
+	}
+	if code, _, e := runCLI("check-config", "/nonexistent.yaml"); code != 1 || !strings.Contains(e, "no such file") {
+		t.Errorf("missing file: exit %d: %s", code, e)
+	}
+	for _, args := range [][]string{{"check-config"}, {"check-config", "a", "b"}, {"check-config", "--bogus", "x"}, {"frobnicate"},
+		{"tls", "init-ca"}, {"tls", "init-ca", "--bogus", "x"}, {"tls", "issue", "--out", "x", "n1"}, {"tls", "issue", "--ca", "x", "--out", "y"}} {
+		if code, _, _ := runCLI(args...); code != 2 {
+			t.Errorf("%q: exit %d, want 2 (usage)", args, code)
+		}
+	}
+}
+
+// tls issue never overwrites a node's key, and needs a CA.
+func TestTLSCommandErrors(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, e := runCLI("tls", "issue", "--ca", dir, "--out", filepath.Join(dir, "n"), "n1"); code != 1 || !strings.Contains(e, "ca.crt") {
+		t.Errorf("issue without a CA: exit %d: %s", code, e)
+	}
+	runCLI("tls", "init-ca", filepath.Join(dir, "ca"))
+	if code, _, e := runCLI("tls", "init-ca", filepath.Join(dir, "ca")); code != 1 || !strings.Contains(e, "exists; not overwritten") {
+		t.Errorf("second init-ca: exit %d: %s", code, e)
+	}
+	out := filepath.Join(dir, "n1")
+	if code, o, e := runCLI("tls", "issue", "--ca", filepath.Join(dir, "ca"), "--out", out, "--days", "30", "n1", "10.0.0.1", "n1.example"); code != 0 ||
+		!strings.Contains(o, "[n1 localhost n1.example] [127.0.0.1 ::1 10.0.0.1]") {
+		t.Fatalf("issue: exit %d: %s%s", code, o, e)
+	}
+	key, _ := os.ReadFile(filepath.Join(out, "node.key"))
+	if code, _, e := runCLI("tls", "issue", "--ca", filepath.Join(dir, "ca"), "--out", out, "n1"); code != 1 || !strings.Contains(e, "exists; not overwritten") {
+		t.Errorf("second issue: exit %d: %s", code, e)
+	}
+	if again, _ := os.ReadFile(filepath.Join(out, "node.key")); !bytes.Equal(key, again) {
+		t.Error("node.key changed")
 	}
 }
 

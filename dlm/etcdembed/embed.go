@@ -8,13 +8,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"log/slog"
 	"net"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // ErrNotReady is returned when the member did not become ready in time.
@@ -24,20 +31,38 @@ var ErrNotReady = errors.New("etcdembed: member not ready")
 type Member struct {
 	etcd *embed.Etcd
 	name string
+	// closing is set by Close: the listener errors of a clean stop are then debug lines.
+	closing *atomic.Bool
 }
 
 type config struct {
-	name           string
-	clientURLs     []string
-	peerURLs       []string
-	initialCluster string
-	existing       bool
-	tickMs         uint
-	electionMs     uint
-	logLevel       string
-	noFsync        bool
-	compaction     string
-	readyTimeout   time.Duration
+	name               string
+	clientURLs         []string
+	peerURLs           []string
+	initialCluster     string
+	existing           bool
+	tickMs             uint
+	electionMs         uint
+	logger             *slog.Logger
+	logLevel           string
+	noFsync            bool
+	compaction         time.Duration
+	clientTLS, peerTLS *TLSFiles
+	readyTimeout       time.Duration
+}
+
+// DefaultCompaction is the history the member keeps (etcd's periodic auto-compaction). etcdlock
+// writes the same keys again and again, and etcd keeps every revision until it compacts, so
+// without it the database grows until etcd refuses writes at its quota. Periodic rather than
+// by revision count: a watch restarted from a revision read a little earlier must find it, and
+// a burst of lock traffic must not shorten that window. Ten minutes is longer than the longest
+// session TTL (5m), so a watch resumed after a session-length disruption still can.
+const DefaultCompaction = 10 * time.Minute
+
+// TLSFiles names the PEM files of mutual TLS: CA verifies the other side (which must present a
+// certificate it signed), Cert and Key are this side's.
+type TLSFiles struct {
+	CA, Cert, Key string
 }
 
 // Option configures Start.
@@ -73,13 +98,28 @@ func WithTimeouts(heartbeat, election time.Duration) Option {
 	}
 }
 
-// WithLogLevel sets etcd's log level (default "error": etcd's warnings about
-// slow applies are harmless but flood test output).
+// WithLogger sends the member's logs to l (default slog.Default()), at l's level: etcd's info
+// lines at debug, its warnings and errors at theirs, as text through l's handler.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithLogLevel drops etcd's lines below level ("debug", "info", "warn", "error", "panic")
+// before they reach the logger, e.g. "error" in tests where etcd's warnings about slow applies
+// are noise. Default: none dropped; the logger's level decides.
 func WithLogLevel(level string) Option { return func(c *config) { c.logLevel = level } }
 
-// WithAutoCompaction compacts history older than retention (etcd's
-// periodic mode, e.g. "1h"); without it etcd keeps every revision.
-func WithAutoCompaction(retention string) Option { return func(c *config) { c.compaction = retention } }
+// WithAutoCompaction keeps retention of history (etcd's periodic mode; default
+// DefaultCompaction); 0 keeps every revision, for tests only.
+func WithAutoCompaction(retention time.Duration) Option {
+	return func(c *config) { c.compaction = retention }
+}
+
+// WithTLS serves the client URLs (https) with f.Cert and f.Key and requires every client to
+// present a certificate signed by f.CA (etcd's --client-cert-auth).
+func WithTLS(f TLSFiles) Option { return func(c *config) { c.clientTLS = &f } }
+
+// WithPeerTLS serves the peer URLs (https) with f's certificate, presents it to the other
+// members and requires theirs, signed by f.CA (etcd's --peer-client-cert-auth).
+func WithPeerTLS(f TLSFiles) Option { return func(c *config) { c.peerTLS = &f } }
 
 // WithUnsafeNoFsync disables fsync: for tests and benchmarks on tmpfs only.
 func WithUnsafeNoFsync() Option { return func(c *config) { c.noFsync = true } }
@@ -97,27 +137,70 @@ func Start(dir string, opts ...Option) (*Member, error) {
 		peerURLs:     []string{"http://127.0.0.1:2380"},
 		tickMs:       100,
 		electionMs:   1000,
-		logLevel:     "error",
+		compaction:   DefaultCompaction,
 		readyTimeout: 60 * time.Second,
 	}
 	for _, o := range opts {
 		o(&c)
 	}
+	cfg, closing, err := c.embedConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("etcdembed: start member %q: %w", c.name, err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+		return &Member{etcd: e, name: c.name, closing: closing}, nil
+	case err := <-e.Err():
+		closing.Store(true)
+		e.Close()
+		return nil, fmt.Errorf("etcdembed: member %q: %w", c.name, err)
+	case <-time.After(c.readyTimeout):
+		closing.Store(true)
+		e.Server.Stop()
+		e.Close()
+		return nil, fmt.Errorf("%w: member %q after %v", ErrNotReady, c.name, c.readyTimeout)
+	}
+}
+
+// embedConfig is etcd's configuration for c, with the logger that hands its lines to slog.
+func (c *config) embedConfig(dir string) (*embed.Config, *atomic.Bool, error) {
+	floor := zapcore.DebugLevel
+	if c.logLevel != "" {
+		l, err := zapcore.ParseLevel(c.logLevel)
+		if err != nil {
+			return nil, nil, fmt.Errorf("etcdembed: log level %q: %w", c.logLevel, err)
+		}
+		floor = l
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	closing := new(atomic.Bool)
 	cfg := embed.NewConfig()
 	cfg.Name = c.name
 	cfg.Dir = dir
-	cfg.LogLevel = c.logLevel
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newSlogLogger(c.logger.Handler(), floor, closing).With(zap.String("member", c.name)))
 	cfg.TickMs, cfg.ElectionMs = c.tickMs, c.electionMs
 	cfg.UnsafeNoFsync = c.noFsync
-	if c.compaction != "" {
-		cfg.AutoCompactionMode, cfg.AutoCompactionRetention = embed.CompactorModePeriodic, c.compaction
+	if c.compaction > 0 {
+		cfg.AutoCompactionMode, cfg.AutoCompactionRetention = embed.CompactorModePeriodic, c.compaction.String()
 	}
 	var err error
 	if cfg.ListenClientUrls, err = parseURLs(c.clientURLs); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if cfg.ListenPeerUrls, err = parseURLs(c.peerURLs); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if err := tlsFor("client", cfg.ListenClientUrls, c.clientTLS, &cfg.ClientTLSInfo); err != nil {
+		return nil, nil, err
+	}
+	if err := tlsFor("peer", cfg.ListenPeerUrls, c.peerTLS, &cfg.PeerTLSInfo); err != nil {
+		return nil, nil, err
 	}
 	cfg.AdvertiseClientUrls, cfg.AdvertisePeerUrls = cfg.ListenClientUrls, cfg.ListenPeerUrls
 	if c.initialCluster != "" {
@@ -128,21 +211,28 @@ func Start(dir string, opts ...Option) (*Member, error) {
 	if c.existing {
 		cfg.ClusterState = embed.ClusterStateFlagExisting
 	}
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("etcdembed: start member %q: %w", c.name, err)
+	return cfg, closing, nil
+}
+
+// tlsFor sets the member's TLS for one kind of URL: https URLs need the files, and files for
+// http URLs would be dropped by etcd with a warning, so both are errors.
+func tlsFor(kind string, urls []url.URL, f *TLSFiles, info *transport.TLSInfo) error {
+	for _, u := range urls {
+		switch {
+		case u.Scheme == "https" && f == nil:
+			return fmt.Errorf("etcdembed: %s URL %s is https: TLS files needed", kind, u.String())
+		case u.Scheme != "https" && f != nil:
+			return fmt.Errorf("etcdembed: %s URL %s is not https, but TLS files were given", kind, u.String())
+		}
 	}
-	select {
-	case <-e.Server.ReadyNotify():
-		return &Member{etcd: e, name: c.name}, nil
-	case err := <-e.Err():
-		e.Close()
-		return nil, fmt.Errorf("etcdembed: member %q: %w", c.name, err)
-	case <-time.After(c.readyTimeout):
-		e.Server.Stop()
-		e.Close()
-		return nil, fmt.Errorf("%w: member %q after %v", ErrNotReady, c.name, c.readyTimeout)
+	if f == nil {
+		return nil
 	}
+	if f.CA == "" || f.Cert == "" || f.Key == "" {
+		return fmt.Errorf("etcdembed: %s TLS needs CA, certificate and key", kind)
+	}
+	*info = transport.TLSInfo{CertFile: f.Cert, KeyFile: f.Key, TrustedCAFile: f.CA, ClientCertAuth: true}
+	return nil
 }
 
 func parseURLs(ss []string) ([]url.URL, error) {
@@ -176,18 +266,23 @@ func (m *Member) HasLeader() bool { return m.etcd.Server.Leader() != 0 }
 func (m *Member) IsLeader() bool { return m.etcd.Server.Leader() == m.etcd.Server.MemberID() }
 
 // Close stops the member (a clean shutdown, as far as etcd can tell).
-func (m *Member) Close() { m.etcd.Close() }
+func (m *Member) Close() {
+	m.closing.Store(true)
+	m.etcd.Close()
+}
 
 // ClientConfig says how NewClient reaches a cluster (external or embedded).
 type ClientConfig struct {
-	// Endpoints lists the client URLs; use only the local member in a
-	// cluster of VMs (a dead endpoint stalls the client, see
-	// docs/etcd-in-vms.md).
+	// Endpoints lists the client URLs, all http:// or all https://; use only the local member
+	// in a cluster of VMs (a dead endpoint stalls the client, see docs/etcd-in-vms.md).
 	Endpoints []string
-	// CAFile, CertFile and KeyFile enable TLS (CAFile alone) or mTLS.
+	// CAFile verifies the servers of https endpoints (required with them); CertFile and KeyFile
+	// are the client certificate a member with client certificate auth (WithTLS) requires.
 	CAFile, CertFile, KeyFile string
 	// DialTimeout bounds the first connection (default 5 s).
 	DialTimeout time.Duration
+	// Logger gets the client's errors (default slog.Default()); its warnings are retries.
+	Logger *slog.Logger
 }
 
 // NewClient returns an etcd client for cfg. Keepalive probes are enabled so
@@ -196,17 +291,44 @@ func NewClient(cfg ClientConfig) (*clientv3.Client, error) {
 	if len(cfg.Endpoints) == 0 {
 		return nil, errors.New("etcdembed: no endpoints")
 	}
+	https := strings.HasPrefix(cfg.Endpoints[0], "https://")
+	for _, ep := range cfg.Endpoints {
+		if strings.HasPrefix(ep, "https://") != https {
+			return nil, fmt.Errorf("etcdembed: endpoints %v mix http and https", cfg.Endpoints)
+		}
+	}
+	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
+		return nil, errors.New("etcdembed: client certificate and key go together")
+	}
+	hasTLS := cfg.CAFile != "" || cfg.CertFile != ""
+	switch {
+	case https && cfg.CAFile == "":
+		return nil, fmt.Errorf("etcdembed: https endpoints %v need a CA file", cfg.Endpoints)
+	case !https && hasTLS:
+		return nil, fmt.Errorf("etcdembed: endpoints %v are not https, but TLS files were given", cfg.Endpoints)
+	}
+	lg := cfg.Logger
+	if lg == nil {
+		lg = slog.Default()
+	}
 	cc := clientv3.Config{
 		Endpoints:            cfg.Endpoints,
 		DialTimeout:          cfg.DialTimeout,
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 3 * time.Second,
-		Logger:               quietLogger(),
+		// gRPC's default reconnect backoff grows to 120 s: after an outage of 20 s the client
+		// waited up to 10 s more before it tried again, so a session whose lock service was
+		// back in time still reached its fence point. Retry the connection every second.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: time.Second,
+		})},
+		Logger: newSlogLogger(lg.Handler(), zapcore.ErrorLevel, nil),
 	}
 	if cc.DialTimeout == 0 {
 		cc.DialTimeout = 5 * time.Second
 	}
-	if cfg.CAFile != "" || cfg.CertFile != "" {
+	if hasTLS {
 		tc, err := tlsConfig(cfg)
 		if err != nil {
 			return nil, err

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
-	"go.uber.org/zap"
 )
 
 func tlsConfig(cfg ClientConfig) (*tls.Config, error) {
@@ -15,14 +14,4 @@ func tlsConfig(cfg ClientConfig) (*tls.Config, error) {
 		return nil, fmt.Errorf("etcdembed: client tls: %w", err)
 	}
 	return tc, nil
-}
-
-func quietLogger() *zap.Logger {
-	cfg := zap.NewProductionConfig()
-	cfg.Level = zap.NewAtomicLevelAt(zap.ErrorLevel)
-	lg, err := cfg.Build()
-	if err != nil {
-		return zap.NewNop()
-	}
-	return lg
 }

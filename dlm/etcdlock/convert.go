@@ -39,10 +39,10 @@ func (l *Lock) upConvert(ctx context.Context, mode dlm.Mode, o dlm.LockOptions) 
 			return []clientv3.Cmp{self}, []clientv3.Op{clientv3.OpPut(l.key("c"), string([]byte{byte(mode)}), clientv3.WithLease(l.s.lease))}, nil
 		}
 		gs = slices.Delete(gs, mineAt, mineAt+1)
-		c2, o2 := grantOps(l.dir, gs, 1)
-		ops := append([]clientv3.Op{clientv3.OpGet(l.dir + "lvb"),
-			clientv3.OpPut(l.key("g"), gval(mode, 0), clientv3.WithLease(l.s.lease))}, o2...)
-		return append(append(l.baseCmps(v.rev), self), c2...), ops, nil
+		ops := []clientv3.Op{clientv3.OpGet(l.dir + "lvb"),
+			clientv3.OpPut(l.key("g"), gval(mode, 0), clientv3.WithLease(l.s.lease))}
+		cmps, ops := grantOps(l.dir, gs, 1, append(l.baseCmps(v.rev), self), ops, l.s.eng.txnOps())
+		return cmps, ops, nil
 	})
 	if err != nil {
 		return err

@@ -16,6 +16,14 @@
 // deadline counts from when each renewal was sent), so a holder always learns
 // it lost its locks before anyone else can be granted them.
 //
+// Sessions have every optional capability of dlm/session.go: an ID (the lease) that a restarted
+// process resumes (Engine.Resume) and whose locks it adopts, a deadline on the monotonic clock,
+// Inspect (a read of a resource's keys), and a Store whose keys are bound to the lease.
+//
+// A transaction holds at most --max-txn-ops compares and as many operations (128 by default,
+// WithMaxTxnOps otherwise): a release that unblocks more waiters grants the first ones, and the
+// others grant themselves.
+//
 // Lock keys are reused per session and resource, but etcd still keeps every
 // revision until compaction: run members with auto-compaction.
 //
@@ -29,6 +37,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -43,7 +52,17 @@ const DefaultPrefix = "/mdcluster/dlm"
 type Engine struct {
 	cli    *clientv3.Client
 	prefix string
+	maxOps atomic.Int64 // compares or operations one transaction may hold (etcd --max-txn-ops)
 }
+
+// DefaultMaxTxnOps is etcd's default --max-txn-ops: the most compares, and the most operations,
+// one transaction may hold. A release that unblocks more waiters than fit grants the first ones
+// and leaves the rest to grant themselves.
+const DefaultMaxTxnOps = 128
+
+// minTxnOps is the smallest limit the engine works with: its largest fixed transaction (an
+// unlock writing the value block) needs 4 operations and 3 compares, plus one grant.
+const minTxnOps = 8
 
 var _ dlm.Engine = (*Engine)(nil)
 
@@ -56,14 +75,39 @@ func WithPrefix(prefix string) Option {
 	return func(e *Engine) { e.prefix = strings.TrimRight(prefix, "/") }
 }
 
+// WithMaxTxnOps sets the etcd servers' --max-txn-ops when it is not DefaultMaxTxnOps. A server
+// that refuses a transaction as too large also makes the engine halve its limit (down to 8).
+func WithMaxTxnOps(n int) Option {
+	return func(e *Engine) { e.maxOps.Store(int64(max(n, minTxnOps))) }
+}
+
 // New returns an engine that keeps its locks in the etcd cluster behind cli.
 // The caller keeps ownership of cli and closes it after every session.
 func New(cli *clientv3.Client, opts ...Option) *Engine {
 	e := &Engine{cli: cli, prefix: DefaultPrefix}
+	e.maxOps.Store(DefaultMaxTxnOps)
 	for _, o := range opts {
 		o(e)
 	}
 	return e
+}
+
+// txnOps is the current limit on compares and on operations per transaction.
+func (e *Engine) txnOps() int { return int(e.maxOps.Load()) }
+
+// shrinkTxnOps lowers the limit below used, the size of a transaction the server refused, and
+// reports whether there was room to: a false return means the refusal is not about our grants.
+func (e *Engine) shrinkTxnOps(used int) bool {
+	for {
+		cur := e.maxOps.Load()
+		next := max(min(cur, int64(used))/2, minTxnOps)
+		if next >= cur {
+			return false
+		}
+		if e.maxOps.CompareAndSwap(cur, next) {
+			return true
+		}
+	}
 }
 
 // dir is the key directory of a resource, with a trailing slash. Names are

@@ -156,8 +156,8 @@ func (l *Lock) tryGrantNew(ctx context.Context, mode dlm.Mode) error {
 		// any request added since v would be ahead of it, so q/ is compared too.
 		cmps := append(l.baseCmps(v.rev), clientv3.Compare(clientv3.ModRevision(l.dir+"q/"), "<", v.rev+1).WithPrefix())
 		ops := []clientv3.Op{clientv3.OpGet(l.dir + "lvb"), clientv3.OpPut(l.key("q"), mval, lease), clientv3.OpPut(l.key("g"), gval(mode, 0), lease)}
-		c2, o2 := grantOps(l.dir, gs, 1)
-		return append(cmps, c2...), append(ops, o2...), nil
+		cmps, ops = grantOps(l.dir, gs, 1, cmps, ops, l.s.eng.txnOps())
+		return cmps, ops, nil
 	})
 	if err != nil {
 		return err
@@ -227,8 +227,8 @@ func (l *Lock) downConvert(ctx context.Context, cur, mode dlm.Mode, tok dlm.Toke
 		if o.LVB != nil && cur.WritesLVB() {
 			ops = append(ops, clientv3.OpPut(l.dir+"lvb", string(o.LVB)))
 		}
-		c2, o2 := grantOps(l.dir, gs, 1)
-		return append(cmps, c2...), append(ops, o2...), nil
+		cmps, ops = grantOps(l.dir, gs, 1, cmps, ops, l.s.eng.txnOps())
+		return cmps, ops, nil
 	})
 	if err != nil {
 		return err
@@ -301,21 +301,20 @@ func (l *Lock) Unlock(ctx context.Context, opts ...dlm.LockOption) error {
 		if me.hasC {
 			ops = append(ops, clientv3.OpDelete(l.key("c")))
 		}
-		self := clientv3.Compare(clientv3.CreateRevision(l.key("q")), "=", me.qRev)
-		var cmps []clientv3.Cmp
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(l.key("q")), "=", me.qRev)}
 		if o.LVB != nil && cur.WritesLVB() {
-			// Write the LVB only while the lock is ours.
-			cmps = append(cmps, self)
+			// Write the LVB only while the lock is ours (the compare above).
 			ops = append(ops, clientv3.OpPut(l.dir+"lvb", string(o.LVB)))
-		}
-		if len(gs) == 0 {
+		} else if len(gs) == 0 {
 			// Nothing to hand over (as far as we know): a plain delete.
 			// Requests we have not seen grant themselves when they see it.
+			return nil, ops, nil
+		}
+		if len(gs) == 0 {
 			return cmps, ops, nil
 		}
-		cmps = append(append(cmps, self), l.baseCmps(v.rev)...)
-		c2, o2 := grantOps(l.dir, gs, 0)
-		return append(cmps, c2...), append(ops, o2...), nil
+		cmps, ops = grantOps(l.dir, gs, 0, append(cmps, l.baseCmps(v.rev)...), ops, l.s.eng.txnOps())
+		return cmps, ops, nil
 	})
 	if err != nil {
 		return err

@@ -22,11 +22,6 @@ var shared *cluster
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	// Each rapid check runs a concurrent history on a 3-member cluster:
-	// keep the default count small so the suite fits in its time budget.
-	if f := flag.Lookup("rapid.checks"); f != nil && f.Value.String() == "100" {
-		_ = flag.Set("rapid.checks", "8")
-	}
 	dir, err := os.MkdirTemp("", "etcdlock-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -39,6 +34,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	shared.close()
+	stopSuiteCluster()
 	os.RemoveAll(dir)
 	if code == 0 {
 		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {

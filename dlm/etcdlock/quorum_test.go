@@ -162,6 +162,14 @@ func TestQuorumLoss(t *testing.T) {
 		}
 		t.Logf("Lock %s without quorum: %v", res, err)
 	}
+	// Without quorum etcd cannot say whether the lease lives: resuming it is not expiry.
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_, err = e.Resume(rctx, s.ID())
+	cancel()
+	if err == nil || errors.Is(err, dlm.ErrSessionExpired) {
+		t.Errorf("Resume without quorum: %v, want an error that is not expiry", err)
+	}
+	t.Logf("Resume without quorum: %v", err)
 	// The survivor's own copy (serializable read, no quorum needed) holds
 	// no grant.
 	resp, err := c.cli[2].Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSerializable())

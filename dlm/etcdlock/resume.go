@@ -16,14 +16,26 @@ import (
 
 // Resume continues a session whose lease is still alive, such as the session of an agent that
 // was killed (kill -9) and restarted within its TTL: the locks granted under the lease are
-// still in force, and Adopt hands them to the new process. It fails with
-// dlm.ErrSessionExpired when the lease is gone.
-func (e *Engine) Resume(ctx context.Context, lease clientv3.LeaseID) (*Session, error) {
+// still in force, and Adopt hands them to the new process. It fails with dlm.ErrSessionExpired
+// only when etcd says the lease is gone; any other error (no quorum, no answer in time, a
+// closed client) leaves the lease as it was: retry, never open a new session in its place.
+func (e *Engine) Resume(ctx context.Context, id dlm.SessionID) (dlm.Session, error) {
+	s, err := e.ResumeLease(ctx, clientv3.LeaseID(id))
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ResumeLease is Resume with the concrete types.
+func (e *Engine) ResumeLease(ctx context.Context, lease clientv3.LeaseID) (*Session, error) {
 	ttlResp, err := e.cli.TimeToLive(clientv3.WithRequireLeader(ctx), lease)
 	if err != nil {
-		return nil, wrapErr("resume lease", "", err)
+		return nil, wrapErr("resume lease", fmt.Sprintf("%x", int64(lease)), err)
 	}
-	if ttlResp.TTL <= 0 {
+	if ttlResp.TTL < 0 {
+		// etcd answers -1 for a lease it does not have. A lease about to expire answers 0
+		// (whole seconds, rounded down): the renewal below settles it.
 		return nil, fmt.Errorf("etcdlock: resume lease %x: %w", int64(lease), dlm.ErrSessionExpired)
 	}
 	t0 := time.Now()
@@ -32,11 +44,11 @@ func (e *Engine) Resume(ctx context.Context, lease clientv3.LeaseID) (*Session, 
 		return nil, fmt.Errorf("etcdlock: resume lease %x: %w", int64(lease), dlm.ErrSessionExpired)
 	}
 	if err != nil {
-		return nil, wrapErr("resume lease", "", err)
+		return nil, wrapErr("resume lease", fmt.Sprintf("%x", int64(lease)), err)
 	}
 	ttl := time.Duration(ttlResp.GrantedTTL) * time.Second
 	s := &Session{eng: e, cli: e.cli, lease: lease, ttl: ttl, done: make(chan struct{})}
-	s.expiry.Store(t0.Add(time.Duration(resp.TTL) * time.Second).UnixNano())
+	s.setExpiry(t0.Add(time.Duration(resp.TTL) * time.Second))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.keepAlive(t0.Add(time.Duration(resp.TTL)*time.Second - s.margin()))
@@ -89,5 +101,5 @@ func (s *Session) useID(resource string, n uint64) {
 
 // Deadline is the earliest time etcd may expire the session's lease, from the last renewal
 // etcd confirmed: a holder that must stop acting before others can take its locks (self-fencing)
-// plans against it.
-func (s *Session) Deadline() time.Time { return time.Unix(0, s.expiry.Load()) }
+// plans against it. It carries a monotonic clock reading: compare it with time.Now() only.
+func (s *Session) Deadline() time.Time { return *s.expiry.Load() }

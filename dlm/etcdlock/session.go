@@ -36,10 +36,22 @@ type Session struct {
 	paused  atomic.Bool                // test hook: stop renewing, as a stalled process would
 	closed  atomic.Bool
 	expired atomic.Bool
-	expiry  atomic.Int64 // unix ns: earliest time etcd may expire the lease (Deadline)
+	// expiry is the earliest time etcd may expire the lease (Deadline), with its monotonic
+	// clock reading: a round trip through UnixNano would let a wall clock step move it.
+	expiry atomic.Pointer[time.Time]
 }
 
-var _ dlm.Session = (*Session)(nil)
+// The optional capabilities of dlm/session.go: all of them.
+var (
+	_ dlm.Session      = (*Session)(nil)
+	_ dlm.Identified   = (*Session)(nil)
+	_ dlm.Adopter      = (*Session)(nil)
+	_ dlm.Deadliner    = (*Session)(nil)
+	_ dlm.Inspector    = (*Session)(nil)
+	_ dlm.StoreSession = (*Session)(nil)
+	_ dlm.Resumer      = (*Engine)(nil)
+	_ dlm.Inspector    = (*Engine)(nil)
+)
 
 // NewSession grants a lease and starts renewing it. ctx bounds the grant
 // only. The session's TTL is rounded up to whole seconds (and to etcd's
@@ -59,7 +71,7 @@ func (e *Engine) Open(ctx context.Context, opts ...dlm.SessionOption) (*Session,
 	}
 	ttl := time.Duration(resp.TTL) * time.Second
 	s := &Session{eng: e, cli: e.cli, lease: resp.ID, ttl: ttl, done: make(chan struct{})}
-	s.expiry.Store(t0.Add(ttl).UnixNano())
+	s.setExpiry(t0.Add(ttl))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.keepAlive(t0.Add(ttl - s.margin()))
@@ -72,15 +84,11 @@ func (e *Engine) Open(ctx context.Context, opts ...dlm.SessionOption) (*Session,
 // granted this session's locks.
 func (s *Session) margin() time.Duration { return s.ttl / DoneDivisor }
 
-// The session's timing, as fractions of its TTL. The agent's fencing (mdcluster/fence) and the
-// protocol models (scripts/model) are derived from these constants.
+// The session's timing, as fractions of its TTL (dlm's, re-exported).
 const (
-	// RenewDivisor: the lease is renewed every TTL/RenewDivisor.
-	RenewDivisor = 6
-	// RetryDivisor: a failed renewal is retried after TTL/RetryDivisor.
-	RetryDivisor = 12
-	// DoneDivisor: Done closes TTL/DoneDivisor before etcd can expire the lease.
-	DoneDivisor = 5
+	RenewDivisor = dlm.RenewDivisor
+	RetryDivisor = dlm.RetryDivisor
+	DoneDivisor  = dlm.DoneDivisor
 )
 
 // keepAlive renews the lease every TTL/RenewDivisor. The local deadline is computed
@@ -117,7 +125,7 @@ func (s *Session) keepAlive(deadline time.Time) {
 		switch {
 		case err == nil && resp.TTL > 0:
 			deadline = t0.Add(time.Duration(resp.TTL)*time.Second - s.margin())
-			s.expiry.Store(t0.Add(time.Duration(resp.TTL) * time.Second).UnixNano())
+			s.setExpiry(t0.Add(time.Duration(resp.TTL) * time.Second))
 			next = t0.Add(s.ttl / RenewDivisor)
 		case errors.Is(err, rpctypes.ErrLeaseNotFound) || err == nil:
 			s.expired.Store(true)
@@ -127,6 +135,8 @@ func (s *Session) keepAlive(deadline time.Time) {
 		}
 	}
 }
+
+func (s *Session) setExpiry(t time.Time) { s.expiry.Store(&t) }
 
 // end marks the session done: Ctx is cancelled, then Done closes.
 func (s *Session) end() {
@@ -138,6 +148,9 @@ func (s *Session) end() {
 
 // Lease is the etcd lease ID of the session.
 func (s *Session) Lease() clientv3.LeaseID { return s.lease }
+
+// ID is the session's ID for Engine.Resume: its etcd lease ID.
+func (s *Session) ID() dlm.SessionID { return dlm.SessionID(s.lease) }
 
 // TTL is the lease TTL granted by etcd.
 func (s *Session) TTL() time.Duration { return s.ttl }

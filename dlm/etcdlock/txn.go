@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -20,15 +21,20 @@ func (l *Lock) baseCmps(rev int64) []clientv3.Cmp {
 	}
 }
 
-// grantOps turns grant decisions into txn conditions (each grantee's request
-// still exists, so its lease is alive) and writes (the grant key under the
-// grantee's lease; a granted conversion drops its c key).
-func grantOps(dir string, gs []grant, first int) ([]clientv3.Cmp, []clientv3.Op) {
-	var cmps []clientv3.Cmp
-	var ops []clientv3.Op
+// grantOps appends grant decisions to a transaction's conditions and writes: for each grantee,
+// that its request still exists (so its lease is alive), and the grant key under the grantee's
+// lease; a granted conversion also checks and drops its c key. It appends grants in order while
+// the transaction stays within limit compares and limit operations (etcd checks each list
+// against --max-txn-ops) and the grant index within one byte; the grants left out are decided
+// again by later transactions (each waiter grants itself when it sees it may).
+func grantOps(dir string, gs []grant, first int, cmps []clientv3.Cmp, ops []clientv3.Op, limit int) ([]clientv3.Cmp, []clientv3.Op) {
 	for i, g := range gs {
-		if first+i >= maxGrantsPerTxn {
-			break // the rest grant themselves in later transactions
+		n := 1 // compares and writes this grant adds
+		if g.conv {
+			n = 2
+		}
+		if first+i >= maxGrantsPerTxn || len(cmps)+n > limit || len(ops)+n > limit {
+			break
 		}
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(dir+"q/"+g.e.id), "=", g.e.qRev))
 		ops = append(ops, clientv3.OpPut(dir+"g/"+g.e.id, gval(g.mode, byte(first+i)), clientv3.WithLease(clientv3.LeaseID(g.e.lease))))
@@ -58,6 +64,9 @@ func (l *Lock) commit(ctx context.Context, op string, plan func(v *view) ([]clie
 		}
 		resp, err := l.s.cli.Txn(clientv3.WithRequireLeader(ctx)).If(cmps...).Then(ops...).
 			Else(clientv3.OpGet(l.dir, clientv3.WithPrefix())).Commit()
+		if errors.Is(err, rpctypes.ErrTooManyOps) && l.s.eng.shrinkTxnOps(max(len(cmps), len(ops))) {
+			continue // the server's --max-txn-ops is below what we assumed: plan smaller
+		}
 		if err != nil {
 			return nil, nil, wrapErr(op, l.res, err)
 		}

@@ -205,23 +205,20 @@ func (l *Lock) wait(ctx context.Context, op string, check waitCheck) error {
 	}
 }
 
-// selfGrant grants every request the fresh view shows grantable, ours
-// among them, in one transaction.
+// selfGrant grants every request the fresh view shows grantable, ours first
+// among them, in one transaction (as many as fit in it: ours always does).
 func (l *Lock) selfGrant(ctx context.Context, op string) (bool, error) {
 	var mine grant
-	var idx int
 	resp, v, err := l.commit(ctx, op, func(v *view) ([]clientv3.Cmp, []clientv3.Op, error) {
 		gs := v.grantPass()
 		i := slices.IndexFunc(gs, func(g grant) bool { return g.e.id == l.id })
 		if i < 0 {
 			return nil, nil, errRetry
 		}
-		mine, idx = gs[i], i
-		if i >= maxGrantsPerTxn {
-			gs, mine, idx = []grant{gs[i]}, gs[i], 0
-		}
-		c, o := grantOps(l.dir, gs, 0)
-		return append(l.baseCmps(v.rev), c...), o, nil
+		mine = gs[i]
+		gs = append([]grant{mine}, slices.Delete(gs, i, i+1)...)
+		c, o := grantOps(l.dir, gs, 0, l.baseCmps(v.rev), nil, l.s.eng.txnOps())
+		return c, o, nil
 	})
 	if errors.Is(err, errRetry) {
 		return false, nil
@@ -229,6 +226,6 @@ func (l *Lock) selfGrant(ctx context.Context, op string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	l.granted(mine.mode, mkToken(resp.Header.Revision, byte(idx)), v.lvb)
+	l.granted(mine.mode, mkToken(resp.Header.Revision, 0), v.lvb)
 	return true, nil
 }

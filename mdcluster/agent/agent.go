@@ -1,11 +1,11 @@
-// Package mdcluster is mdclusterd, the agent that runs on every server sharing md disks: it
-// keeps the node's session in the lock engine, observes md (uevents plus a periodic full look)
-// and decides what md may do — which node assembles an exclusive array, when a resync or a
-// recovery may run — and confirms md-cluster's new-disk requests.
+// Package agent is mdclusterd, the agent that runs on every server sharing md disks: it keeps
+// the node's session in the lock engine, watches md (uevents plus a periodic look) and decides
+// what md may do — which node runs an exclusive array, when a resync may run — confirms
+// md-cluster's new disks, and fences the node when its session is lost.
 //
-// Its reconcile loop is level-triggered: every pass re-reads md and the locks and derives the
-// actions from what it sees, never from the event that woke it, so a restart (even after
-// kill -9) converges without repeating a destructive step.
+// The decisions live in Reconciler (one pass per array, level-triggered, everything injected);
+// this file wires it to the real system: the lock service, the work queue and its workers, the
+// session manager, the watchdog guard, the uevent watcher and the local API.
 package agent
 
 import (
@@ -15,221 +15,358 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mdcluster.dev/dlm"
 	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/config"
+	"mdcluster.dev/mdcluster/controld"
+	"mdcluster.dev/mdcluster/fence"
 	"mdcluster.dev/mdcluster/md"
 )
 
-// resyncPeriod is how often the loop looks at every array even without an event.
+// resyncPeriod is how often every array is looked at without an event.
 const resyncPeriod = 2 * time.Second
+
+// workers is how many arrays are reconciled at once: one slow mdadm must not hold the others.
+const workers = 4
 
 // Agent is one mdclusterd.
 type Agent struct {
-	cfg *config.Config
-	log *slog.Logger
-	fs  md.FS
-	// mdadm is the path of the mdadm binary used to assemble arrays.
-	mdadm string
+	cfg   *config.Config
+	log   *slog.Logger
+	paths Paths
+	md    MD
+	mdadm Mdadm
+	// openEngine opens the lock engine (tests give an in-memory one).
+	openEngine func(context.Context) (dlm.Engine, func(), error)
+	// openWatchdog opens the self-fencing device; nil means none is needed.
+	openWatchdog func() (Watchdog, string)
+	// reset forces an immediate reset (sysrq b); hold is where Run stays once the node is
+	// being reset: returning would close the watchdog, and the kernel pings it on close.
+	reset func() error
+	hold  func()
 
-	locks *lockService
-	kick  chan struct{}
+	runCtx    context.Context
+	cancelRun context.CancelFunc
+	rec       *Reconciler
+	q         *queue
+	sm        *sessionManager
+	g         *guard
+	fencing   string // why exclusive arrays cannot run here, "" when they can
+	inflight  atomic.Int64
+	health    health
 
 	mu      sync.Mutex
-	sess    dlm.Session
-	arrays  map[string]*arrayState // by UUID
-	callers map[string]callerLease // leases held for local callers, by resource
-	counter api.Counters
-	// published is the resync state last written to the cluster, by UUID.
-	published map[string]string
+	callers map[string]dlm.Lock // leases held for local callers (mdcadm), by resource
+	cp      *controlPlane
+	// controldFS and controldMonitor are the DLM's configfs and monitor device (tests give
+	// their own; zero values mean the running system's).
+	controldFS      controld.ConfigFS
+	controldMonitor string
 }
 
-// arrayState is what the agent remembers about one array between passes. Nothing here is
-// trusted over what md and the lock engine say: it only holds the locks this process owns.
-type arrayState struct {
-	cfg config.Array
-	// act is the activation lease (exclusive arrays), held in PW with our name in its LVB.
-	act dlm.Lock
-	// sync and slot are the resync lease and the cluster-wide concurrency slot.
-	sync, slot dlm.Lock
-	// unfrozen is when we let md's sync run; see reconcileSync.
-	unfrozen time.Time
-	// waiting is set while a goroutine queues for the activation lease; granted is the lease
-	// it got, for the loop to take over.
-	waiting bool
-	granted dlm.Lock
-	// standby: an operator stopped the array here (Release of the activation lease); the
-	// agent neither runs it nor takes the lease again until an Acquire.
-	standby bool
-	// holder is the node the activation lease was last seen with, if not us.
-	holder  string
-	problem string
-	mdName  string
-	last    *md.Array
-}
-
-// New returns an agent for a validated configuration.
+// New returns an agent for a validated configuration, on the running system.
 func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	fs, err := md.NewDefaultFS()
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: log, fs: fs, mdadm: "mdadm", kick: make(chan struct{}, 1),
-		arrays: map[string]*arrayState{}, published: map[string]string{}, counter: api.Counters{Actions: map[string]uint64{}}}
-	for _, ac := range cfg.Arrays {
-		a.arrays[ac.UUID] = &arrayState{cfg: ac}
+	a := &Agent{cfg: cfg, log: log, paths: DefaultPaths(), md: fs, mdadm: execMdadm{Path: "mdadm"},
+		hold: func() { select {} }}
+	a.reset = sysrqReset(a.paths.SysrqTrigger)
+	a.openEngine = func(ctx context.Context) (dlm.Engine, func(), error) { return openLockService(ctx, cfg, log) }
+	a.init()
+	if needsFencing(cfg) {
+		a.openWatchdog = func() (Watchdog, string) {
+			ttl := cfg.Leases.TTL.Duration
+			w, why := openWatchdog(cfg.Leases.Watchdog, ttl, cfg.Leases.WatchdogMargin.Duration, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor)
+			if w == nil {
+				return nil, why
+			}
+			return w, ""
+		}
 	}
 	return a, nil
 }
 
-// Kick asks for a reconcile pass soon.
-func (a *Agent) Kick() {
-	select {
-	case a.kick <- struct{}{}:
-	default:
+// needsFencing reports whether this node can run something that must stop before its lease
+// expires: an exclusive array, or md-cluster arrays whose DLM this agent runs.
+func needsFencing(cfg *config.Config) bool {
+	if cfg.DLMControl.Mode == config.ControlMdclusterd && cfg.Leases.Watchdog != "" {
+		return true
 	}
+	for _, a := range cfg.Arrays {
+		if a.Mode == config.ModeExclusive {
+			return true
+		}
+	}
+	return false
 }
 
-// Run starts the lock engine, the API, the uevent watcher and the watchdog, then reconciles
-// until ctx ends. It returns an error when it cannot start or when the session is lost with
-// the watchdog armed (the node is about to be reset).
+// errFenced is returned by Run when the node is being reset (tests only: in production Run
+// stays in hold).
+var errFenced = errors.New("session lost while this node could still write: the node resets itself")
+
+// Run arms self-fencing, starts the lock engine, the API, the uevent watcher and the workers,
+// then keeps a session until ctx ends; then it stops cleanly (see shutdown).
 func (a *Agent) Run(ctx context.Context, ready func(status string)) error {
-	ls, err := openLockService(ctx, a.cfg)
-	if err != nil {
+	runCtx, cancelRun := a.runCtx, a.cancelRun
+	defer cancelRun()
+	// The watchdog comes first: a restarted agent must pet it against its previous session's
+	// deadline before anything slow (starting etcd) happens.
+	if err := a.startGuard(); err != nil {
 		return err
 	}
-	a.locks = ls
-	defer ls.Close()
-	stopControlPlane, err := a.StartControlPlane(ctx)
+	if a.cfg.DLMControl.Mode == config.ControlMdclusterd {
+		cp, err := a.newControlPlane(a.controldFS, a.controldMonitor)
+		if err != nil {
+			a.g.finish(false)
+			return err
+		}
+		a.cp = cp
+	}
+	eng, closeEngine, err := a.openEngine(ctx)
 	if err != nil {
+		a.g.finish(false)
 		return err
 	}
-	defer stopControlPlane()
+	defer closeEngine()
+	defer a.closeControlPlane()
+	a.sm.eng = eng
 	srv := &api.Server{Backend: a, Log: a.log.With("component", "api")}
 	if err := srv.Listen(a.cfg.Listen.APISocket); err != nil {
+		a.g.finish(false)
 		return err
 	}
-	defer srv.Close()
 	defer os.Remove(a.cfg.Listen.APISocket)
-	// Arrays assembled by anyone start read-only until their first write, so md cannot begin a
-	// resync before this agent has frozen it.
-	if err := setStartRO(); err != nil {
-		a.log.Warn("cannot make new arrays start read-auto", "err", err)
+	defer srv.Close()
+	var wg sync.WaitGroup
+	a.startWorkers(runCtx, &wg)
+	go a.watchUevents(runCtx)
+	go a.tick(runCtx)
+	fenced := a.keepSession(ctx, ready)
+	if fenced {
+		cancelRun()
+		a.q.stop()
+		a.hold()
+		return errFenced
 	}
-	go a.watchUevents(ctx)
-	for ctx.Err() == nil {
-		if err := a.runSession(ctx, ready); err != nil {
-			if errors.Is(err, errFenced) {
-				return err
-			}
-			a.log.Error("session ended", "err", err)
+	a.q.stop()
+	cancelRun()
+	wg.Wait()
+	return a.shutdown()
+}
+
+// init builds the queue, the session manager and the reconciler from the agent's dependencies.
+func (a *Agent) init() {
+	a.runCtx, a.cancelRun = context.WithCancel(context.Background())
+	a.q = newQueue()
+	a.sm = &sessionManager{ttl: a.cfg.Leases.TTL.Duration, paths: a.paths, bootID: a.paths.bootID(), log: a.log,
+		member:    memberInfo{Name: a.cfg.Node.Name, ID: a.cfg.Node.ID, Address: a.cfg.Node.Address},
+		memberKey: a.key("members", a.cfg.Node.Name)}
+	a.rec = NewReconciler(a.runCtx, Deps{Node: a.cfg.Node, Resync: a.cfg.Resync, Prefix: a.cfg.LockEngine.Prefix,
+		MD: a.md, Mdadm: countingMdadm{a.mdadm, &a.inflight}, Paths: a.paths, Log: a.log, Sessions: a.sm.current,
+		Fencing: func() string { return a.fencing }, Kick: func(uuid string) { a.q.add(uuid) }}, a.cfg.Arrays)
+	a.sm.resources = a.rec.resources
+}
+
+// startGuard opens the watchdog (when something here needs fencing) and starts petting it. A
+// restarted agent past its predecessor's fence point must not open it at all (closing it again
+// would make the kernel ping it once more, and every restart would buy another timeout): it
+// stops what that session ran instead, and resets the node if anything may still write.
+func (a *Agent) startGuard() error {
+	g := &guard{margin: a.cfg.Leases.WatchdogMargin.Duration, sessions: a.sm, onLost: a.sessionLost,
+		reset: a.reset, log: a.log.With("component", "fence"),
+		stopPets: make(chan struct{}), done: make(chan struct{})}
+	a.g = g
+	a.sm.previousGone = g.previousGone
+	if rec, ok := a.sm.readRecord(); ok && rec.Timeout > 0 &&
+		!fence.PetAllowed(time.Now(), monoToTime(rec.DeadlineMono), g.margin, rec.Timeout) {
+		a.log.Error("starting past the previous process's fence point: not opening the watchdog")
+		if !g.previousGone() {
+			a.hold()
+			return errFenced
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
+		a.sm.forget()
+	}
+	if a.openWatchdog != nil {
+		w, why := a.openWatchdog()
+		if w != nil {
+			g.w = w
+			a.sm.timeout = w.Timeout()
+			a.log.Info("self-fencing armed", "watchdog", a.cfg.Leases.Watchdog, "timeout", w.Timeout(),
+				"ttl", a.cfg.Leases.TTL.Duration, "margin", g.margin)
+		} else {
+			a.fencing = why
+			a.log.Error("self-fencing unavailable: exclusive arrays will not run here", "why", why)
 		}
 	}
+	go g.run()
 	return nil
 }
 
-var errFenced = errors.New("session lost while the watchdog is armed: the node fences itself")
-
-// runSession opens a session and reconciles until it ends.
-func (a *Agent) runSession(ctx context.Context, ready func(string)) error {
-	sess, resumed, err := a.openSession(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		// A clean stop ends the session; an agent that is killed leaves it for its restart.
-		if ctx.Err() != nil {
-			a.releaseAll()
-			sess.Close()
-			a.forgetSession()
+// keepSession opens (or resumes) the node's session and keeps one until ctx ends. It reports
+// whether the node is being reset.
+func (a *Agent) keepSession(ctx context.Context, ready func(string)) bool {
+	announced := false
+	for ctx.Err() == nil {
+		s, err := a.sm.open(ctx)
+		if errors.Is(err, errFencedAtStart) {
+			return true
 		}
-	}()
-	if resumed {
-		a.log.Info("resumed the previous process's session")
-		a.adopt(ctx, sess)
-	}
-	a.mu.Lock()
-	a.sess = sess
-	a.mu.Unlock()
-	if err := a.register(ctx, sess); err != nil {
-		// Not serving: end this session rather than leave its lease (and any adopted locks)
-		// to expire on their own while the next one is opened.
-		a.releaseAll()
-		a.mu.Lock()
-		a.sess = nil
-		a.mu.Unlock()
-		sess.Close()
-		a.forgetSession()
-		return err
-	}
-	a.log.Info("session open", "ttl", a.cfg.Leases.TTL.Duration)
-	fenceDone := a.startFencer(ctx, sess)
-	if ready != nil {
-		ready(fmt.Sprintf("node %s in cluster %s", a.cfg.Node.Name, a.cfg.Cluster.Name))
-	}
-	tick := time.NewTicker(resyncPeriod)
-	defer tick.Stop()
-	for {
-		a.reconcileAll(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.Error("no session in the lock engine; retrying", "err", err)
+				sleepCtx(ctx, time.Second)
+			}
+			continue
+		}
+		if err := a.sm.register(ctx, s); err != nil {
+			a.log.Warn("cannot publish this node as a member yet", "err", err)
+		}
+		a.sm.cur.Store(s)
+		a.startControlPlane(ctx, s)
+		a.kickAll()
+		a.log.Info("session open", "ttl", a.cfg.Leases.TTL.Duration, "resumed", s.resumed)
+		if !announced && ready != nil {
+			ready(fmt.Sprintf("node %s in cluster %s", a.cfg.Node.Name, a.cfg.Cluster.Name))
+			announced = true
+		}
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-sess.Done():
-			a.forgetSession()
-			a.sessionLost(ctx)
-			if fenceDone != nil {
-				return errFenced
+			return a.g.fenced.Load()
+		case <-s.decided: // the guard ran the session-lost steps
+		}
+		a.stopControlPlane()
+		if a.g.fenced.Load() {
+			return true
+		}
+		// Nothing was left to protect: end the old session (if the lock service still has it)
+		// and open a new one.
+		go closeQuietly(s.Session)
+		a.sm.forget()
+		a.kickAll()
+	}
+	return a.g.fenced.Load()
+}
+
+// sessionLost runs in the guard at the fence point: stop what may write, without any lock call
+// and without waiting for a pass. It reports whether the node must still be reset.
+func (a *Agent) sessionLost(_ *session) (bool, string) {
+	a.kickAll() // passes find no session and let their locks go
+	// A pass running mdadm was cancelled with the session: let it return so that an array it
+	// started is seen and stopped below.
+	idle := waitIdle(&a.inflight, a.g.timeout()/2)
+	left, err := a.stopExclusive("session lost")
+	switch {
+	case err != nil:
+		return true, "cannot read md: " + err.Error()
+	case len(left) > 0:
+		return true, fmt.Sprintf("exclusive arrays still running: %v", left)
+	case !idle:
+		return true, "an mdadm assembly did not end"
+	}
+	if ls, err := a.paths.lockspaces(); err != nil || len(ls) > 0 {
+		return true, fmt.Sprintf("DLM lockspaces in use: %v %v", ls, err)
+	}
+	return false, ""
+}
+
+// stopExclusive stops every managed exclusive array running here and returns those it could
+// not stop. md's own state is read, not the agent's memory.
+func (a *Agent) stopExclusive(why string) ([]string, error) {
+	arrays, err := a.md.Arrays()
+	if err != nil {
+		return nil, err
+	}
+	var left []string
+	for _, uuid := range a.rec.exclusiveUUIDs() {
+		obs := findArray(arrays, uuid)
+		if obs == nil {
+			continue
+		}
+		if err := a.md.Stop(obs.Name); err != nil {
+			a.log.Error("cannot stop exclusive array", "md", obs.Name, "why", why, "err", err)
+			left = append(left, obs.Name)
+			continue
+		}
+		a.log.Warn("stopped exclusive array", "md", obs.Name, "why", why)
+	}
+	return left, nil
+}
+
+func (a *Agent) kickAll() {
+	for _, u := range a.rec.uuids() {
+		a.q.add(u)
+	}
+}
+
+// startWorkers runs the queue's workers until the queue stops.
+func (a *Agent) startWorkers(ctx context.Context, wg *sync.WaitGroup) {
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				key, _, ok := a.q.get()
+				if !ok {
+					return
+				}
+				a.health.begin(i)
+				res, err := a.rec.Reconcile(ctx, key)
+				a.health.end(i)
+				a.q.finish(key)
+				var term terminalError
+				switch {
+				case err != nil && !errors.As(err, &term) && !errors.Is(err, errNoSession):
+					a.log.Error("reconcile", "array", key, "err", err)
+					a.q.addAfter(key, a.q.backoff(key))
+				case err != nil:
+					a.log.Debug("reconcile", "array", key, "err", err)
+				default:
+					a.q.forget(key)
+					if res.RequeueAfter > 0 {
+						a.q.addAfter(key, res.RequeueAfter)
+					}
+				}
 			}
-			return errors.New("session expired")
-		case <-tick.C:
-		case <-a.kick:
+		}()
+	}
+}
+
+// tick looks at every array every resyncPeriod and finds md-cluster arrays to manage.
+func (a *Agent) tick(ctx context.Context) {
+	t := time.NewTicker(resyncPeriod)
+	defer t.Stop()
+	for {
+		a.health.tick()
+		a.discover()
+		a.kickAll()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }
 
-// sessionLost forgets every lock (they are gone with the session) and stops exclusive arrays:
-// another node may take them over as soon as the TTL runs out.
-func (a *Agent) sessionLost(ctx context.Context) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.sess = nil
-	for _, st := range a.arrays {
-		st.act, st.sync, st.slot, st.granted = nil, nil, nil, nil
-		if st.cfg.Mode == config.ModeExclusive && st.mdName != "" {
-			a.log.Error("session lost: stopping exclusive array", "array", st.cfg.Name, "md", st.mdName)
-			if err := a.fs.Stop(st.mdName); err != nil {
-				a.log.Error("stop array after session loss", "array", st.cfg.Name, "err", err)
-			}
-		}
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
 	}
 }
 
-// releaseAll gives every lease back on a clean shutdown.
-func (a *Agent) releaseAll() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, st := range a.arrays {
-		for _, l := range []dlm.Lock{st.slot, st.sync, st.act} {
-			if l != nil {
-				_ = l.Unlock(ctx)
-			}
-		}
-		st.act, st.sync, st.slot = nil, nil, nil
-	}
+// countingMdadm counts the mdadm runs in flight, so the session-lost steps can wait for them.
+type countingMdadm struct {
+	m Mdadm
+	n *atomic.Int64
 }
 
-func (a *Agent) count(action string) {
-	a.counter.Actions[action]++
-}
-
-func setStartRO() error {
-	return os.WriteFile("/sys/module/md_mod/parameters/start_ro", []byte("1"), 0)
+func (c countingMdadm) Run(ctx context.Context, args ...string) ([]byte, error) {
+	c.n.Add(1)
+	defer c.n.Add(-1)
+	return c.m.Run(ctx, args...)
 }

@@ -6,82 +6,108 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"time"
 
-	"mdcluster.dev/mdcluster/config"
 	"mdcluster.dev/mdcluster/controld"
+	"mdcluster.dev/mdcluster/md"
 )
 
 // monitorPaths are where the kernel DLM's monitor device may be (libdlm's path first).
 var monitorPaths = []string{"/dev/misc/dlm-monitor", "/dev/dlm-monitor"}
 
-// startControlPlane runs the kernel DLM's control plane in this agent when dlm_control.mode is
-// mdclusterd (see mdcluster/controld), with the lock engine's etcd client. It returns a function that
-// stops it. If the control plane's lease is lost the agent's session is ended too, so that the
-// watchdog resets the node before the others recover its md-cluster slots.
-func (a *Agent) StartControlPlane(ctx context.Context) (stop func(), err error) {
+// controlPlane is the kernel DLM's control plane (mdcluster/controld) when dlm_control.mode is
+// mdclusterd. It rides the agent's session — one lease per node, so the watchdog and the peers'
+// fence wait measure the same expiry — and gets the lockspace uevents from the agent's one
+// uevent socket.
+type controlPlane struct {
+	d      *controld.Daemon
+	events chan md.LockspaceEvent
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// newControlPlane builds the control plane; fs and monitor are the running system's unless a
+// test gives others.
+func (a *Agent) newControlPlane(fs controld.ConfigFS, monitor string) (*controlPlane, error) {
 	c := a.cfg
-	if c.DLMControl.Mode != config.ControlMdclusterd {
-		return func() {}, nil
-	}
-	if a.locks.kv == nil {
-		return nil, errors.New("dlm_control.mode mdclusterd needs an etcd lock engine")
-	}
-	mon := ""
-	for _, p := range monitorPaths {
-		if _, err := os.Stat(p); err == nil {
-			mon = p
-			break
+	if monitor == "" {
+		for _, p := range monitorPaths {
+			if _, err := os.Stat(p); err == nil {
+				monitor = p
+				break
+			}
+		}
+		if monitor == "" {
+			return nil, fmt.Errorf("dlm_control.mode mdclusterd: no DLM monitor device (%v): is the dlm module loaded?", monitorPaths)
 		}
 	}
-	if mon == "" {
-		return nil, fmt.Errorf("no DLM monitor device (%v): is the dlm module loaded?", monitorPaths)
+	events := make(chan md.LockspaceEvent, 1024)
+	d := controld.New(controld.Config{Cluster: c.Cluster.Name, NodeID: c.Node.ID, Address: net.ParseIP(c.Node.Address),
+		FenceWait: c.EffectiveFenceWait(), FenceCommand: c.DLMControl.FenceCommand, Prefix: c.LockEngine.Prefix + "controld/",
+		Monitor: monitor, FS: fs, Log: a.log.With("component", "controld")}, events)
+	return &controlPlane{d: d, events: events}, nil
+}
+
+// startControlPlane runs the control plane on session s until it ends.
+func (a *Agent) startControlPlane(ctx context.Context, s *session) {
+	cp := a.cp
+	if cp == nil {
+		return
 	}
-	if err := os.MkdirAll(filepath.Dir(c.DLMControl.LeaseFile), 0o755); err != nil {
-		return nil, fmt.Errorf("control plane lease file: %w", err)
+	sess, ok := s.Session.(controld.Session)
+	if !ok {
+		a.log.Error("dlm_control.mode mdclusterd needs a lock engine with a session store (etcd)")
+		return
 	}
-	d := controld.New(a.locks.kv, controld.Config{
-		Cluster: c.Cluster.Name, NodeID: c.Node.ID, Address: net.ParseIP(c.Node.Address),
-		TTL: c.Leases.TTL.Duration, FenceWait: c.EffectiveFenceWait(), FenceCommand: c.DLMControl.FenceCommand,
-		Prefix: c.LockEngine.Prefix + "controld/", LeaseFile: c.DLMControl.LeaseFile, Monitor: mon,
-		Log: a.log.With("component", "controld"),
-	})
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
+	ctx, cancel := s.ctx(ctx)
+	cp.cancel, cp.done = cancel, make(chan struct{})
 	go func() {
-		defer close(done)
-		for {
-			err := d.Run(ctx)
-			if ctx.Err() != nil {
+		defer close(cp.done)
+		defer cancel()
+		for ctx.Err() == nil {
+			err := cp.d.Run(ctx, sess)
+			if ctx.Err() != nil || errors.Is(err, controld.ErrLeaseLost) {
 				return
 			}
-			if errors.Is(err, controld.ErrLeaseLost) {
-				a.log.Error("DLM control plane lost its lease: ending the session, the watchdog fences this node", "err", err)
-				a.mu.Lock()
-				sess := a.sess
-				a.mu.Unlock()
-				if sess != nil {
-					_ = sess.Close()
-				}
-			} else {
-				a.log.Error("DLM control plane stopped, restarting", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
+			a.log.Error("DLM control plane stopped, restarting", "err", err)
+			sleepCtx(ctx, time.Second)
 		}
 	}()
-	return func() {
-		cancel()
-		<-done
-		if ls := d.Lockspaces(); len(ls) > 0 {
-			// dlm_controld refuses to stop here; the agent stops, so say what follows.
-			a.log.Error("DLM control plane stops with lockspaces in use: the kernel stops them, and the other nodes recover this node's md-cluster slots once its lease expires; stop clustered arrays before the agent",
-				"lockspaces", ls)
-		}
-		d.Close()
-	}, nil
+}
+
+// stopControlPlane ends the control plane's run on the current session.
+func (a *Agent) stopControlPlane() {
+	cp := a.cp
+	if cp == nil || cp.cancel == nil {
+		return
+	}
+	cp.cancel()
+	<-cp.done
+	cp.cancel = nil
+}
+
+// closeControlPlane closes the monitor device at the agent's exit: with lockspaces still in use
+// the kernel stops them (a restarted agent adopts and starts them again).
+func (a *Agent) closeControlPlane() {
+	if a.cp == nil {
+		return
+	}
+	if ls := a.cp.d.Lockspaces(); len(ls) > 0 {
+		a.log.Warn("the DLM control plane stops with lockspaces in use: the kernel stops them until mdclusterd runs again", "lockspaces", ls)
+	}
+	a.cp.d.Close()
+}
+
+// lockspaceEvent hands a lockspace uevent to the control plane. The kernel blocks the joining
+// or leaving lockspace until it is answered, so an event is never dropped while one runs.
+func (a *Agent) lockspaceEvent(e *md.LockspaceEvent) {
+	if a.cp == nil {
+		return
+	}
+	select {
+	case a.cp.events <- *e:
+	default:
+		// Never block the uevent reader: new-disk requests behind it have seconds to answer.
+		a.log.Error("DLM control plane is not taking lockspace events; the kernel waits for this one", "lockspace", e.Lockspace, "action", e.Action)
+	}
 }

@@ -3,9 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"mdcluster.dev/dlm"
 	"mdcluster.dev/dlm/etcdembed"
@@ -14,36 +13,29 @@ import (
 	"mdcluster.dev/mdcluster/config"
 )
 
-// lockService is the agent's lock engine and whatever must be closed with it.
-type lockService struct {
-	engine dlm.Engine
-	// etcd is the engine as its concrete type when it is etcd: sessions can be resumed.
-	etcd *etcdlock.Engine
-	// kv is the etcd client when the engine is etcd: the agent publishes cluster state
-	// (members, resync progress) as keys bound to its session's lease.
-	kv     *clientv3.Client
-	member *etcdembed.Member
-}
-
-func (s *lockService) Close() {
-	if s.kv != nil {
-		s.kv.Close()
-	}
-	if s.member != nil {
-		s.member.Close()
-	}
-}
-
-// openLockService starts or connects to the configured lock engine.
-func openLockService(ctx context.Context, c *config.Config) (*lockService, error) {
+// openLockService starts or connects to the configured lock engine. The agent reaches etcd
+// only through the engine (dlm's interfaces); the returned function closes the client and the
+// embedded member.
+func openLockService(ctx context.Context, c *config.Config, log *slog.Logger) (dlm.Engine, func(), error) {
 	le := c.LockEngine
-	s := &lockService{}
+	var closers []func()
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
 	var endpoints []string
 	var cc etcdembed.ClientConfig
 	switch le.Type {
 	case config.EngineEmbedded, config.EngineCluster:
 		opts := []etcdembed.Option{etcdembed.WithName(c.Node.Name), etcdembed.WithClientURLs(le.ClientURL),
-			etcdembed.WithPeerURLs(le.PeerURL), etcdembed.WithLogLevel("error")}
+			etcdembed.WithPeerURLs(le.PeerURL), etcdembed.WithLogger(log.With("component", "etcd"))}
+		if t, ok := le.ClientTLSFiles(); ok {
+			opts = append(opts, etcdembed.WithTLS(etcdembed.TLSFiles{CA: t.CA, Cert: t.Cert, Key: t.Key}))
+		}
+		if t, ok := le.PeerTLSFiles(); ok {
+			opts = append(opts, etcdembed.WithPeerTLS(etcdembed.TLSFiles{CA: t.CA, Cert: t.Cert, Key: t.Key}))
+		}
 		if le.Type == config.EngineCluster {
 			var ic []string
 			for _, p := range le.Peers {
@@ -53,9 +45,9 @@ func openLockService(ctx context.Context, c *config.Config) (*lockService, error
 		}
 		m, err := etcdembed.Start(le.DataDir, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("start etcd member in %s: %w", le.DataDir, err)
+			return nil, nil, fmt.Errorf("start etcd member in %s: %w", le.DataDir, err)
 		}
-		s.member = m
+		closers = append(closers, func() { m.Close() })
 		// Talk to the local member only: a dead peer endpoint stalls a client for longer than a TTL.
 		endpoints = m.ClientURLs()
 	case config.EngineKernel:
@@ -63,26 +55,27 @@ func openLockService(ctx context.Context, c *config.Config) (*lockService, error
 		// locks live in a userspace lockspace of their own. It has no sessions with a TTL and
 		// no fencing tokens: a dead node's locks go when the DLM recovers, after the cluster
 		// stack has fenced it.
-		s.engine = kerneldlm.New(kerneldlm.WithLockspace(kerneldlm.DefaultLockspace))
-		return s, nil
+		return kerneldlm.New(kerneldlm.WithLockspace(kerneldlm.DefaultLockspace)), func() {}, nil
 	case config.EngineExternal:
 		endpoints = le.Endpoints
-		cc = etcdembed.ClientConfig{CAFile: le.TLS.CA, CertFile: le.TLS.Cert, KeyFile: le.TLS.Key}
 	default:
-		return nil, fmt.Errorf("lock_engine.type %q is not supported by this agent build", le.Type)
+		return nil, nil, fmt.Errorf("lock_engine.type %q is not supported by this agent build", le.Type)
 	}
 	cc.Endpoints = endpoints
+	cc.Logger = log.With("component", "etcd")
+	// The agent's own client authenticates with this node's certificate (mutual TLS).
+	if t, ok := le.ClientTLSFiles(); ok {
+		cc.CAFile, cc.CertFile, cc.KeyFile = t.CA, t.Cert, t.Key
+	}
 	cli, err := etcdembed.NewClient(cc)
 	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("connect to etcd %v: %w", endpoints, err)
+		closeAll()
+		return nil, nil, fmt.Errorf("connect to etcd %v: %w", endpoints, err)
 	}
-	s.kv = cli
+	closers = append(closers, func() { cli.Close() })
 	if err := etcdembed.WaitLeader(ctx, cli); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("etcd %v has no leader: %w", endpoints, err)
+		closeAll()
+		return nil, nil, fmt.Errorf("etcd %v has no leader: %w", endpoints, err)
 	}
-	s.etcd = etcdlock.New(cli, etcdlock.WithPrefix(strings.TrimSuffix(le.Prefix, "/")+"/dlm"))
-	s.engine = s.etcd
-	return s, nil
+	return etcdlock.New(cli, etcdlock.WithPrefix(strings.TrimSuffix(le.Prefix, "/")+"/dlm")), closeAll, nil
 }

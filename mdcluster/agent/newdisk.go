@@ -19,16 +19,14 @@ var errNoSuchDevice = errors.New("no local device carries that md device UUID")
 // kernel waits a few seconds for ADD_NEW_DISK with MD_DISK_CANDIDATE naming the local device
 // whose v1 superblock has the device UUID, or for CLUSTERED_DISK_NACK when there is none.
 func (a *Agent) confirmNewDisk(ev *md.NewDiskEvent) error {
-	dev, err := md.OpenDevice("/dev/" + ev.Array)
+	dev, err := md.OpenDevice(filepath.Join(a.paths.Dev, ev.Array))
 	if err != nil {
 		return fmt.Errorf("open /dev/%s: %w", ev.Array, err)
 	}
 	defer dev.Close()
-	major, minor, name, err := findByDeviceUUID("/sys/class/block", "/dev", ev.DeviceUUID)
+	major, minor, name, err := findByDeviceUUID(filepath.Join(a.paths.Sys, "class", "block"), a.paths.Dev, ev.DeviceUUID)
 	if errors.Is(err, errNoSuchDevice) {
-		a.mu.Lock()
-		a.counter.NewDiskNacked++
-		a.mu.Unlock()
+		a.rec.countNewDisk(false)
 		a.log.Warn("new disk not found here: NACK", "md", ev.Array, "device_uuid", ev.DeviceUUID.String(), "raid_disk", ev.RaidDisk)
 		if nerr := dev.ClusteredDiskNack(); nerr != nil {
 			return fmt.Errorf("nack new disk %s on %s: %w", ev.DeviceUUID, ev.Array, nerr)
@@ -42,9 +40,7 @@ func (a *Agent) confirmNewDisk(ev *md.NewDiskEvent) error {
 	if err := dev.AddNewDisk(info); err != nil {
 		return fmt.Errorf("confirm new disk %s (%s) on %s: %w", name, ev.DeviceUUID, ev.Array, err)
 	}
-	a.mu.Lock()
-	a.counter.NewDiskConfirmed++
-	a.mu.Unlock()
+	a.rec.countNewDisk(true)
 	a.log.Info("confirmed new disk", "md", ev.Array, "device", name, "device_uuid", ev.DeviceUUID.String(), "raid_disk", ev.RaidDisk)
 	return nil
 }

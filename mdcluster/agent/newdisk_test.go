@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"mdcluster.dev/mdcluster/md"
 )
@@ -62,27 +61,5 @@ func TestFindByDeviceUUID(t *testing.T) {
 	}
 	if _, _, _, err := findByDeviceUUID(sysBlock, devDir, md.UUID{1, 2, 3}); !errors.Is(err, errNoSuchDevice) {
 		t.Fatalf("unknown UUID: %v, want errNoSuchDevice", err)
-	}
-}
-
-func TestWatchdogTimeout(t *testing.T) {
-	for _, tc := range []struct{ margin, want time.Duration }{
-		{time.Second, time.Second}, {2 * time.Second, time.Second}, {5 * time.Second, 3 * time.Second}, {6 * time.Second, 4 * time.Second},
-	} {
-		got := watchdogTimeout(tc.margin)
-		if got != tc.want || (tc.margin >= 2*time.Second && got*5/4 > tc.margin) {
-			t.Errorf("watchdogTimeout(%s) = %s, want %s (reset within the margin)", tc.margin, got, tc.want)
-		}
-	}
-}
-
-func TestLockspacesInUse(t *testing.T) {
-	dir := t.TempDir()
-	if got := lockspacesInUse(filepath.Join(dir, "absent")); got != nil {
-		t.Fatalf("no DLM: %v", got)
-	}
-	os.Mkdir(filepath.Join(dir, "10d42f6e-5047-0313-e014-6ae7b4d871b2"), 0o755)
-	if got := lockspacesInUse(dir); len(got) != 1 || got[0] != "10d42f6e-5047-0313-e014-6ae7b4d871b2" {
-		t.Fatalf("lockspaces = %v", got)
 	}
 }

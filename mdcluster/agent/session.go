@@ -3,92 +3,94 @@ package agent
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"mdcluster.dev/dlm"
 )
 
-// sessionFile records the etcd lease of the running session next to the API socket (a tmpfs
-// in /run: it survives an agent restart, not a reboot). A restarted agent resumes that lease
-// and adopts its locks, so a kill -9 never hands an array to another node or repeats an
-// assembly.
-func (a *Agent) sessionFile() string {
-	return filepath.Join(filepath.Dir(a.cfg.Listen.APISocket), "session")
+// session is the node's session in the lock engine as the agent uses it. The agent treats it
+// as lost from its fence point on (see mdcluster/fence), or when the engine ends it, whichever
+// comes first: after that no pass acts on md or on its locks.
+type session struct {
+	dlm.Session
+	gen     uint64        // numbers the agent's sessions; array state of an older one is void
+	id      dlm.SessionID // 0 when the engine has no session IDs
+	resumed bool
+
+	mu      sync.Mutex
+	adopted map[string]dlm.Lock // locks granted before a restart, until a pass takes them
+
+	lostOnce sync.Once
+	lostCh   chan struct{}
+	// fenceHandled: the guard has run the session-lost steps for this session; decided is
+	// closed once it has also decided whether the node must be reset.
+	fenceHandled atomic.Bool
+	decided      chan struct{}
 }
 
-// openSession resumes the previous process's session when its lease is still alive, or opens
-// a new one. It reports whether it resumed.
-func (a *Agent) openSession(ctx context.Context) (dlm.Session, bool, error) {
-	if a.locks.etcd != nil {
-		if b, err := os.ReadFile(a.sessionFile()); err == nil {
-			id, perr := strconv.ParseInt(strings.TrimSpace(string(b)), 16, 64)
-			if perr == nil {
-				s, err := a.locks.etcd.Resume(ctx, clientv3.LeaseID(id))
-				if err == nil {
-					return s, true, nil
-				}
-				a.log.Info("previous session is gone; opening a new one", "lease", fmt.Sprintf("%x", id), "err", err)
-			}
-		}
+func newSession(s dlm.Session, gen uint64, resumed bool) *session {
+	ss := &session{Session: s, gen: gen, resumed: resumed, lostCh: make(chan struct{}), decided: make(chan struct{}), adopted: map[string]dlm.Lock{}}
+	if idd, ok := s.(dlm.Identified); ok {
+		ss.id = idd.ID()
 	}
-	sess, err := a.locks.engine.NewSession(ctx, dlm.WithTTL(a.cfg.Leases.TTL.Duration))
-	if err != nil {
-		return nil, false, fmt.Errorf("open session: %w", err)
-	}
-	if ls, ok := sess.(interface{ Lease() clientv3.LeaseID }); ok {
-		if err := os.WriteFile(a.sessionFile(), []byte(fmt.Sprintf("%x\n", int64(ls.Lease()))), 0o600); err != nil {
-			a.log.Warn("cannot record the session for a restart", "err", err)
-		}
-	}
-	return sess, false, nil
+	return ss
 }
 
-// forgetSession removes the record after the session ended on purpose or expired.
-func (a *Agent) forgetSession() { _ = os.Remove(a.sessionFile()) }
-
-// adopt takes over the locks the previous process held in a resumed session.
-func (a *Agent) adopt(ctx context.Context, sess dlm.Session) {
-	ad, ok := sess.(interface {
-		Adopt(context.Context, string) (dlm.Lock, error)
-	})
+// deadline is the earliest moment the lock service may expire the session; ok is false for
+// engines that do not know it (the kernel DLM: the cluster stack fences).
+func (s *session) deadline() (time.Time, bool) {
+	d, ok := s.Session.(dlm.Deadliner)
 	if !ok {
-		return
+		return time.Time{}, false
 	}
-	get := func(res string) dlm.Lock {
-		cctx, cancel := context.WithTimeout(ctx, opTimeout)
-		defer cancel()
-		l, err := ad.Adopt(cctx, res)
-		if err != nil {
-			if !errors.Is(err, dlm.ErrNotHeld) {
-				a.log.Error("adopt lock", "resource", res, "err", err)
-			}
-			return nil
-		}
-		a.log.Info("adopted lock from the previous process", "resource", res, "token", l.Token())
-		return l
-	}
-	var slots []dlm.Lock
-	for i := 0; i < a.cfg.Resync.MaxConcurrent; i++ {
-		if l := get(slotResource(i)); l != nil {
-			slots = append(slots, l)
-		}
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, uuid := range a.sortedUUIDs() {
-		st := a.arrays[uuid]
-		st.act = get(actResource(uuid))
-		if st.sync = get(syncResource(uuid)); st.sync != nil && len(slots) > 0 {
-			st.slot, slots = slots[0], slots[1:]
-		}
-	}
-	for _, l := range slots {
-		release(l)
+	return d.Deadline(), true
+}
+
+// lost is closed once the agent stopped trusting the session.
+func (s *session) lost() <-chan struct{} { return s.lostCh }
+
+func (s *session) markLost() { s.lostOnce.Do(func() { close(s.lostCh) }) }
+
+// valid reports whether the session may still be acted on.
+func (s *session) valid() bool {
+	select {
+	case <-s.lostCh:
+		return false
+	case <-s.Done():
+		return false
+	default:
+		return true
 	}
 }
+
+// takeAdopted hands a pass the lock the previous process held on res, once.
+func (s *session) takeAdopted(res string) dlm.Lock {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.adopted[res]
+	delete(s.adopted, res)
+	return l
+}
+
+// ctx returns a context that ends when the session is lost or parent ends: every lock call and
+// every md action of a pass runs under it.
+func (s *session) ctx(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	stop := context.AfterFunc(s.Session.Ctx(), cancel)
+	go func() {
+		select {
+		case <-s.lostCh:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { stop(); cancel() }
+}
+
+// errNoSession means there is no valid session: the pass does nothing.
+var errNoSession = errors.New("no valid session in the lock engine")
+
+// errShuttingDown is returned to API callers while the agent stops.
+var errShuttingDown = errors.New("mdclusterd is shutting down")

@@ -19,22 +19,32 @@ const (
 
 // Status is the agent's view of the cluster.
 type Status struct {
-	Node     string        `json:"node"`
-	NodeID   int           `json:"node_id"`
-	Cluster  string        `json:"cluster"`
-	Engine   string        `json:"engine"`
-	Session  SessionInfo   `json:"session"`
-	Members  []Member      `json:"members"`
-	Arrays   []ArrayStatus `json:"arrays"`
-	Leases   []Lease       `json:"leases"`
-	Resyncs  []Resync      `json:"resyncs"`
-	Observed time.Time     `json:"observed"`
+	Node    string `json:"node"`
+	NodeID  int    `json:"node_id"`
+	Cluster string `json:"cluster"`
+	Engine  string `json:"engine"`
+	// DLMControl is dlm_control.mode: who runs the kernel DLM's control plane ("mdclusterd":
+	// this agent, with no corosync, so mdadm needs mdcluster's libcmap shim for the cluster
+	// name; "external": corosync and dlm_controld; "off"). Added for mdcadm, which must not read
+	// the agent's configuration file.
+	DLMControl string        `json:"dlm_control,omitempty"`
+	Session    SessionInfo   `json:"session"`
+	Members    []Member      `json:"members"`
+	Arrays     []ArrayStatus `json:"arrays"`
+	Leases     []Lease       `json:"leases"`
+	Resyncs    []Resync      `json:"resyncs"`
+	// Actions counts what the agent did on md and on the locks since it started, by action
+	// (assemble, stop_unleased, sync_frozen, …): the same figures as the metrics.
+	Actions  map[string]uint64 `json:"actions,omitempty"`
+	Observed time.Time         `json:"observed"`
 }
 
 // SessionInfo is this node's session in the lock engine.
 type SessionInfo struct {
 	Valid bool          `json:"valid"`
 	TTL   time.Duration `json:"ttl_ns"`
+	// Resumed: this process resumed the session its predecessor left (a restart).
+	Resumed bool `json:"resumed,omitempty"`
 }
 
 // Member is a node that has a live session.
@@ -74,6 +84,9 @@ type Resync struct {
 	Action   string  `json:"action"` // resync, recover, check, repair
 	Progress float64 `json:"progress"`
 	Waiting  bool    `json:"waiting"` // held back: no lease or over the concurrency limit
+	// Leased: the node runs it under its resync lease (exclusive arrays, or for mdcadm);
+	// md-cluster's own syncs run under the kernel's resync lock instead.
+	Leased bool `json:"leased,omitempty"`
 }
 
 // AcquireRequest asks for a lease on an array for a caller such as mdcadm.
@@ -82,8 +95,6 @@ type AcquireRequest struct {
 	Kind  string `json:"kind"`
 	// Owner says who asks (e.g. "mdcadm pid 1234"); it appears in status.
 	Owner string `json:"owner"`
-	// Wait bounds how long to wait for the lease; 0 means fail at once if it is held.
-	Wait time.Duration `json:"wait_ns"`
 }
 
 // Grant is a lease the agent holds for a caller until it is released (or the agent's session

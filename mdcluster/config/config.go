@@ -52,6 +52,10 @@ type Node struct {
 // Cluster names the cluster; md-cluster arrays carry this name in their bitmap.
 type Cluster struct {
 	Name string `yaml:"name"`
+	// SingleNode says that this node is the whole cluster. etcd-embedded is a lock service
+	// private to its node: two nodes configured alike would each grant themselves every array,
+	// so arrays on it are refused unless the file says no other node can see their disks.
+	SingleNode bool `yaml:"single_node"`
 }
 
 // LockEngine selects and configures the lock and lease engine.
@@ -59,14 +63,26 @@ type LockEngine struct {
 	Type string `yaml:"type"`
 	// DataDir holds the embedded or agent-formed etcd member's data.
 	DataDir string `yaml:"data_dir"`
-	// ClientURL and PeerURL are this node's etcd member URLs (embedded and cluster).
+	// ClientURL is this node's etcd member's client URL (embedded and cluster); the agent's own
+	// client uses it.
 	ClientURL string `yaml:"client_url"`
-	PeerURL   string `yaml:"peer_url"`
+	// PeerURL is this node's member's peer URL. Empty: http://127.0.0.1:2380 for etcd-embedded,
+	// this node's entry in Peers for etcd-cluster (so the file differs between the nodes only in
+	// its node section).
+	PeerURL string `yaml:"peer_url"`
 	// Peers lists every member of an agent-formed cluster, this node included.
 	Peers []Peer `yaml:"peers"`
 	// Endpoints of an external etcd cluster.
 	Endpoints []string `yaml:"endpoints"`
-	TLS       TLS      `yaml:"tls"`
+	// TLS is this node's certificate for etcd's client side: the member serves ClientURL with it
+	// and requires a client certificate from the same CA; the agent's own client presents it.
+	// It also serves the peer URL when PeerTLS is empty.
+	TLS TLS `yaml:"tls"`
+	// PeerTLS, when set, is used for the peer URLs instead of TLS (a separate peer CA).
+	PeerTLS TLS `yaml:"peer_tls"`
+	// Insecure allows plain http off the loopback. Anyone who reaches such a URL can read and
+	// write every lock: the file has to say so.
+	Insecure bool `yaml:"insecure"`
 	// Prefix under which all lock keys live.
 	Prefix string `yaml:"prefix"`
 }
@@ -77,12 +93,16 @@ type Peer struct {
 	PeerURL string `yaml:"peer_url"`
 }
 
-// TLS is the client side of (m)TLS to an external etcd.
+// TLS names the files of mutual TLS: the CA that signs both sides, and this node's certificate
+// and key. All three or none.
 type TLS struct {
 	CA   string `yaml:"ca"`
 	Cert string `yaml:"cert"`
 	Key  string `yaml:"key"`
 }
+
+// IsZero reports whether no file is named.
+func (t TLS) IsZero() bool { return t == TLS{} }
 
 // Array is one md array the agent manages.
 type Array struct {
@@ -135,11 +155,11 @@ func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 func Default() Config {
 	return Config{
 		LockEngine: LockEngine{Type: EngineEmbedded, DataDir: "/var/lib/mdcluster/etcd",
-			ClientURL: "http://127.0.0.1:2379", PeerURL: "http://127.0.0.1:2380", Prefix: "/mdcluster/"},
+			ClientURL: "http://127.0.0.1:2379", Prefix: "/mdcluster/"},
 		Leases:     Leases{TTL: Duration{15 * time.Second}, WatchdogMargin: Duration{5 * time.Second}},
 		Resync:     Resync{MaxConcurrent: 1},
 		Listen:     Listen{APISocket: "/run/mdcluster/mdclusterd.sock", Metrics: "127.0.0.1:9810"},
-		DLMControl: DLMControl{Mode: ControlOff, LeaseFile: "/run/mdcluster/controld.lease"},
+		DLMControl: DLMControl{Mode: ControlOff},
 	}
 }
 
@@ -157,11 +177,30 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
-// Parse decodes a configuration over the defaults, rejecting unknown keys, then validates it.
+// MaxFileSize bounds the configuration file and every file it names that the agent reads whole.
+const MaxFileSize = 1 << 20
+
+// Parse decodes a configuration over the defaults, rejecting unknown keys, validates it, then
+// checks the files it names (CheckFiles).
 func Parse(r io.Reader) (*Config, error) {
-	b, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	c, err := parse(r)
 	if err != nil {
 		return nil, err
+	}
+	if err := c.CheckFiles(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parse is Parse without the file checks: bytes in, a valid configuration or one error out.
+func parse(r io.Reader) (*Config, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxFileSize {
+		return nil, errors.New("larger than 1 MiB (a configuration is a few kilobytes; nothing of it was used)")
 	}
 	c := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(b))
@@ -169,6 +208,7 @@ func Parse(r io.Reader) (*Config, error) {
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, yamlError(err)
 	}
+	c.LockEngine.defaultPeerURL(c.Node.Name)
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -192,7 +232,7 @@ func yamlError(err error) error {
 
 func sectionName(goType string) string {
 	names := map[string]string{"Config": "the top level", "Node": "node", "Cluster": "cluster",
-		"LockEngine": "lock_engine", "Peer": "lock_engine.peers[]", "TLS": "lock_engine.tls",
+		"LockEngine": "lock_engine", "Peer": "lock_engine.peers[]", "TLS": "lock_engine.tls or lock_engine.peer_tls",
 		"Array": "arrays[]", "Leases": "leases", "Resync": "resync", "Listen": "listen", "DLMControl": "dlm_control"}
 	if n, ok := names[goType]; ok {
 		return n

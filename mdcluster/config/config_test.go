@@ -1,28 +1,76 @@
 package config
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"mdcluster.dev/internal/pki"
 )
 
+// exampleWithPKI is the shipped example with its TLS files made for node1 in a temporary
+// directory: the example describes node1 of a three-node cluster.
+func exampleWithPKI(t *testing.T) (path, tlsDir string) {
+	t.Helper()
+	b, err := os.ReadFile("../../scripts/mdclusterd.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ca, err := pki.NewCA("test CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := ca.Issue("node1", []string{"192.168.100.1"}, time.Time{}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsDir = filepath.Join(dir, "tls")
+	if err := n.Save(tlsDir, ca); err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(dir, "mdclusterd.yaml")
+	if err := os.WriteFile(path, bytes.ReplaceAll(b, []byte("/etc/mdcluster/tls/"), []byte(tlsDir+"/")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, tlsDir
+}
+
 func TestExampleConfig(t *testing.T) {
-	c, err := Load("../../scripts/mdclusterd.example.yaml")
+	// As shipped, it names certificates that are not there yet.
+	if _, err := Load("../../scripts/mdclusterd.example.yaml"); err == nil || !strings.Contains(err.Error(), `lock_engine.tls.ca: "/etc/mdcluster/tls/ca.crt": no such file or directory`) {
+		t.Fatalf("the shipped example without its certificates: %v", err)
+	}
+	path, tlsDir := exampleWithPKI(t)
+	c, err := Load(path)
 	if err != nil {
 		t.Fatalf("the shipped example does not load: %v", err)
 	}
 	want := Default()
 	want.Node = Node{Name: "node1", ID: 1, Address: "192.168.100.1"}
 	want.Cluster.Name = "mdlab"
-	want.LockEngine.Peers = []Peer{}
+	want.LockEngine.Type = EngineCluster
+	want.LockEngine.ClientURL = "https://127.0.0.1:2379"
+	want.LockEngine.PeerURL = "https://192.168.100.1:2380"
+	want.LockEngine.Peers = []Peer{{"node1", "https://192.168.100.1:2380"}, {"node2", "https://192.168.100.2:2380"}, {"node3", "https://192.168.100.3:2380"}}
 	want.LockEngine.Endpoints = []string{}
+	want.LockEngine.TLS = TLS{CA: tlsDir + "/ca.crt", Cert: tlsDir + "/node.crt", Key: tlsDir + "/node.key"}
 	want.Leases.Watchdog = "/dev/watchdog"
 	want.Arrays = []Array{{UUID: "fd4485b9:5882c440:166d447e:b3049159", Name: "data", Mode: ModeExclusive,
 		Devices: []string{"/dev/disk/by-id/wwn-0x5000c500a1b2c3d4", "/dev/disk/by-id/wwn-0x5000c500a1b2c3d5", "/dev/disk/by-id/wwn-0x5000c500a1b2c3d6"}}}
 	if diff := cmp.Diff(want, *c); diff != "" {
 		t.Errorf("example config (-want +got):\n%s", diff)
+	}
+	if tc, ok := c.LockEngine.ClientTLSFiles(); !ok || tc != want.LockEngine.TLS {
+		t.Errorf("client TLS %+v, %v", tc, ok)
+	}
+	if pt, ok := c.LockEngine.PeerTLSFiles(); !ok || pt != want.LockEngine.TLS {
+		t.Errorf("peer TLS %+v, %v", pt, ok)
 	}
 }
 
@@ -54,7 +102,7 @@ func TestBadConfigNamesKey(t *testing.T) {
 		{"engine type", minimal + "lock_engine: {type: zookeeper}\n", `lock_engine.type: "zookeeper": want one of`},
 		{"external without endpoints", minimal + "lock_engine: {type: etcd-external}\n", "lock_engine.endpoints"},
 		{"external bad endpoint", minimal + "lock_engine: {type: etcd-external, endpoints: [\"10.0.0.1:2379\"]}\n", "lock_engine.endpoints[0]"},
-		{"mtls half", minimal + "lock_engine: {type: etcd-external, endpoints: [\"https://e:2379\"], tls: {cert: /c}}\n", "lock_engine.tls: cert and key go together"},
+		{"mtls half", minimal + "lock_engine: {type: etcd-external, endpoints: [\"https://e:2379\"], tls: {cert: /c}}\n", "lock_engine.tls: want ca, cert and key together"},
 		{"cluster peers count", minimal + "lock_engine: {type: etcd-cluster, peers: [{name: n1, peer_url: \"http://a:2380\"}]}\n", "lock_engine.peers: \"1 peers\""},
 		{"kernel needs address", minimal + "lock_engine: {type: kernel-dlm}\n", "node.address: the kernel DLM needs"},
 		{"array uuid", minimal + "arrays: [{uuid: nope, name: a, mode: exclusive, devices: [/dev/sda]}]\n", "arrays[0].uuid"},

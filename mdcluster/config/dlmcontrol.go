@@ -1,7 +1,7 @@
 package config
 
 import (
-	"path/filepath"
+	"fmt"
 	"time"
 )
 
@@ -18,11 +18,13 @@ type DLMControl struct {
 	// FenceCommand fences a failed node before its lockspaces are recovered (STONITH); run with
 	// /bin/sh -c, FENCE_NODE_ID and FENCE_NODE_ADDRESS set; recovery waits for exit status 0.
 	FenceCommand string `yaml:"fence_command"`
-	// FenceWait, without a fence command: how long after a node's lease expired its watchdog
-	// is trusted to have reset it. 0 means leases.watchdog_margin.
+	// FenceWait, without a fence command: how long peers wait after a node's session expired
+	// before they recover its lockspaces. 0 means leases.watchdog_margin. Its watchdog reset it
+	// at least its own margin before the expiry already; this covers the reset itself (a slow
+	// softdog, I/O in flight in a controller). At most leases.ttl: the clustered arrays' I/O
+	// waits through it at every failover, and a longer wait buys nothing the watchdog does not
+	// already guarantee (a value like 5m with a 5s TTL is a typo).
 	FenceWait Duration `yaml:"fence_wait"`
-	// LeaseFile keeps the control plane's lease id so a restarted agent resumes it.
-	LeaseFile string `yaml:"lease_file"`
 }
 
 // EffectiveFenceWait is FenceWait, or the watchdog margin when FenceWait is 0.
@@ -47,14 +49,11 @@ func (c *Config) validateDLMControl() error {
 		if c.Leases.Watchdog == "" && d.FenceCommand == "" {
 			return keyErr("dlm_control.fence_command", "", "without leases.watchdog a failed node can only be fenced by a command")
 		}
-		if !filepath.IsAbs(d.LeaseFile) {
-			return keyErr("dlm_control.lease_file", d.LeaseFile, "want an absolute path")
-		}
 	default:
 		return keyErr("dlm_control.mode", d.Mode, "want off, mdclusterd or external")
 	}
-	if d.FenceWait.Duration < 0 || d.FenceWait.Duration > 5*time.Minute {
-		return keyErr("dlm_control.fence_wait", d.FenceWait.String(), "want 0 (the watchdog margin) to 5m")
+	if w, ttl := d.FenceWait.Duration, c.Leases.TTL.Duration; w < 0 || w > ttl {
+		return keyErr("dlm_control.fence_wait", w.String(), fmt.Sprintf("want 0 (leases.watchdog_margin) to leases.ttl (%s)", ttl))
 	}
 	return nil
 }

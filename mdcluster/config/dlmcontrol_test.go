@@ -9,7 +9,7 @@ import (
 const controld = `
 node: {name: n1, id: 1, address: 10.0.0.1}
 cluster: {name: mdlab}
-lock_engine: {type: etcd-external, endpoints: ["http://e:2379"]}
+lock_engine: {type: etcd-external, endpoints: ["http://127.0.0.1:2379"]}
 leases: {ttl: 10s, watchdog: /dev/watchdog, watchdog_margin: 3s}
 `
 
@@ -18,7 +18,7 @@ func TestDLMControl(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.DLMControl.Mode != ControlMdclusterd || c.EffectiveFenceWait() != 3*time.Second || c.DLMControl.LeaseFile != "/run/mdcluster/controld.lease" {
+	if c.DLMControl.Mode != ControlMdclusterd || c.EffectiveFenceWait() != 3*time.Second {
 		t.Errorf("dlm_control = %+v, fence wait %s", c.DLMControl, c.EffectiveFenceWait())
 	}
 	c, err = Parse(strings.NewReader(controld + "dlm_control: {mode: mdclusterd, fence_wait: 7s}\n"))
@@ -41,7 +41,6 @@ func TestDLMControlErrors(t *testing.T) {
 		{"kernel engine", "node: {name: n1, id: 1, address: 10.0.0.1}\ncluster: {name: c}\nlock_engine: {type: kernel-dlm}\ndlm_control: {mode: mdclusterd}\n", "dlm_control.mode: \"mdclusterd\": the kernel-dlm lock engine"},
 		{"no fencing", noDog + "dlm_control: {mode: mdclusterd}\n", "dlm_control.fence_command: without leases.watchdog"},
 		{"fence wait", controld + "dlm_control: {mode: mdclusterd, fence_wait: 10m}\n", "dlm_control.fence_wait"},
-		{"lease file", controld + "dlm_control: {mode: mdclusterd, lease_file: run/x}\n", "dlm_control.lease_file"},
 		{"unknown key", controld + "dlm_control: {mode: off, fence: x}\n", `unknown key "fence" (in dlm_control)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

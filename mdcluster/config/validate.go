@@ -8,6 +8,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"mdcluster.dev/dlm"
+	"mdcluster.dev/mdcluster/fence"
 )
 
 var (
@@ -15,7 +18,8 @@ var (
 	uuidRe = regexp.MustCompile(`^[0-9a-f]{8}:[0-9a-f]{8}:[0-9a-f]{8}:[0-9a-f]{8}$`)
 )
 
-// Validate checks every key and returns the first problem, naming its key.
+// Validate checks every key and returns the first problem, naming its key. It reads no file:
+// CheckFiles does.
 func (c *Config) Validate() error {
 	if !nameRe.MatchString(c.Node.Name) {
 		return keyErr("node.name", c.Node.Name, "want 1-63 letters, digits, '.', '_' or '-'")
@@ -36,19 +40,19 @@ func (c *Config) Validate() error {
 	if err := c.validateArrays(); err != nil {
 		return err
 	}
+	if err := c.validateTopology(); err != nil {
+		return err
+	}
 	if c.Leases.TTL.Duration < 5*time.Second || c.Leases.TTL.Duration > 5*time.Minute {
 		return keyErr("leases.ttl", c.Leases.TTL.String(), "want 5s to 5m (etcd's own failover needs more than 5s + 2 election timeouts)")
 	}
-	if c.Leases.Watchdog != "" && !filepath.IsAbs(c.Leases.Watchdog) {
-		return keyErr("leases.watchdog", c.Leases.Watchdog, "want an absolute device path such as /dev/watchdog")
+	if c.Leases.Watchdog != "" {
+		if err := checkPath("leases.watchdog", c.Leases.Watchdog); err != nil {
+			return err
+		}
 	}
-	if m := c.Leases.WatchdogMargin.Duration; m <= 0 || m >= c.Leases.TTL.Duration {
-		return keyErr("leases.watchdog_margin", c.Leases.WatchdogMargin.String(), "want more than 0 and less than leases.ttl")
-	}
-	// The watchdog's resolution is a second and a pet period is a quarter of its timeout: the
-	// node is reset within the margin only when the margin is at least 2 s.
-	if c.Leases.Watchdog != "" && c.Leases.WatchdogMargin.Duration < 2*time.Second {
-		return keyErr("leases.watchdog_margin", c.Leases.WatchdogMargin.String(), "want at least 2s with a watchdog")
+	if err := c.Leases.validateMargin(); err != nil {
+		return err
 	}
 	if err := c.validateDLMControl(); err != nil {
 		return err
@@ -56,92 +60,95 @@ func (c *Config) Validate() error {
 	if c.Resync.MaxConcurrent < 1 || c.Resync.MaxConcurrent > 64 {
 		return keyErr("resync.max_concurrent", fmt.Sprint(c.Resync.MaxConcurrent), "want 1 to 64")
 	}
-	if !filepath.IsAbs(c.Listen.APISocket) {
-		return keyErr("listen.api_socket", c.Listen.APISocket, "want an absolute path")
+	if err := checkPath("listen.api_socket", c.Listen.APISocket); err != nil {
+		return err
 	}
 	if c.Listen.Metrics != "" {
 		if _, _, err := net.SplitHostPort(c.Listen.Metrics); err != nil {
 			return keyErr("listen.metrics", c.Listen.Metrics, "want host:port")
 		}
 	}
+	if c.Listen.MetricsWebConfig != "" {
+		if err := checkPath("listen.metrics_web_config", c.Listen.MetricsWebConfig); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-func (e *LockEngine) validate(node Node) error {
-	if e.Prefix == "" || !strings.HasPrefix(e.Prefix, "/") || !strings.HasSuffix(e.Prefix, "/") {
-		return keyErr("lock_engine.prefix", e.Prefix, "want a key prefix that starts and ends with /")
+// MaxClockRate is the clock-rate difference between nodes the margin must cover.
+const MaxClockRate = 0.01
+
+// validateMargin checks the margin against the fencing arithmetic of mdcluster/fence and the
+// renewal timing of dlm/etcdlock, the single source of both. The margin covers the watchdog's
+// reset and the clock-rate difference between this node and the etcd leader over a whole TTL:
+// the node counts its deadline on its own clock, etcd expires the lease on the leader's. It
+// must cover a 1 % rate difference (MaxClockRate: ten times what NTP allows, room for a loaded
+// VM's clock), so a long TTL needs a longer margin: 5m needs 3s. Above TTL/2 a session renewed
+// on schedule would reach its fence point and a healthy node would reset (fence.Healthy).
+func (l *Leases) validateMargin() error {
+	ttl, m := l.TTL.Duration, l.WatchdogMargin.Duration
+	if m < time.Second || m > ttl/2 {
+		return keyErr("leases.watchdog_margin", m.String(), fmt.Sprintf("want 1s to leases.ttl/2 (%s)", ttl/2))
 	}
-	switch e.Type {
-	case EngineEmbedded:
-		if err := checkURL("lock_engine.client_url", e.ClientURL); err != nil {
-			return err
-		}
-		if !filepath.IsAbs(e.DataDir) {
-			return keyErr("lock_engine.data_dir", e.DataDir, "want an absolute path")
-		}
-	case EngineCluster:
-		if !filepath.IsAbs(e.DataDir) {
-			return keyErr("lock_engine.data_dir", e.DataDir, "want an absolute path")
-		}
-		if err := checkURL("lock_engine.client_url", e.ClientURL); err != nil {
-			return err
-		}
-		if err := checkURL("lock_engine.peer_url", e.PeerURL); err != nil {
-			return err
-		}
-		if n := len(e.Peers); n != 3 && n != 5 {
-			return keyErr("lock_engine.peers", fmt.Sprintf("%d peers", n), "an agent-formed etcd cluster has 3 or 5 members")
-		}
-		self := false
-		for i, p := range e.Peers {
-			key := fmt.Sprintf("lock_engine.peers[%d]", i)
-			if !nameRe.MatchString(p.Name) {
-				return keyErr(key+".name", p.Name, "want 1-63 letters, digits, '.', '_' or '-'")
-			}
-			if err := checkURL(key+".peer_url", p.PeerURL); err != nil {
-				return err
-			}
-			self = self || p.Name == node.Name
-		}
-		if !self {
-			return keyErr("lock_engine.peers", node.Name, "node.name must be one of the peers")
-		}
-	case EngineExternal:
-		if len(e.Endpoints) == 0 {
-			return keyErr("lock_engine.endpoints", "", "an external etcd needs at least one endpoint")
-		}
-		for i, ep := range e.Endpoints {
-			if err := checkURL(fmt.Sprintf("lock_engine.endpoints[%d]", i), ep); err != nil {
-				return err
+	if drift := time.Duration(float64(ttl) * MaxClockRate); m < drift {
+		return keyErr("leases.watchdog_margin", m.String(), fmt.Sprintf("want at least %s with leases.ttl %s: the margin covers a %.0f%% clock-rate difference over the TTL", drift, ttl, MaxClockRate*100))
+	}
+	if l.Watchdog == "" {
+		return nil
+	}
+	// The watchdog's unit is the second: the timeout asked of it must stay below the margin,
+	// and the fence point must leave a session renewed on schedule alone.
+	if m < fence.MinMargin {
+		return keyErr("leases.watchdog_margin", m.String(), fmt.Sprintf("want at least %s with a watchdog", fence.MinMargin))
+	}
+	t := fence.WatchdogTimeout(ttl, m)
+	if t < time.Second || t >= m || !fence.Healthy(ttl, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor, m, t) {
+		return keyErr("leases.watchdog_margin", m.String(), fmt.Sprintf("with leases.ttl %s no watchdog timeout of a second or more fits: "+
+			"a session renewed on schedule would reach its fence point (want a longer ttl or a shorter margin)", ttl))
+	}
+	return nil
+}
+
+// validateTopology refuses arrays that two nodes could both be granted: on a lock service no
+// other node shares, or exclusive ones whose holder cannot reset itself before its lease expires.
+func (c *Config) validateTopology() error {
+	embedded := c.LockEngine.Type == EngineEmbedded
+	if c.Cluster.SingleNode && !embedded {
+		return keyErr("cluster.single_node", "", "only with lock_engine.type etcd-embedded (the other engines are shared by the nodes)")
+	}
+	if embedded && len(c.Arrays) > 0 && !c.Cluster.SingleNode {
+		return keyErr("lock_engine.type", EngineEmbedded, "a lock service private to this node: arrays need etcd-cluster or etcd-external "+
+			"shared by every node that sees their disks, or cluster.single_node: true when this node is the whole cluster")
+	}
+	if c.Leases.Watchdog == "" {
+		for i, a := range c.Arrays {
+			if a.Mode == ModeExclusive {
+				return keyErr("leases.watchdog", "", fmt.Sprintf("exclusive arrays need self-fencing (arrays[%d] %s): set the watchdog device", i, a.Name))
 			}
 		}
-		if (e.TLS.Cert == "") != (e.TLS.Key == "") {
-			return keyErr("lock_engine.tls", "", "cert and key go together")
-		}
-	case EngineKernel:
-		if node.Address == "" {
-			return keyErr("node.address", "", "the kernel DLM needs this node's cluster address")
-		}
-	default:
-		return keyErr("lock_engine.type", e.Type, "want one of "+strings.Join([]string{EngineEmbedded, EngineCluster, EngineExternal, EngineKernel}, ", "))
 	}
 	return nil
 }
 
 func (c *Config) validateArrays() error {
-	seen := map[string]bool{}
+	uuids, names, devices := map[string]int{}, map[string]int{}, map[string]string{}
 	for i, a := range c.Arrays {
 		key := fmt.Sprintf("arrays[%d]", i)
 		if !uuidRe.MatchString(a.UUID) {
 			return keyErr(key+".uuid", a.UUID, "want mdadm's form, e.g. fd4485b9:5882c440:166d447e:b3049159 (lower case)")
 		}
-		if seen[a.UUID] {
-			return keyErr(key+".uuid", a.UUID, "listed twice")
+		if j, dup := uuids[a.UUID]; dup {
+			return keyErr(key+".uuid", a.UUID, fmt.Sprintf("listed twice (arrays[%d])", j))
 		}
-		seen[a.UUID] = true
+		uuids[a.UUID] = i
 		if !nameRe.MatchString(a.Name) {
 			return keyErr(key+".name", a.Name, "want 1-63 letters, digits, '.', '_' or '-'")
 		}
+		if j, dup := names[a.Name]; dup {
+			return keyErr(key+".name", a.Name, fmt.Sprintf("listed twice (arrays[%d])", j))
+		}
+		names[a.Name] = i
 		if a.Mode != ModeClustered && a.Mode != ModeExclusive {
 			return keyErr(key+".mode", a.Mode, "want clustered or exclusive")
 		}
@@ -149,10 +156,28 @@ func (c *Config) validateArrays() error {
 			return keyErr(key+".devices", "", "list the member devices by stable path")
 		}
 		for j, d := range a.Devices {
+			dkey := fmt.Sprintf("%s.devices[%d]", key, j)
 			if !strings.HasPrefix(d, "/dev/") {
-				return keyErr(fmt.Sprintf("%s.devices[%d]", key, j), d, "want a device path under /dev")
+				return keyErr(dkey, d, "want a device path under /dev")
 			}
+			if err := checkPath(dkey, d); err != nil {
+				return err
+			}
+			// One disk in two arrays (or twice in one) would be written by both.
+			if other, dup := devices[d]; dup {
+				return keyErr(dkey, d, "listed twice ("+other+")")
+			}
+			devices[d] = dkey
 		}
+	}
+	return nil
+}
+
+// checkPath wants an absolute, clean path: "..", "." or "//" make the file named depend on what
+// the path walks through, and let one device hide under two spellings.
+func checkPath(key, p string) error {
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+		return keyErr(key, p, "want a clean absolute path (no '..', '.', '//' or trailing '/')")
 	}
 	return nil
 }

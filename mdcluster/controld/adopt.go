@@ -5,13 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"mdcluster.dev/mdcluster/md"
 )
 
-// adopt takes over the lockspaces a previous agent left: each gets the member set etcd has now
+// adopt takes over the lockspaces a previous agent left: each gets the member set the store has now
 // (failed nodes are fenced and removed first) and is started again, since the kernel stopped
 // it when the previous agent's monitor device closed. A join the kernel is still waiting for is
 // answered.
@@ -58,12 +54,12 @@ func (d *Daemon) adoptSpace(ctx context.Context, ls string) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	put, err := d.cli.Put(cctx, d.lsKey(ls, d.cfg.NodeID), "", clientv3.WithLease(d.sess.Lease()))
+	rev, err := d.kv.Put(cctx, d.lsKey(ls, d.cfg.NodeID), nil)
 	if err != nil {
 		return fmt.Errorf("controld: adopt %s: %w", ls, err)
 	}
-	d.apply(d.lsKey(ls, d.cfg.NodeID), "", int64(d.sess.Lease()), false)
-	l := &localSpace{rev: put.Header.Revision, members: map[int]bool{}}
+	d.apply(d.lsKey(ls, d.cfg.NodeID), "", d.sess.ID(), false)
+	l := &localSpace{rev: rev, members: map[int]bool{}}
 	for _, id := range have {
 		l.members[id] = true
 	}
@@ -98,28 +94,3 @@ func (d *Daemon) adoptSpace(ctx context.Context, ls string) error {
 	d.log.Info("lockspace adopted and started", "lockspace", ls, "members", sortedIDs(l.members))
 	return nil
 }
-
-// watcherSource adapts md's uevent Watcher to lockspace events.
-type watcherSource struct{ w *md.Watcher }
-
-func kernelUevents() (Source, error) {
-	w, err := md.NewWatcher()
-	if err != nil {
-		return nil, err
-	}
-	return watcherSource{w}, nil
-}
-
-func (s watcherSource) Next(ctx context.Context) (Event, error) {
-	for {
-		ev, err := s.w.Next(ctx)
-		if err != nil {
-			return Event{}, err
-		}
-		if e, ok := ev.(*md.LockspaceEvent); ok {
-			return Event{Action: e.Action, Lockspace: e.Lockspace}, nil
-		}
-	}
-}
-
-func (s watcherSource) Close() error { return s.w.Close() }

@@ -1,13 +1,15 @@
 // Package controld is mdclusterd's DLM control plane: it does what dlm_controld does for the
 // Linux kernel DLM — the configfs cluster set-up, lockspace joins and leaves answered through
-// uevents and sysfs, and node failures (after fencing) — with the member sets agreed through etcd
-// instead of corosync.
+// uevents and sysfs, and node failures (after fencing) — with the member sets agreed through the
+// lock service's store (dlm.Store: etcd) instead of corosync.
 //
+// It rides the agent's own session (one lease per node, so the watchdog and the peers' fence
+// wait measure the same expiry) and takes the lockspace uevents from the agent's uevent socket.
 // Membership lives under a key prefix: nodes/<id> (the node's address) and ls/<lockspace>/<id>,
-// all bound to the node's lease. Every node applies the changes in etcd revision order; a joiner
-// starts with the member set of its own join's revision. A node whose lease expires has failed:
-// once it is fenced, comms/<id> goes first (so the kernel reports a failure to md-cluster, which
-// recovers the node's bitmap slot), then the node leaves every lockspace.
+// all bound to the node's session. Every node applies the changes in revision order; a joiner
+// starts with the member set of its own join's revision. A node whose session expires has
+// failed: once it is fenced, comms/<id> goes first (so the kernel reports a failure to
+// md-cluster, which recovers the node's bitmap slot), then the node leaves every lockspace.
 package controld
 
 import (
@@ -86,9 +88,9 @@ func (c ConfigFS) Setup(name string) (adopted bool, err error) {
 	return false, nil
 }
 
-// SockaddrIPv4 is the 128-byte struct sockaddr_storage the kernel wants in comms/N/addr:
+// sockaddrIPv4 is the 128-byte struct sockaddr_storage the kernel wants in comms/N/addr:
 // AF_INET, port 0 (lowcomms compares ports and zeroes them for accepted peers), the address.
-func SockaddrIPv4(ip net.IP) ([]byte, error) {
+func sockaddrIPv4(ip net.IP) ([]byte, error) {
 	v4 := ip.To4()
 	if v4 == nil {
 		return nil, fmt.Errorf("controld: %v is not an IPv4 address", ip)
@@ -108,7 +110,7 @@ func (c ConfigFS) AddComm(id int, ip net.IP, local bool) error {
 		}
 		return fmt.Errorf("controld: make %s: %w", dir, err)
 	}
-	addr, err := SockaddrIPv4(ip)
+	addr, err := sockaddrIPv4(ip)
 	if err != nil {
 		return err
 	}
@@ -148,8 +150,8 @@ func (c ConfigFS) Members(ls string) ([]int, error) {
 	return listIDs(filepath.Join(c.Cluster, "spaces", ls, "nodes"))
 }
 
-// LockspaceID is the 32-bit id every node writes for ls (the same on all nodes, never 0).
-func LockspaceID(ls string) uint32 {
+// lockspaceID is the 32-bit id every node writes for ls (the same on all nodes, never 0).
+func lockspaceID(ls string) uint32 {
 	h := fnv.New32a()
 	h.Write([]byte(ls))
 	if v := h.Sum32(); v != 0 {
@@ -170,7 +172,7 @@ func (c ConfigFS) Join(ls string, members []int) error {
 		}
 	}
 	sys := filepath.Join(c.Sys, ls)
-	if err := c.write(filepath.Join(sys, "id"), strconv.FormatUint(uint64(LockspaceID(ls)), 10)); err != nil {
+	if err := c.write(filepath.Join(sys, "id"), strconv.FormatUint(uint64(lockspaceID(ls)), 10)); err != nil {
 		return err
 	}
 	if err := c.write(filepath.Join(sys, "control"), "1"); err != nil {

@@ -62,7 +62,7 @@ func TestSetupWritesNameWithoutNewline(t *testing.T) {
 }
 
 func TestSockaddrIPv4(t *testing.T) {
-	b, err := SockaddrIPv4(net.ParseIP("192.168.100.2"))
+	b, err := sockaddrIPv4(net.ParseIP("192.168.100.2"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestSockaddrIPv4(t *testing.T) {
 	if !bytes.Equal(b, want) {
 		t.Fatalf("sockaddr = % x", b[:16])
 	}
-	if _, err := SockaddrIPv4(net.ParseIP("fe80::1")); err == nil {
+	if _, err := sockaddrIPv4(net.ParseIP("fe80::1")); err == nil {
 		t.Fatal("IPv6 accepted")
 	}
 }
@@ -134,8 +134,8 @@ func TestCommsAndLockspace(t *testing.T) {
 }
 
 func TestLockspaceIDStable(t *testing.T) {
-	a, b := LockspaceID("mdlab"), LockspaceID("mdlab")
-	if a != b || a == 0 || a == LockspaceID("mdlab2") {
-		t.Fatalf("ids %d %d %d", a, b, LockspaceID("mdlab2"))
+	a, b := lockspaceID("mdlab"), lockspaceID("mdlab")
+	if a != b || a == 0 || a == lockspaceID("mdlab2") {
+		t.Fatalf("ids %d %d %d", a, b, lockspaceID("mdlab2"))
 	}
 }

@@ -11,74 +11,63 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"mdcluster.dev/dlm/etcdembed"
+	"mdcluster.dev/dlm"
+	"mdcluster.dev/dlm/memlock"
+	"mdcluster.dev/mdcluster/md"
 )
 
-func startEtcd(t *testing.T) *clientv3.Client {
-	t.Helper()
-	urls, err := etcdembed.FreeURLs(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := etcdembed.Start(t.TempDir(), etcdembed.WithClientURLs(urls[0]), etcdembed.WithPeerURLs(urls[1]),
-		etcdembed.WithLogLevel("error"), etcdembed.WithUnsafeNoFsync())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
-	cli, err := etcdembed.NewClient(etcdembed.ClientConfig{Endpoints: m.ClientURLs()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
-}
-
-// chanSource is a uevent source fed by the test.
-type chanSource chan Event
-
-func (c chanSource) Next(ctx context.Context) (Event, error) {
-	select {
-	case ev := <-c:
-		return ev, nil
-	case <-ctx.Done():
-		return Event{}, ctx.Err()
-	}
-}
-func (c chanSource) Close() error { return nil }
-
-// node is one daemon on a fake kernel tree.
+// node is one daemon on a fake kernel tree, riding a session of a memlock service shared by
+// every node of the test.
 type node struct {
 	id     int
 	fs     ConfigFS
-	uev    chanSource
+	uev    chan md.LockspaceEvent
+	eng    *memlock.Engine
+	sess   *memlock.Session
 	d      *Daemon
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func newNode(t *testing.T, cli *clientv3.Client, id int, lease string, fence string) *node {
+func newNode(t *testing.T, svc *memlock.Service, id int, fence string) *node {
 	t.Helper()
 	fs := fakeFS(t)
 	if _, err := fs.Setup("mdlab"); err != nil {
 		t.Fatal(err)
 	}
 	fs.fakeComms(t)
-	n := &node{id: id, fs: fs, uev: make(chanSource)}
-	n.start(t, cli, lease, fence)
+	n := &node{id: id, fs: fs, uev: make(chan md.LockspaceEvent), eng: svc.Engine()}
+	n.sess = n.open(t)
+	n.start(t, fence)
 	return n
 }
 
-func (n *node) start(t *testing.T, cli *clientv3.Client, lease, fence string) {
+func (n *node) open(t *testing.T) *memlock.Session {
 	t.Helper()
-	n.d = New(cli, Config{Cluster: "mdlab", NodeID: n.id, Address: net.IPv4(10, 0, 0, byte(n.id)),
-		TTL: 5 * time.Second, FenceWait: time.Millisecond, FenceCommand: fence, Prefix: "/t/controld/",
-		LeaseFile: lease, FS: n.fs, Uevents: func() (Source, error) { return n.uev, nil }})
+	s, err := n.eng.Open(context.Background(), dlm.WithTTL(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func (n *node) config(fence string) Config {
+	return Config{Cluster: "mdlab", NodeID: n.id, Address: net.IPv4(10, 0, 0, byte(n.id)),
+		FenceWait: time.Millisecond, FenceCommand: fence, Prefix: "/t/controld/", FS: n.fs}
+}
+
+func (n *node) start(t *testing.T, fence string) {
+	t.Helper()
+	n.startWith(t, n.config(fence))
+}
+
+func (n *node) startWith(t *testing.T, cfg Config) {
+	t.Helper()
+	n.d = New(cfg, n.uev)
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel, n.done = cancel, make(chan error, 1)
-	go func() { n.done <- n.d.Run(ctx) }()
+	go func() { n.done <- n.d.Run(ctx, n.sess) }()
 	t.Cleanup(n.stop)
 }
 
@@ -98,7 +87,7 @@ func (n *node) online(t *testing.T, ls string) {
 	if err := os.MkdirAll(filepath.Join(n.fs.Sys, ls), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	n.uev <- Event{Action: "online", Lockspace: ls}
+	n.uev <- md.LockspaceEvent{Action: "online", Lockspace: ls}
 }
 
 // eventually polls cond until it holds or the test's patience (not a timing claim) runs out.
@@ -116,10 +105,10 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func members(fs ConfigFS, ls string) []int { ids, _ := fs.Members(ls); return ids }
 
 func TestJoinFailAndReturn(t *testing.T) {
-	cli := startEtcd(t)
+	svc := memlock.NewService()
 	fenced := filepath.Join(t.TempDir(), "fenced")
-	n1 := newNode(t, cli, 1, "", "echo $FENCE_NODE_ID $FENCE_NODE_ADDRESS >> "+fenced)
-	n2 := newNode(t, cli, 2, "", "")
+	n1 := newNode(t, svc, 1, "echo $FENCE_NODE_ID $FENCE_NODE_ADDRESS >> "+fenced)
+	n2 := newNode(t, svc, 2, "")
 	const ls = "10d42f6e-5047-0313-e014-6ae7b4d871b2"
 	eventually(t, "node1 has comms for node2", func() bool { c, _ := n1.fs.Comms(); return reflect.DeepEqual(c, []int{1, 2}) })
 	n1.online(t, ls)
@@ -128,17 +117,19 @@ func TestJoinFailAndReturn(t *testing.T) {
 	eventually(t, "node2 joined with node1", func() bool { return reflect.DeepEqual(members(n2.fs, ls), []int{1, 2}) })
 	eventually(t, "node1 added node2", func() bool { return reflect.DeepEqual(members(n1.fs, ls), []int{1, 2}) })
 	for _, n := range []*node{n1, n2} {
+		// The join's last write is event_done; the members come first.
+		eventually(t, fmt.Sprintf("node%d told the kernel the join is done", n.id), func() bool {
+			_, err := os.Stat(filepath.Join(n.fs.Sys, ls, "event_done"))
+			return err == nil
+		})
 		id := readFile(t, filepath.Join(n.fs.Sys, ls, "id"))
-		if id != fmt.Sprint(LockspaceID(ls)) {
+		if id != fmt.Sprint(lockspaceID(ls)) {
 			t.Errorf("node%d: lockspace id %s", n.id, id)
 		}
 	}
-	// node2 dies: its lease goes (revoked here, as expiry would) with all its keys at once.
-	lease := n2.d.sess.Lease()
+	// node2 dies: its session expires, all its keys at once.
 	n2.stop()
-	if _, err := cli.Revoke(context.Background(), lease); err != nil {
-		t.Fatal(err)
-	}
+	n2.sess.Expire()
 	eventually(t, "node1 removed node2", func() bool { return reflect.DeepEqual(members(n1.fs, ls), []int{1}) })
 	if c, _ := n1.fs.Comms(); !reflect.DeepEqual(c, []int{1}) {
 		t.Errorf("comms after the failure = %v, want node2's gone", c)
@@ -147,12 +138,12 @@ func TestJoinFailAndReturn(t *testing.T) {
 		t.Errorf("fence command ran with %q", got)
 	}
 	// node2 returns: comms again, and it rejoins.
-	n2b := newNode(t, cli, 2, "", "")
+	n2b := newNode(t, svc, 2, "")
 	eventually(t, "node1 remade comms/2", func() bool { c, _ := n1.fs.Comms(); return reflect.DeepEqual(c, []int{1, 2}) })
 	n2b.online(t, ls)
 	eventually(t, "node1 re-added node2", func() bool { return reflect.DeepEqual(members(n1.fs, ls), []int{1, 2}) })
 	// A clean leave is no failure: no fencing.
-	n2b.uev <- Event{Action: "offline", Lockspace: ls}
+	n2b.uev <- md.LockspaceEvent{Action: "offline", Lockspace: ls}
 	eventually(t, "node1 saw node2 leave", func() bool { return reflect.DeepEqual(members(n1.fs, ls), []int{1}) })
 	if got := readFile(t, fenced); strings.Count(got, "\n") != 1 {
 		t.Errorf("fence command ran for a clean leave: %q", got)
@@ -162,31 +153,36 @@ func TestJoinFailAndReturn(t *testing.T) {
 	}
 }
 
-func TestRestartAdoptsLeaseAndLockspaces(t *testing.T) {
-	cli := startEtcd(t)
-	leaseFile := filepath.Join(t.TempDir(), "lease")
-	n1 := newNode(t, cli, 1, leaseFile, "")
-	n2 := newNode(t, cli, 2, "", "")
+// TestRestartAdoptsSessionAndLockspaces is an agent killed and restarted within its TTL: the new
+// process resumes the session and the daemon adopts the lockspaces; nobody sees a failure.
+func TestRestartAdoptsSessionAndLockspaces(t *testing.T) {
+	svc := memlock.NewService()
+	n1 := newNode(t, svc, 1, "")
+	n2 := newNode(t, svc, 2, "")
 	const ls = "mdlab"
 	n1.online(t, ls)
 	n2.online(t, ls)
 	eventually(t, "both joined", func() bool {
 		return reflect.DeepEqual(members(n1.fs, ls), []int{1, 2}) && reflect.DeepEqual(members(n2.fs, ls), []int{1, 2})
 	})
-	lease := n1.d.sess.Lease()
-	n1.stop() // as after kill -9: the lease lives on until its TTL
+	id := n1.sess.ID()
+	n1.stop() // as after kill -9: the session lives on until its TTL
+	n1.sess.Orphan()
 	// The kernel stopped the lockspace when the monitor closed.
 	if err := os.WriteFile(filepath.Join(n1.fs.Sys, ls, "control"), []byte("0"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n1.start(t, cli, leaseFile, "")
+	resumed, err := n1.eng.Resume(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n1.sess = resumed.(*memlock.Session)
+	t.Cleanup(func() { resumed.Close() })
+	n1.start(t, "")
 	eventually(t, "restarted node1 started the lockspace again", func() bool {
 		b, _ := os.ReadFile(filepath.Join(n1.fs.Sys, ls, "control"))
 		return string(b) == "1"
 	})
-	if got := n1.d.sess.Lease(); got != lease {
-		t.Errorf("restarted daemon has lease %x, want the resumed %x", got, lease)
-	}
 	if !reflect.DeepEqual(members(n1.fs, ls), []int{1, 2}) || !reflect.DeepEqual(members(n2.fs, ls), []int{1, 2}) {
 		t.Errorf("members after the restart: node1 %v, node2 %v", members(n1.fs, ls), members(n2.fs, ls))
 	}
@@ -195,13 +191,13 @@ func TestRestartAdoptsLeaseAndLockspaces(t *testing.T) {
 	}
 }
 
-// TestConcurrentJoins has three nodes join one lockspace at once: whatever order etcd puts the
+// TestConcurrentJoins has three nodes join one lockspace at once: whatever order the store puts the
 // joins in, every node ends with the same member set.
 func TestConcurrentJoins(t *testing.T) {
-	cli := startEtcd(t)
+	svc := memlock.NewService()
 	var nodes []*node
 	for id := 1; id <= 3; id++ {
-		nodes = append(nodes, newNode(t, cli, id, "", ""))
+		nodes = append(nodes, newNode(t, svc, id, ""))
 	}
 	eventually(t, "every node has comms for all", func() bool {
 		for _, n := range nodes {
@@ -216,7 +212,7 @@ func TestConcurrentJoins(t *testing.T) {
 	for _, n := range nodes {
 		go func(n *node) {
 			if err := os.MkdirAll(filepath.Join(n.fs.Sys, ls), 0o755); err == nil {
-				n.uev <- Event{Action: "online", Lockspace: ls}
+				n.uev <- md.LockspaceEvent{Action: "online", Lockspace: ls}
 			}
 			done <- struct{}{}
 		}(n)

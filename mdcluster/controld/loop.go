@@ -2,6 +2,7 @@ package controld
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -10,48 +11,34 @@ import (
 	"strconv"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
+	"mdcluster.dev/dlm"
+	"mdcluster.dev/mdcluster/md"
 )
 
-// opTimeout bounds one etcd request.
+// opTimeout bounds one store request.
 const opTimeout = 10 * time.Second
 
-// loop serves uevents and membership changes, one at a time, in etcd revision order.
-func (d *Daemon) loop(ctx context.Context, src Source, rev int64) error {
+// loop serves uevents and membership changes, one at a time, in store revision order.
+func (d *Daemon) loop(ctx context.Context, rev int64) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wch := d.cli.Watch(clientv3.WithRequireLeader(wctx), d.cfg.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-	uev := make(chan Event)
-	uerr := make(chan error, 1)
-	go func() {
-		for {
-			ev, err := src.Next(wctx)
-			if err != nil {
-				uerr <- err
-				return
-			}
-			select {
-			case uev <- ev:
-			case <-wctx.Done():
-				return
-			}
-		}
-	}()
+	wch := d.kv.Watch(wctx, d.cfg.Prefix, rev)
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-d.sess.Done():
 			return ErrLeaseLost
-		case err := <-uerr:
-			return fmt.Errorf("controld: uevents: %w", err)
-		case ev := <-uev:
+		case ev, ok := <-d.events:
+			if !ok {
+				return errors.New("controld: the lockspace event source closed")
+			}
 			if err := d.uevent(ctx, ev); err != nil {
 				d.log.Error("lockspace uevent", "action", ev.Action, "lockspace", ev.Lockspace, "err", err)
 			}
 		case wr, ok := <-wch:
-			if !ok || wr.Err() != nil {
-				return fmt.Errorf("controld: membership watch: %v", wr.Err())
+			if !ok || wr.Err != nil {
+				return fmt.Errorf("controld: membership watch: %v", wr.Err)
 			}
 			if err := d.changes(ctx, wr.Events); err != nil {
 				return err
@@ -61,7 +48,7 @@ func (d *Daemon) loop(ctx context.Context, src Source, rev int64) error {
 }
 
 // uevent answers the kernel for a local lockspace join or leave.
-func (d *Daemon) uevent(ctx context.Context, ev Event) error {
+func (d *Daemon) uevent(ctx context.Context, ev md.LockspaceEvent) error {
 	switch ev.Action {
 	case "online":
 		return d.join(ctx, ev.Lockspace)
@@ -71,33 +58,32 @@ func (d *Daemon) uevent(ctx context.Context, ev Event) error {
 	return nil
 }
 
-// join adds this node to ls in etcd and starts the lockspace with the member set of that
+// join adds this node to ls in the store and starts the lockspace with the member set of that
 // revision; later changes arrive through the watch, in order, on every node.
 func (d *Daemon) join(ctx context.Context, ls string) error {
 	cctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	put, err := d.cli.Put(cctx, d.lsKey(ls, d.cfg.NodeID), "", clientv3.WithLease(d.sess.Lease()))
+	rev, err := d.kv.Put(cctx, d.lsKey(ls, d.cfg.NodeID), nil)
 	if err != nil {
 		return fmt.Errorf("controld: join %s: %w", ls, err)
 	}
-	rev := put.Header.Revision
-	resp, err := d.cli.Get(cctx, d.lsPrefix(ls), clientv3.WithPrefix(), clientv3.WithRev(rev))
+	kvs, _, err := d.kv.Get(cctx, d.lsPrefix(ls), rev)
 	if err != nil {
 		return fmt.Errorf("controld: members of %s: %w", ls, err)
 	}
-	nodes, err := d.cli.Get(cctx, d.cfg.Prefix+"nodes/", clientv3.WithPrefix(), clientv3.WithRev(rev))
+	nodes, _, err := d.kv.Get(cctx, d.cfg.Prefix+"nodes/", rev)
 	if err != nil {
 		return fmt.Errorf("controld: nodes: %w", err)
 	}
 	addrs := map[int]string{}
-	for _, kv := range nodes.Kvs {
-		if id, err := strconv.Atoi(string(kv.Key[len(d.cfg.Prefix+"nodes/"):])); err == nil {
+	for _, kv := range nodes {
+		if id, err := strconv.Atoi(kv.Key[len(d.cfg.Prefix+"nodes/"):]); err == nil {
 			addrs[id] = string(kv.Value)
 		}
 	}
 	members := map[int]bool{d.cfg.NodeID: true}
-	for _, kv := range resp.Kvs {
-		id, err := strconv.Atoi(string(kv.Key[len(d.lsPrefix(ls)):]))
+	for _, kv := range kvs {
+		id, err := strconv.Atoi(kv.Key[len(d.lsPrefix(ls)):])
 		if err != nil || addrs[id] == "" {
 			continue
 		}
@@ -110,23 +96,23 @@ func (d *Daemon) join(ctx context.Context, ls string) error {
 		return err
 	}
 	d.local[ls] = &localSpace{rev: rev, members: members}
-	d.log.Info("lockspace joined", "lockspace", ls, "members", sortedIDs(members), "id", LockspaceID(ls), "rev", rev)
+	d.log.Info("lockspace joined", "lockspace", ls, "members", sortedIDs(members), "id", lockspaceID(ls), "rev", rev)
 	return nil
 }
 
-// leave takes this node out of ls in etcd, then lets the kernel finish the leave.
+// leave takes this node out of ls in the store, then lets the kernel finish the leave.
 func (d *Daemon) leave(ctx context.Context, ls string) error {
 	var err error
 	for i := 0; i < 3; i++ {
 		cctx, cancel := context.WithTimeout(ctx, opTimeout)
-		_, err = d.cli.Delete(cctx, d.lsKey(ls, d.cfg.NodeID))
+		_, err = d.kv.Delete(cctx, d.lsKey(ls, d.cfg.NodeID))
 		cancel()
 		if err == nil {
 			break
 		}
 	}
 	if err != nil {
-		// The kernel waits for us whatever etcd says; the key goes with the lease.
+		// The kernel waits for us whatever the store says; the key goes with the session.
 		d.log.Error("leave: cannot delete the member key", "lockspace", ls, "err", err)
 	}
 	delete(d.local, ls)
@@ -139,11 +125,11 @@ func (d *Daemon) leave(ctx context.Context, ls string) error {
 
 // changes applies one watch response: per revision, node failures first (a failed node's keys
 // all vanish in one revision), then joins and leaves of other nodes.
-func (d *Daemon) changes(ctx context.Context, evs []*clientv3.Event) error {
+func (d *Daemon) changes(ctx context.Context, evs []dlm.WatchEvent) error {
 	for i := 0; i < len(evs); {
-		rev := evs[i].Kv.ModRevision
+		rev := evs[i].KV.ModRevision
 		j := i
-		for j < len(evs) && evs[j].Kv.ModRevision == rev {
+		for j < len(evs) && evs[j].KV.ModRevision == rev {
 			j++
 		}
 		if err := d.revision(ctx, rev, evs[i:j]); err != nil {
@@ -154,11 +140,11 @@ func (d *Daemon) changes(ctx context.Context, evs []*clientv3.Event) error {
 	return nil
 }
 
-func (d *Daemon) revision(ctx context.Context, rev int64, evs []*clientv3.Event) error {
+func (d *Daemon) revision(ctx context.Context, rev int64, evs []dlm.WatchEvent) error {
 	failed := map[int]bool{}
 	addrs := map[int]string{}
 	for _, e := range evs {
-		if id, ok := d.nodeID(string(e.Kv.Key)); ok && e.Type == clientv3.EventTypeDelete {
+		if id, ok := d.nodeID(e.KV.Key); ok && e.Deleted {
 			if id == d.cfg.NodeID {
 				return ErrLeaseLost
 			}
@@ -166,25 +152,24 @@ func (d *Daemon) revision(ctx context.Context, rev int64, evs []*clientv3.Event)
 		}
 	}
 	for _, e := range evs {
-		deleted := e.Type == clientv3.EventTypeDelete
-		id, isNode := d.nodeID(string(e.Kv.Key))
+		id, isNode := d.nodeID(e.KV.Key)
 		old, had := d.nodes[id]
-		kind, ls, id := d.apply(string(e.Kv.Key), string(e.Kv.Value), e.Kv.Lease, deleted)
+		kind, ls, id := d.apply(e.KV.Key, string(e.KV.Value), e.KV.Session, e.Deleted)
 		switch {
-		case isNode && !deleted && id != d.cfg.NodeID:
-			if had && old.lease != e.Kv.Lease {
+		case isNode && !e.Deleted && id != d.cfg.NodeID:
+			if had && old.sess != e.KV.Session {
 				// A new incarnation replaced a live key (register waits for the old key to
 				// expire, so this is not expected): the old incarnation failed.
 				if err := d.failed(ctx, id, old.addr); err != nil {
 					return err
 				}
 			}
-			if err := d.cfg.FS.AddComm(id, net.ParseIP(string(e.Kv.Value)), false); err != nil {
+			if err := d.cfg.FS.AddComm(id, net.ParseIP(string(e.KV.Value)), false); err != nil {
 				return err
 			}
-			d.log.Info("node registered", "node", id, "address", string(e.Kv.Value))
+			d.log.Info("node registered", "node", id, "address", string(e.KV.Value))
 		case kind == "ls" && id != d.cfg.NodeID && !failed[id]:
-			if err := d.memberChange(ls, id, !deleted, rev); err != nil {
+			if err := d.memberChange(ls, id, !e.Deleted, rev); err != nil {
 				return err
 			}
 		}
@@ -239,7 +224,7 @@ func (d *Daemon) failed(ctx context.Context, id int, addr string) error {
 		}
 	}
 	sort.Strings(in)
-	d.log.Warn("node failed: its lease expired", "node", id, "lockspaces", in)
+	d.log.Warn("node failed: its session expired", "node", id, "lockspaces", in)
 	if len(in) > 0 {
 		if err := d.fence(ctx, id, addr); err != nil {
 			return err
@@ -258,15 +243,22 @@ func (d *Daemon) failed(ctx context.Context, id int, addr string) error {
 	return nil
 }
 
+// fenceRetry is how long a failed fence command waits before its next attempt.
+const fenceRetry = 5 * time.Second
+
 // fence returns once node id cannot write any more: the fence command succeeded, or FenceWait
-// passed (the node's watchdog reset it margin before its lease could expire).
+// passed (the node's watchdog reset it margin before its session could expire). It returns
+// ctx's error as soon as ctx ends, which Run makes happen when this node's own session ends; a
+// running fence command is then killed with its process group.
 func (d *Daemon) fence(ctx context.Context, id int, addr string) error {
 	if d.cfg.FenceCommand == "" {
 		d.log.Info("waiting for the failed node's watchdog", "node", id, "wait", d.cfg.FenceWait)
+		t := time.NewTimer(d.cfg.FenceWait)
+		defer t.Stop()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(d.cfg.FenceWait):
+		case <-t.C:
 		}
 		d.log.Info("node fenced by its watchdog", "node", id)
 		return nil
@@ -274,16 +266,25 @@ func (d *Daemon) fence(ctx context.Context, id int, addr string) error {
 	for attempt := 1; ; attempt++ {
 		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", d.cfg.FenceCommand)
 		cmd.Env = append(os.Environ(), "FENCE_NODE_ID="+strconv.Itoa(id), "FENCE_NODE_ADDRESS="+addr)
+		killGroup(cmd)
+		// A child the command left running keeps its output open: stop waiting for it soon
+		// after the command was killed.
+		cmd.WaitDelay = time.Second
 		out, err := cmd.CombinedOutput()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err == nil {
 			d.log.Info("node fenced by the fence command", "node", id, "attempt", attempt)
 			return nil
 		}
 		d.log.Error("fence command failed: recovery waits", "node", id, "attempt", attempt, "err", err, "output", string(out))
+		t := time.NewTimer(fenceRetry)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
-		case <-time.After(5 * time.Second):
+		case <-t.C:
 		}
 	}
 }

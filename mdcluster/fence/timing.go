@@ -1,31 +1,42 @@
 package fence
 
-import "time"
+import (
+	"time"
+
+	"mdcluster.dev/dlm"
+)
 
 // The fencing arithmetic. D is the earliest moment the lock service may expire the node's
 // session (dlm.Deadliner), M the configured margin (leases.watchdog_margin) and T the timeout
-// the watchdog driver accepted. A pet at time t lets the watchdog fire at t+T at the latest, so
-// a node that pets only while t+T <= D-M is reset no later than M before anyone else can be
-// granted its locks, whether it then hangs, is paused or loses its network. The agent treats
-// its session as lost from that same point on (the fence point, D-M-T).
+// the watchdog driver accepted. A pet at time t lets the watchdog fire at t+T at the latest.
+// The kernel also pings a watchdog once more when its last opener closes it without the magic
+// character — and every exit of a process, kill -9 included, closes it — so a process killed
+// after its last pet can push the reset one more T away. The node therefore pets only while
+// t+2T <= D-M: whatever happens to the agent after its last pet (a hang, a pause, kill -9), the
+// node is reset no later than M before anyone else can be granted its locks. The agent treats
+// its session as lost from that same point on, the fence point D-M-2T. A restarted agent never
+// opens the watchdog past its predecessor's fence point (another close would buy another T).
 //
-// scripts/model checks this protocol; its parameters are read from these constants.
+// scripts/model checks this protocol; its parameters are generated from these constants.
 
-// TimeoutDivisor: the watchdog timeout is the margin divided by this, in whole seconds (the
-// driver's unit), at least one second; it must stay below the margin.
-const TimeoutDivisor = 2
+// FenceTimeouts is how many watchdog timeouts the fence point keeps before D-M: the timer's
+// own, and the ping of a close without the magic character.
+const FenceTimeouts = 2
 
 // MinMargin is the smallest margin with a watchdog: a one-second timeout must be below it.
 const MinMargin = 2 * time.Second
 
-// WatchdogTimeout is the timeout to ask of the watchdog driver for margin M.
-func WatchdogTimeout(margin time.Duration) time.Duration {
-	return max((margin / TimeoutDivisor).Truncate(time.Second), time.Second)
+// WatchdogTimeout is the timeout to ask of the watchdog driver for a TTL and margin: as long as
+// a session renewed on schedule stays clear of its fence point (see Healthy), at most half the
+// margin, in whole seconds (the driver's unit). Zero means no timeout of a second fits.
+func WatchdogTimeout(ttl, margin time.Duration) time.Duration {
+	budget := ttl - ttl/dlm.RenewDivisor - ttl/dlm.RetryDivisor - margin
+	return min(margin/2, budget/FenceTimeouts).Truncate(time.Second)
 }
 
 // FencePoint is the last moment a pet is allowed for a session with deadline d.
 func FencePoint(d time.Time, margin, timeout time.Duration) time.Time {
-	return d.Add(-margin - timeout)
+	return d.Add(-margin - FenceTimeouts*timeout)
 }
 
 // PetAllowed reports whether petting at now keeps the reset at least margin before d.
@@ -35,7 +46,7 @@ func PetAllowed(now, d time.Time, margin, timeout time.Duration) bool {
 
 // Healthy reports whether a session renewed every renew, a late renewal retried after retry,
 // never reaches its fence point: right before a renewal lands, its deadline is at least
-// ttl-renew-retry away, which must cover margin plus the watchdog timeout.
+// ttl-renew-retry away, which must cover the margin plus FenceTimeouts watchdog timeouts.
 func Healthy(ttl, renew, retry, margin, timeout time.Duration) bool {
-	return margin+timeout <= ttl-renew-retry
+	return margin+FenceTimeouts*timeout <= ttl-renew-retry
 }

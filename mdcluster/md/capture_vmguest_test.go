@@ -20,7 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The capture tests print real sysfs trees and uevents for testdata; internal/capture runs them
+// The capture tests print real sysfs trees and uevents for testdata; scripts/vm/capture-md runs them
 // in a lab guest with -md.capture and writes what they print between the markers.
 var capture = flag.Bool("md.capture", false, "print sysfs trees and uevents for testdata")
 

@@ -35,7 +35,6 @@ type ArrayInfo struct {
 // ArrayInfo.State bits (MD_SB_*).
 const (
 	ArrayStateClean         = 1 << 0 // MD_SB_CLEAN
-	ArrayStateErrors        = 1 << 1 // MD_SB_ERRORS
 	ArrayStateClustered     = 1 << 5 // MD_SB_CLUSTERED
 	ArrayStateBitmapPresent = 1 << 8 // MD_SB_BITMAP_PRESENT
 )
@@ -60,7 +59,6 @@ const (
 	DiskCandidate   = 1 << 5  // MD_DISK_CANDIDATE: ADD_NEW_DISK confirming a peer's add
 	DiskWriteMostly = 1 << 9  // MD_DISK_WRITEMOSTLY
 	DiskFailFast    = 1 << 10 // MD_DISK_FAILFAST
-	DiskReplacement = 1 << 17 // MD_DISK_REPLACEMENT
 	DiskJournal     = 1 << 18 // MD_DISK_JOURNAL
 )
 
@@ -116,8 +114,8 @@ func newEncodeDev(major, minor uint32) uintptr {
 	return uintptr(minor&0xff | major<<8 | (minor&^0xff)<<12)
 }
 
-// RaidVersion returns the md driver's version (RAID_VERSION; 0.90.3 on current kernels).
-func (d *Device) RaidVersion() (Version, error) {
+// raidVersion returns the md driver's version (RAID_VERSION; 0.90.3 on current kernels).
+func (d *Device) raidVersion() (Version, error) {
 	var v Version
 	err := d.wrap("RAID_VERSION", d.ioctlPtr(reqRaidVersion, unsafe.Pointer(&v)))
 	return v, err
@@ -181,27 +179,27 @@ func (d *Device) AddNewDisk(info DiskInfo) error {
 		d.ioctlPtr(reqAddNewDisk, unsafe.Pointer(&info)))
 }
 
-// HotRemoveDisk removes the faulty or spare member major:minor from the array
+// hotRemoveDisk removes the faulty or spare member major:minor from the array
 // (HOT_REMOVE_DISK); md answers EBUSY for a member that still has a role.
-func (d *Device) HotRemoveDisk(major, minor uint32) error {
+func (d *Device) hotRemoveDisk(major, minor uint32) error {
 	return d.wrap(fmt.Sprintf("HOT_REMOVE_DISK %d:%d", major, minor), d.ioctlArg(reqHotRemoveDisk, newEncodeDev(major, minor)))
 }
 
-// SetDiskFaulty fails the member major:minor (SET_DISK_FAULTY); md answers EBUSY when failing
+// setDiskFaulty fails the member major:minor (SET_DISK_FAULTY); md answers EBUSY when failing
 // it would stop the array.
-func (d *Device) SetDiskFaulty(major, minor uint32) error {
+func (d *Device) setDiskFaulty(major, minor uint32) error {
 	return d.wrap(fmt.Sprintf("SET_DISK_FAULTY %d:%d", major, minor), d.ioctlArg(reqSetDiskFaulty, newEncodeDev(major, minor)))
 }
 
-// RunArray starts an assembled, inactive array (RUN_ARRAY).
-func (d *Device) RunArray() error {
+// runArray starts an assembled, inactive array (RUN_ARRAY).
+func (d *Device) runArray() error {
 	var p arrayParam
 	return d.wrap("RUN_ARRAY", d.ioctlPtr(reqRunArray, unsafe.Pointer(&p)))
 }
 
-// StopArray stops the array and releases its members (STOP_ARRAY); md answers EBUSY while
+// stopArray stops the array and releases its members (STOP_ARRAY); md answers EBUSY while
 // anyone but this Device has it open.
-func (d *Device) StopArray() error {
+func (d *Device) stopArray() error {
 	return d.wrap("STOP_ARRAY", d.ioctlArg(reqStopArray, 0))
 }
 

@@ -31,7 +31,7 @@ func TestGuestIoctlInfo(t *testing.T) {
 	a := waitArray(t, fs, "md0", "resync done", synced)
 	dev := openDevice(t, "/dev/md0")
 
-	v, err := dev.RaidVersion()
+	v, err := dev.raidVersion()
 	if err != nil || v != (Version{0, 90, 3}) {
 		t.Errorf("RAID_VERSION = %+v, %v; want 0.90.3", v, err)
 	}
@@ -88,10 +88,10 @@ func TestGuestIoctlMembers(t *testing.T) {
 	vdb := member(t, a, filepath.Base(d[1]))
 	dev := openDevice(t, "/dev/md0")
 
-	if err := dev.HotRemoveDisk(vdb.Major, vdb.Minor); !errors.Is(err, unix.EBUSY) {
+	if err := dev.hotRemoveDisk(vdb.Major, vdb.Minor); !errors.Is(err, unix.EBUSY) {
 		t.Errorf("HOT_REMOVE_DISK of an active member: got %v, want EBUSY", err)
 	}
-	if err := dev.SetDiskFaulty(vdb.Major, vdb.Minor); err != nil {
+	if err := dev.setDiskFaulty(vdb.Major, vdb.Minor); err != nil {
 		t.Fatal(err)
 	}
 	a = waitArray(t, fs, "md0", vdb.Name+" faulty and out of its slot", func(a Array) bool {
@@ -104,7 +104,7 @@ func TestGuestIoctlMembers(t *testing.T) {
 	if ai, err := dev.ArrayInfo(); err != nil || ai.FailedDisks != 1 || ai.ActiveDisks != 1 {
 		t.Errorf("GET_ARRAY_INFO after the failure: %+v, %v", ai, err)
 	}
-	if err := dev.HotRemoveDisk(vdb.Major, vdb.Minor); err != nil {
+	if err := dev.hotRemoveDisk(vdb.Major, vdb.Minor); err != nil {
 		t.Fatal(err)
 	}
 	a = waitArray(t, fs, "md0", vdb.Name+" removed", func(a Array) bool { return !hasMember(a, vdb.Name) })
@@ -161,7 +161,7 @@ func TestGuestIoctlRunStop(t *testing.T) {
 		t.Fatalf("inactive %s: %s (mdadm: %s)", name, summary(a), out)
 	}
 	dev := openDevice(t, "/dev/"+name)
-	if err := dev.RunArray(); err != nil {
+	if err := dev.runArray(); err != nil {
 		t.Fatal(err)
 	}
 	a = waitArray(t, fs, name, "running degraded", func(a Array) bool { return a.Level == "raid1" && a.State != ArrayInactive })
@@ -175,7 +175,7 @@ func TestGuestIoctlRunStop(t *testing.T) {
 		return ok && ae.Array == name && ae.Action == "change" && ae.Major == a.Major && ae.Minor == a.Minor
 	})
 
-	if err := dev.StopArray(); err != nil {
+	if err := dev.stopArray(); err != nil {
 		t.Fatal(err)
 	}
 	if st := readSys("/sys/block/" + name + "/md/array_state"); st != "" && st != string(ArrayClear) {

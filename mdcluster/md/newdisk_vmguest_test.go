@@ -13,7 +13,7 @@ import (
 
 // newDisk names the answer that mdclusterd on this node gives md-cluster's next new-disk request
 // ("confirm": the disk is found and confirmed with ADD_NEW_DISK, state DiskCandidate; "nack":
-// it is not visible here, CLUSTERED_DISK_NACK). internal/capture runs the test on the peer of
+// it is not visible here, CLUSTERED_DISK_NACK). scripts/vm/capture-md runs the test on the peer of
 // the node that adds the disk; the agent answers through this package.
 var newDisk = flag.String("md.newdisk", "", "the answer mdclusterd gives the next md-cluster new-disk request: confirm or nack")
 
@@ -25,7 +25,7 @@ const newDiskReady = "/tmp/md-newdisk-listening"
 // kernel's view afterwards.
 func TestCaptureNewDisk(t *testing.T) {
 	if *newDisk == "" {
-		t.Skip("run with -md.newdisk=confirm|nack (a two-node clustered lab, see internal/capture)")
+		t.Skip("run with -md.newdisk=confirm|nack (a two-node clustered lab, see scripts/vm/capture-md)")
 	}
 	fs := guestFS(t)
 	w, err := NewWatcher()

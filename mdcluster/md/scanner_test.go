@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"mdcluster.dev/mdcluster/md/mdtest"
 )
 
 // loadAllCaptures unpacks every testdata/*.txtar capture (one array each, all named apart) into
@@ -25,7 +27,11 @@ func loadAllCaptures(t *testing.T) FS {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for path, body := range parseTxtar(t, string(data)) {
+		files, err := mdtest.Parse(string(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for path, body := range files {
 			if path == "proc/mdstat" {
 				continue
 			}

@@ -139,13 +139,11 @@ type MemberCommand string
 
 // Member state commands (Documentation/admin-guide/md.rst, "dev-XXX/state").
 const (
-	MemberSetFaulty      MemberCommand = "faulty"      // fail the device
-	MemberRemove         MemberCommand = "remove"      // detach a failed or spare device
-	MemberReAdd          MemberCommand = "re-add"      // put a failed, slot-less device back
-	MemberSetBlocked     MemberCommand = "blocked"     // hold failure handling
-	MemberUnblock        MemberCommand = "-blocked"    // release it
-	MemberSetWriteMost   MemberCommand = "writemostly" // prefer other members for reads
-	MemberClearWriteMost MemberCommand = "-writemostly"
+	MemberSetFaulty  MemberCommand = "faulty"   // fail the device
+	MemberRemove     MemberCommand = "remove"   // detach a failed or spare device
+	MemberReAdd      MemberCommand = "re-add"   // put a failed, slot-less device back
+	MemberSetBlocked MemberCommand = "blocked"  // hold failure handling
+	MemberUnblock    MemberCommand = "-blocked" // release it
 )
 
 // UUID is an md array or device UUID, the 16 bytes that sysfs, md-cluster's lockspace name and
@@ -173,4 +171,10 @@ func ParseUUID(s string) (UUID, error) {
 		return u, fmt.Errorf("%w: uuid %q: %v", ErrParse, s, err)
 	}
 	return u, nil
+}
+
+// Colon returns u as mdadm prints it: four groups of 8 hex digits joined by ':'.
+func (u UUID) Colon() string {
+	h := hex.EncodeToString(u[:])
+	return h[:8] + ":" + h[8:16] + ":" + h[16:24] + ":" + h[24:]
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -16,7 +17,7 @@ import (
 
 // loadUevents reads testdata/uevents/<name>.txt: raw uevent messages captured in a lab guest,
 // Go-quoted, one a line.
-func loadUevents(t *testing.T, name string) [][]byte {
+func loadUevents(t testing.TB, name string) [][]byte {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", "uevents", name+".txt"))
 	if err != nil {
@@ -118,7 +119,7 @@ func TestUeventCaptures(t *testing.T) {
 }
 
 // TestDecodeNewDisk decodes md-cluster's ADD_DEVICE requests captured on the peer of a node
-// adding a disk (internal/capture -newdisk), one later confirmed, one refused. mdadm gives the
+// adding a disk (scripts/vm/capture-md -newdisk), one later confirmed, one refused. mdadm gives the
 // new disk a random device UUID, so the UUID is checked against the text it came from.
 func TestDecodeNewDisk(t *testing.T) {
 	for _, name := range []string{"cluster-newdisk-confirm", "cluster-newdisk-nack"} {
@@ -217,4 +218,38 @@ func TestIsArrayName(t *testing.T) {
 			t.Errorf("isArrayName(%q) = %v, want %v", name, got, want)
 		}
 	}
+}
+
+// FuzzUevent feeds arbitrary netlink messages to the uevent parser and decoder, seeded with the
+// captured messages: no panic, and whatever decodes as a lockspace event names its lockspace and
+// action, so the control plane never answers the kernel for a lockspace it cannot name.
+func FuzzUevent(f *testing.F) {
+	entries, err := os.ReadDir(filepath.Join("testdata", "uevents"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range entries {
+		for _, m := range loadUevents(f, strings.TrimSuffix(e.Name(), ".txt")) {
+			f.Add(m)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		env, err := ParseUevent(b)
+		if err != nil {
+			if !errors.Is(err, ErrParse) {
+				t.Fatalf("ParseUevent error %v does not wrap ErrParse", err)
+			}
+			return
+		}
+		ev, ok, err := DecodeUevent(env)
+		if err != nil {
+			if !errors.Is(err, ErrParse) {
+				t.Fatalf("DecodeUevent error %v does not wrap ErrParse", err)
+			}
+			return
+		}
+		if ls, isLS := ev.(*LockspaceEvent); ok && isLS && (ls.Lockspace == "" || ls.Action == "") {
+			t.Fatalf("lockspace event without a name or action: %+v from %q", ls, b)
+		}
+	})
 }

@@ -168,7 +168,16 @@ func TestDpkgRootInstall(t *testing.T) {
 	if v := sh(t, "chroot", root, "/usr/sbin/mdclusterd", "version"); !strings.HasPrefix(v, "mdclusterd ") {
 		t.Errorf("mdclusterd version: %q", v)
 	}
+	// The example names node1's certificates: check-config reads them, so it refuses until
+	// `mdclusterd tls` (no openssl on the nodes) made them where the example says.
+	rc, msg := exitCode(exec.Command("chroot", root, "/usr/sbin/mdclusterd", "check-config", "/etc/mdcluster/mdclusterd.yaml.example"))
+	if rc != 1 || !strings.Contains(msg, `lock_engine.tls.ca: "/etc/mdcluster/tls/ca.crt": no such file or directory`) {
+		t.Errorf("check-config of the example before its certificates exist: rc %d: %s", rc, msg)
+	}
+	sh(t, "chroot", root, "/usr/sbin/mdclusterd", "tls", "init-ca", "/tmp/mdcluster-ca")
+	sh(t, "chroot", root, "/usr/sbin/mdclusterd", "tls", "issue", "--ca", "/tmp/mdcluster-ca", "--out", "/etc/mdcluster/tls", "node1", "192.168.100.1")
 	t.Log(sh(t, "chroot", root, "/usr/sbin/mdclusterd", "check-config", "/etc/mdcluster/mdclusterd.yaml.example"))
+	sh(t, "rm", "-r", filepath.Join(root, "etc/mdcluster/tls"), filepath.Join(root, "tmp/mdcluster-ca"))
 	if rc, _ := exitCode(exec.Command("chroot", root, "/usr/lib/ocf/resource.d/mdcluster/mdcluster", "meta-data")); rc != 0 {
 		t.Errorf("installed OCF agent meta-data: rc %d", rc)
 	}

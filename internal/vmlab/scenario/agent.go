@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ cluster: {name: mdlab}
 lock_engine:
   type: etcd-external
   endpoints: ["http://10.0.2.2:%[2]d"]
+  insecure: true
 leases: {ttl: %[3]s, watchdog: /dev/watchdog, watchdog_margin: %[4]s}
 resync: {max_concurrent: 1}
 listen: {api_socket: /run/mdcluster/mdclusterd.sock, metrics: ""}
@@ -131,10 +133,7 @@ func ExclusiveFailover(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl time
 		"mdadm --assemble /dev/md/data --run /dev/vda /dev/vdb /dev/vdc 2>&1; true"); err != nil {
 		return 0, err
 	}
-	if _, err := step(ctx, l, 2, slow, "node2's agent stops the unleased copy, naming node1",
-		"running() {\n"+mdWithUUID(uuid)+"\n}\n"+
-			`for i in $(seq 1 60); do grep -q 'array is active on node1' /tmp/mdclusterd.log && [ -z "$(running)" ] && exit 0; sleep 0.5; done
-cat /tmp/mdclusterd.log; exit 1`); err != nil {
+	if err := waitStoppedUnleased(ctx, l, 2, uuid); err != nil {
 		return 0, err
 	}
 	crashCtx, cancel := context.WithTimeout(ctx, quick)
@@ -154,60 +153,6 @@ cat /tmp/mdclusterd.log; exit 1`); err != nil {
 		return 0, err
 	}
 	return failover, nil
-}
-
-// NetworkCutSelfFence cuts node1's network to the lock service inside the guest while it holds
-// an exclusive RAID5: node1 must stop the array and be reset by its watchdog before node2's
-// agent assembles the array. The order is proven on the host's clock: QEMU's exit for node1,
-// and node2's console line for the assembly.
-func NetworkCutSelfFence(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl, margin time.Duration) error {
-	uuid, err := createRAID5(ctx, l)
-	if err != nil {
-		return err
-	}
-	arrays := fmt.Sprintf("  - {uuid: %s, name: data, mode: exclusive, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
-	if err := startAgent(ctx, l, 1, AgentConfig(1, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
-		return err
-	}
-	mdName, _, err := waitAssembled(ctx, l, 1, uuid, 60*time.Second)
-	if err != nil {
-		return err
-	}
-	if err := startAgent(ctx, l, 2, AgentConfig(2, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
-		return err
-	}
-	// node1 keeps writing until it dies, so a late writer would show.
-	if _, err := step(ctx, l, 1, quick, "node1 writes to "+mdName+" in the background",
-		fmt.Sprintf(`(i=0; while true; do mdlab odwrite /dev/%s $((4096*(i%%256))) node1-write-$i 2>/dev/null; i=$((i+1)); sleep 0.1; done) >/dev/null 2>&1 &`, mdName)); err != nil {
-		return err
-	}
-	cut := time.Now()
-	if _, err := step(ctx, l, 1, quick, "cut node1's link to the lock service (ip link set down)",
-		`for i in /sys/class/net/*; do [ "$(cat $i/address)" = 52:54:00:00:01:01 ] && ip link set "${i##*/}" down; done; true`); err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, ttl+90*time.Second)
-	defer cancel()
-	lost, err := l.Node(1).WaitConsole(wctx, "session lost: no longer petting the watchdog")
-	if err != nil {
-		return fmt.Errorf("node1 never noticed its session was lost: %w", err)
-	}
-	select {
-	case <-l.Node(1).Done():
-	case <-wctx.Done():
-		return fmt.Errorf("node1 was not reset by its watchdog")
-	}
-	reset := l.Node(1).ExitedAt()
-	took, err := l.Node(2).WaitConsole(wctx, "assembled")
-	if err != nil {
-		return fmt.Errorf("node2 never assembled the array: %w", err)
-	}
-	l.Logf("host clock: cut +0.0s, node1 stops petting +%.1fs, node1 reset +%.1fs, node2 assembles +%.1fs (TTL %s, margin %s)",
-		lost.At.Sub(cut).Seconds(), reset.Sub(cut).Seconds(), took.At.Sub(cut).Seconds(), ttl, margin)
-	if !reset.Before(took.At) {
-		return fmt.Errorf("node2 assembled the array (%s) before node1 was reset (%s)", took.At.Format("15:04:05.000"), reset.Format("15:04:05.000"))
-	}
-	return nil
 }
 
 // createRAID5 creates a RAID5 with an internal bitmap on node1's vda vdb vdc, waits for its
@@ -245,10 +190,10 @@ func NewDiskConfirm(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
 	if _, err := step(ctx, l, 2, slow, "mdadm --assemble on node2", "mdadm --assemble /dev/md0 /dev/vda /dev/vdb 2>&1"); err != nil {
 		return err
 	}
-	// md starts it read-auto (the agent's start_ro); node2's agent switches it to read-write,
-	// without which node2 could not confirm the new disk.
-	if _, err := step(ctx, l, 2, quick, "node2's agent switches md0 to read-write",
-		`for i in $(seq 1 60); do [ "$(cat /sys/block/md0/md/array_state)" != read-auto ] && exit 0; sleep 0.25; done; cat /sys/block/md0/md/array_state; exit 1`); err != nil {
+	// Arrays the agent does not assemble start as md starts them (it leaves md_mod's start_ro
+	// alone): read-write, as a node must be to confirm a new disk.
+	if _, err := step(ctx, l, 2, quick, "md0 runs read-write on node2",
+		`[ "$(cat /sys/block/md0/md/array_state)" != read-auto ] || { cat /sys/block/md0/md/array_state; exit 1; }`); err != nil {
 		return err
 	}
 	if _, err := step(ctx, l, 1, slow, "node1: mdadm --add vdc (md-cluster asks every node to confirm)",
@@ -269,4 +214,96 @@ func NewDiskConfirm(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
 		}
 	}
 	return nil
+}
+
+// exclusivePair creates an exclusive RAID5 on the shared disks, starts node1's agent and waits
+// until it assembled the array, then starts node2's agent (which queues for the lease). It
+// returns the array's UUID and its md name on node1.
+func exclusivePair(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl, margin time.Duration) (string, string, error) {
+	uuid, err := createRAID5(ctx, l)
+	if err != nil {
+		return "", "", err
+	}
+	arrays := fmt.Sprintf("  - {uuid: %s, name: data, mode: exclusive, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
+	if err := startAgent(ctx, l, 1, AgentConfig(1, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
+		return "", "", err
+	}
+	mdName, _, err := waitAssembled(ctx, l, 1, uuid, 60*time.Second)
+	if err != nil {
+		return "", "", err
+	}
+	if err := startAgent(ctx, l, 2, AgentConfig(2, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
+		return "", "", err
+	}
+	if err := waitActiveOn(ctx, l, 2, "node1"); err != nil {
+		return "", "", err
+	}
+	for n := 1; n <= 2; n++ {
+		// md's own messages (array started, stopped) on the console, stamped by the host.
+		if _, err := step(ctx, l, n, quick, "md's info messages to the console", "dmesg -n 7"); err != nil {
+			return "", "", err
+		}
+	}
+	return uuid, mdName, nil
+}
+
+// mdStarted and mdStopped are md's console lines for an array that starts (RAID5) and stops.
+func mdStarted(md string) string { return "md/raid:" + md + ": raid level 5 active" }
+func mdStopped(md string) string { return "md: " + md + " stopped." }
+
+// writeLoop starts O_DIRECT writes of numbered 4 KiB blocks to dev on node in the background;
+// every acknowledged write appends its number to /tmp/acked. With hold, a shell also keeps dev
+// open for good (as a mounted filesystem would), so md refuses to stop the array.
+func writeLoop(ctx context.Context, l *vmlab.Lab, node int, dev string, hold bool) error {
+	script := fmt.Sprintf(`: > /tmp/acked
+(i=0; while true; do mdlab odwrite %[1]s $((4096*(i%%1024))) node%[2]d-seq-$i 2>/dev/null && echo $i >> /tmp/acked; i=$((i+1)); sleep 0.05; done) >/dev/null 2>&1 &`, dev, node)
+	if hold {
+		script += fmt.Sprintf("\n(exec 3<>%s; while true; do sleep 1; done) >/dev/null 2>&1 &", dev)
+	}
+	_, err := step(ctx, l, node, quick, "write to "+dev+" in the background", script)
+	return err
+}
+
+// lastAcked returns the last write node acknowledged, and where it went.
+func lastAcked(ctx context.Context, l *vmlab.Lab, node int) (int64, string, error) {
+	out, err := step(ctx, l, node, quick, "last acknowledged write", "tail -n 1 /tmp/acked")
+	if err != nil {
+		return 0, "", err
+	}
+	i, err := strconv.Atoi(out)
+	if err != nil {
+		return 0, "", fmt.Errorf("node%d: no acknowledged write (%q)", node, out)
+	}
+	return int64(4096 * (i % 1024)), fmt.Sprintf("node%d-seq-%d", node, i), nil
+}
+
+// signalAgent sends sig to node's agent and waits (up to wait) until it has exited; it returns
+// the agent's exit status as its log's last line shows it, and when it exited (host clock).
+func signalAgent(ctx context.Context, l *vmlab.Lab, node int, sig string, wait time.Duration) (time.Time, error) {
+	_, err := step(ctx, l, node, wait+quick, fmt.Sprintf("kill -%s mdclusterd and wait for it to exit", sig),
+		fmt.Sprintf(`p=$(pidof mdclusterd) || exit 1; kill -%s $p
+for i in $(seq 1 %d); do kill -0 $p 2>/dev/null || exit 0; sleep 0.1; done; exit 1`, sig, int(wait/(100*time.Millisecond))))
+	return time.Now(), err
+}
+
+// waitStoppedUnleased waits until node's agent has stopped a copy of the array that ran there
+// without the lease, as its status shows (the array's problem names the holder, the counter of
+// such stops moved) and md confirms (the array is gone).
+func waitStoppedUnleased(ctx context.Context, l *vmlab.Lab, node int, uuid string) error {
+	for i := 0; i < 120; i++ {
+		st, err := agentStatus(ctx, l, node)
+		if err != nil {
+			return err
+		}
+		if st.Actions["stop_unleased"] > 0 {
+			on, err := step(ctx, l, node, quick, "the copy is gone", "running() {\n"+mdWithUUID(uuid)+"\n}\nrunning")
+			if err != nil || on != "" {
+				return fmt.Errorf("node%d's agent says it stopped the copy, md still runs it as %q (%v)", node, on, err)
+			}
+			l.Logf("node%d's agent stopped the unleased copy (%d such stops)", node, st.Actions["stop_unleased"])
+			return nil
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return fmt.Errorf("node%d's agent never stopped the unleased copy", node)
 }

@@ -92,6 +92,7 @@ lock_engine:
     - {name: node1, peer_url: "http://192.168.100.1:2380"}
     - {name: node2, peer_url: "http://192.168.100.2:2380"}
     - {name: node3, peer_url: "http://192.168.100.3:2380"}
+  insecure: true
 leases: {ttl: %[2]s, watchdog: /dev/watchdog, watchdog_margin: %[3]s}
 listen: {api_socket: /run/mdcluster/mdclusterd.sock, metrics: ""}
 arrays:

@@ -37,14 +37,18 @@ dmesg | tail -20; exit 1`); err != nil {
 	if err := startAgent(ctx, l, 2, ControldConfig(2, etcdPort, ttl, margin)); err != nil {
 		return err
 	}
-	out, err := step(ctx, l, 2, quick, "restarted agent resumed its lease and adopted the lockspaces",
-		`for i in $(seq 1 100); do grep -q 'lockspace adopted and started' /tmp/mdclusterd.log && { grep -E 'resumed the previous|adopted' /tmp/mdclusterd.log; exit 0; }; sleep 0.2; done
+	out, err := step(ctx, l, 2, quick, "restarted agent adopted the lockspaces",
+		`for i in $(seq 1 100); do grep -q 'lockspace adopted and started' /tmp/mdclusterd.log && { grep -E 'adopted' /tmp/mdclusterd.log; exit 0; }; sleep 0.2; done
 cat /tmp/mdclusterd.log; exit 1`)
 	if err != nil {
 		return err
 	}
-	if !strings.Contains(out, "resumed the previous agent's lease") || !strings.Contains(out, "adopted=true") {
-		return fmt.Errorf("node2's agent did not resume and adopt:\n%s", out)
+	st, err := agentStatus(ctx, l, 2)
+	if err != nil {
+		return err
+	}
+	if !st.Session.Valid || !st.Session.Resumed || !strings.Contains(out, "adopted=true") {
+		return fmt.Errorf("node2's agent did not resume its session (%+v) and adopt the lockspaces:\n%s", st.Session, out)
 	}
 	for n := 1; n <= 2; n++ {
 		if st, err := sysfs(ctx, l, n, "md0", "array_state"); err != nil {

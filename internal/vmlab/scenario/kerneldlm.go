@@ -104,9 +104,9 @@ func KernelDLMContention(ctx context.Context, l *vmlab.Lab) error {
 // runs an embedded etcd on the private network and node2's agent uses it; both run the kernel
 // DLM's control plane.
 func privateEtcdConfig(node int) string {
-	engine := `{type: etcd-external, endpoints: ["http://192.168.100.1:2379"]}`
+	engine := `{type: etcd-external, endpoints: ["http://192.168.100.1:2379"], insecure: true}`
 	if node == 1 {
-		engine = `{type: etcd-embedded, data_dir: /tmp/etcd, client_url: "http://192.168.100.1:2379", peer_url: "http://127.0.0.1:2380"}`
+		engine = `{type: etcd-embedded, data_dir: /tmp/etcd, client_url: "http://192.168.100.1:2379", peer_url: "http://127.0.0.1:2380", insecure: true}`
 	}
 	return fmt.Sprintf(`node: {name: node%[1]d, id: %[1]d, address: 192.168.100.%[1]d}
 cluster: {name: mdlab}

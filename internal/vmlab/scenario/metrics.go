@@ -112,6 +112,14 @@ func (s *scrape) expectValue(want float64, name string, labels ...string) error 
 	return nil
 }
 
+// expectAbsent fails if the scrape has a sample of name with the labels.
+func (s *scrape) expectAbsent(name string, labels ...string) error {
+	if v, err := s.value(name, labels...); err == nil {
+		return fmt.Errorf("%s%v = %g, want none", name, labels, v)
+	}
+	return nil
+}
+
 // sampleCheck is one sample a scrape must show: family name, labels it must carry, value.
 type sampleCheck struct {
 	want   float64

@@ -181,7 +181,7 @@ func dpkg(ctx context.Context, l *vmlab.Lab, what, args string) error {
 // /sys and /dev into it and runs everything in a chroot: `dpkg -i` succeeds without a word on
 // stderr and leaves the package "install ok installed" with every file matching its md5sums; the
 // installed files are where they belong, the binaries run, the example configuration passes the
-// installed agent's check-config, the OCF agent answers meta-data under Debian's /bin/sh, the
+// installed agent's check-config once `mdclusterd tls` made the certificates it names, the OCF agent answers meta-data under Debian's /bin/sh, the
 // systemd unit is in /lib/systemd/system, and the man pages are gzip'ed roff. `dpkg -r` keeps the
 // conffile, and `dpkg -P` leaves none of the files `dpkg -L` listed before the removal (only
 // directories other packages own).
@@ -262,7 +262,16 @@ while read -r f; do if [ -f "/deb$f" ]; then echo "$f"; fi; done < /tmp/mdcluste
 		return fmt.Errorf("installed mdclusterd version, mdcadm --version printed %q", v)
 	}
 	checks := []struct{ what, script string }{
-		{"installed mdclusterd check-config of the installed example", "in_deb mdclusterd check-config /etc/mdcluster/mdclusterd.yaml.example"},
+		// The example names node1's certificates, and check-config reads them: it refuses until
+		// the installed `mdclusterd tls` (the guest has no openssl) made them; they go again
+		// before the removal, which must leave nothing of the package's own.
+		{"installed mdclusterd check-config of the installed example: refused without its certificates, accepted with them",
+			`in_deb mdclusterd check-config /etc/mdcluster/mdclusterd.yaml.example 2>/tmp/cc.err && exit 1
+grep -q 'lock_engine.tls.ca: "/etc/mdcluster/tls/ca.crt": no such file or directory' /tmp/cc.err || { cat /tmp/cc.err; exit 1; }
+in_deb mdclusterd tls init-ca /tmp/mdcluster-ca >/dev/null || exit 1
+in_deb mdclusterd tls issue --ca /tmp/mdcluster-ca --out /etc/mdcluster/tls node1 192.168.100.1 >/dev/null || exit 1
+in_deb mdclusterd check-config /etc/mdcluster/mdclusterd.yaml.example || exit 1
+rm -r /deb/etc/mdcluster/tls /deb/tmp/mdcluster-ca`},
 		{"installed mdcadm --help", "in_deb mdcadm --help | grep -q mdadm"},
 		{"installed OCF agent meta-data (Debian's /bin/sh)",
 			`in_deb env OCF_ROOT=/usr/lib/ocf /usr/lib/ocf/resource.d/mdcluster/mdcluster meta-data | grep -q '<resource-agent name="mdcluster"'`},

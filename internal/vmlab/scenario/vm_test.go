@@ -5,14 +5,11 @@ package scenario
 import (
 	"context"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
-	"mdcluster.dev/dlm/etcdembed"
 	"mdcluster.dev/internal/vmlab"
 )
 
@@ -118,22 +115,18 @@ func TestWatchdogFires(t *testing.T) {
 // hostEtcd runs an etcd member on the host's loopback for the guests (reached at 10.0.2.2).
 func hostEtcd(t *testing.T) int {
 	t.Helper()
-	urls, err := etcdembed.FreeURLs(2)
+	return restartableHostEtcd(t).port
+}
+
+// restartableHostEtcd is hostEtcd that the test can stop and start again.
+func restartableHostEtcd(t *testing.T) *restartableEtcd {
+	t.Helper()
+	e, err := newHostEtcd(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := etcdembed.Start(t.TempDir(), etcdembed.WithClientURLs(urls[0]), etcdembed.WithPeerURLs(urls[1]),
-		etcdembed.WithLogLevel("panic")) // closing it logs its listeners as errors
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
-	u, err := url.Parse(urls[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, _ := strconv.Atoi(u.Port())
-	return port
+	t.Cleanup(e.Stop)
+	return e
 }
 
 func TestExclusiveFailover(t *testing.T) {
@@ -148,9 +141,63 @@ func TestExclusiveFailover(t *testing.T) {
 }
 
 func TestNetworkCutSelfFence(t *testing.T) {
+	for _, inUse := range []bool{false, true} {
+		t.Run(map[bool]string{false: "stopped", true: "in-use"}[inUse], func(t *testing.T) {
+			port := hostEtcd(t)
+			l, ctx := startLab(t, AgentOptions)
+			if err := NetworkCutSelfFence(ctx, l, port, 8*time.Second, 3*time.Second, inUse); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestCleanStopUnderWrites(t *testing.T) {
 	port := hostEtcd(t)
 	l, ctx := startLab(t, AgentOptions)
-	if err := NetworkCutSelfFence(ctx, l, port, 10*time.Second, 2*time.Second); err != nil {
+	if err := CleanStopUnderWrites(ctx, l, port); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCleanStopInUse(t *testing.T) {
+	port := hostEtcd(t)
+	l, ctx := startLab(t, AgentOptions)
+	if err := CleanStopInUse(ctx, l, port); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAgentPaused(t *testing.T) {
+	port := hostEtcd(t)
+	l, ctx := startLab(t, AgentOptions)
+	left, err := AgentPaused(ctx, l, port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("FIGURE paused holder reset %.2fs before its lease could expire (margin 3s)", left.Seconds())
+}
+
+func TestAgentRestart(t *testing.T) {
+	port := hostEtcd(t)
+	l, ctx := startLab(t, AgentOptions)
+	if err := AgentRestart(ctx, l, port); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEtcdOutage(t *testing.T) {
+	e := restartableHostEtcd(t)
+	l, ctx := startLab(t, AgentOptions)
+	if err := EtcdOutage(ctx, l, e); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNoWatchdog(t *testing.T) {
+	port := hostEtcd(t)
+	l, ctx := startLab(t, AgentOptions)
+	if err := NoWatchdog(ctx, l, port); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -308,4 +355,14 @@ func TestMdcadmKernelDLM(t *testing.T) {
 	if err := MdcadmKernelDLM(ctx, l); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestMdcadmClusterChunk(t *testing.T) {
+	port := hostEtcd(t)
+	l, ctx := startLab(t, MdcadmClusterChunkOptions)
+	took, err := MdcadmClusterChunk(ctx, l, port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("FIGURE clustered RAID10 --grow --chunk=128: mdcadm refuses, both nodes keep 64K; plain mdadm reshapes node1 to 128K in %.1fs while node2 keeps 64K", took.Seconds())
 }

@@ -23,7 +23,7 @@ for a in "$@"; do
 done
 cat > /etc/mdcluster/mdclusterd.yaml <<EOF
 node: {name: node1, id: 1, address: 192.168.100.1}
-cluster: {name: mdlab}
+cluster: {name: mdlab, single_node: true}
 lock_engine: {type: etcd-embedded, data_dir: /tmp/mdcluster-etcd}
 leases: {ttl: 15s, watchdog_margin: 5s}
 listen: {api_socket: /run/mdcluster/mdclusterd.sock, metrics: ""}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 
 	"mdcluster.dev/bitmap"
 	"mdcluster.dev/mdcluster/api"
+	"mdcluster.dev/mdcluster/md"
 )
 
 // clusterReport is --cluster-status --json: the agent's status and the
@@ -85,15 +85,10 @@ func clusterStatus(args []string, env *Env) int {
 func (e *Env) arrayBitmap(a api.ArrayStatus) (arrayBitmap, bool) {
 	want := mdadmForm(a.UUID)
 	out := arrayBitmap{Array: a.Name, UUID: a.UUID}
-	var cands []string
-	if a.Device != "" {
-		cands = e.sysMembers(a.Device)
-	} else {
-		cands = e.localDevices()
-	}
+	cands := e.candidates(a.Device)
 	var firstErr error
 	for _, dev := range cands {
-		m, err := openMember(dev)
+		m, err := bitmap.Open(dev)
 		if err != nil {
 			continue
 		}
@@ -131,10 +126,10 @@ func (e *Env) arrayBitmap(a api.ArrayStatus) (arrayBitmap, bool) {
 var errNotMember = fmt.Errorf("not a member")
 
 // readMemberBitmap reads m's bitmap if m is a member of the array want.
-func readMemberBitmap(m *member, want string) (*bitmap.Bitmap, error) {
-	r := m.reader()
+func readMemberBitmap(m *bitmap.Device, want string) (*bitmap.Bitmap, error) {
+	r := m.Reader()
 	sb, _, err := r.ProbeSuperblock()
-	if err != nil || uuidColon(sb.SetUUID) != want {
+	if err != nil || md.UUID(sb.SetUUID).Colon() != want {
 		return nil, errNotMember
 	}
 	bm, err := r.ReadBitmap(sb, bitmap.WithMaxExtents(maxStatusExtents))
@@ -144,12 +139,24 @@ func readMemberBitmap(m *member, want string) (*bitmap.Bitmap, error) {
 	return bm, nil
 }
 
-// localDevices lists this node's block devices that are not md arrays.
-func (e *Env) localDevices() []string {
-	ents, _ := os.ReadDir(e.path("/sys/class/block"))
+// candidates lists the devices that may hold an array's bitmap: the
+// members of md device nm when it runs here, else this node's block
+// devices that are not md arrays (nor loop, ram or optical devices).
+func (e *Env) candidates(nm string) []string {
+	fs, err := md.NewFS(e.Root)
+	if err != nil {
+		return nil
+	}
 	var out []string
-	for _, ent := range ents {
-		n := ent.Name()
+	if nm != "" {
+		a, _ := fs.Array(nm)
+		for _, m := range a.Members {
+			out = append(out, e.path("/dev/"+m.Name))
+		}
+		return out
+	}
+	names, _ := fs.BlockNames()
+	for _, n := range names {
 		if strings.HasPrefix(n, "md") || strings.HasPrefix(n, "loop") || strings.HasPrefix(n, "ram") || strings.HasPrefix(n, "sr") {
 			continue
 		}

@@ -1,39 +1,6 @@
 package cli
 
-import (
-	"fmt"
-
-	"mdcluster.dev/bitmap/mdadmview"
-)
-
-// humanSize is mdadm's human_size: " (x.yy MiB x.yy MB)" from 5000 KiB on.
-func humanSize(bytes uint64) string { return mdadmview.HumanSize(int64(bytes)) }
-
-// humanSizeBrief is mdadm's human_size_brief with IEC prefixes.
-func humanSizeBrief(bytes uint64) string {
-	b := int64(bytes)
-	switch {
-	case b < 5000*1024:
-		return ""
-	case b < 2<<30:
-		c := (b*200/(1<<20) + 1) / 2
-		return fmt.Sprintf("%d.%02dMiB", c/100, c%100)
-	case b < 2<<40:
-		c := (b*200/(1<<30) + 1) / 2
-		return fmt.Sprintf("%d.%02dGiB", c/100, c%100)
-	}
-	c := (b*200/(1<<40) + 1) / 2
-	return fmt.Sprintf("%d.%02dTiB", c/100, c%100)
-}
-
-// ctime24 formats t like "%.24s" of ctime(3).
-func ctime24(t interface{ Format(string) string }) string {
-	return t.Format("Mon Jan _2 15:04:05 2006")
-}
-
-// printQuoted is mdadm's print_quoted: s in quotes only if it holds
-// white space or quotes.
-func printQuoted(s string) string { return mdadmview.Quoted(s) }
+import "fmt"
 
 const helpOptions = `mdcadm accepts mdadm's command line. Arguments that do not start with '-'
 are device names; the first one is usually the md array.
@@ -58,8 +25,14 @@ mdclusterd's leases; refused with one line naming the holder):
   --manage --fail/--remove/--cluster-confirm    : no lease
   --grow -G                                     : admin lease, released after mdadm
   --stop -S, --run -R, --readonly -o, --readwrite -w
-  --no-cluster-guard  : run mdadm without asking the agent (arrays the agent
-                        does not manage are refused without it)
+  On a clustered array, what md-cluster does not carry to the other nodes is
+  refused: --chunk, --layout, --level, --array-size, --data-offset, --bitmap,
+  --consistency-policy, fewer RAID10 devices, --write-mostly, --failfast.
+  --no-cluster-guard  : run mdadm without asking the agent for leases (arrays
+                        the agent does not manage are refused without it)
+  --agent-socket=PATH : the agent's API socket (default $MDCLUSTER_SOCKET, else
+                        /run/mdcluster/mdclusterd.sock); the cluster's name,
+                        lock engine, arrays and holders all come from there
   --cluster-status    : the agent's members, arrays, leases and resyncs, and
                         the bitmap slots of local arrays (add --json for JSON)
 

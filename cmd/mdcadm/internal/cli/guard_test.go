@@ -113,6 +113,11 @@ func fakeMD(t *testing.T, env *Env, nm, uuid, bitmapMeta string) string {
 	}
 	os.WriteFile(filepath.Join(d, "uuid"), []byte(uuid+"\n"), 0o644)
 	os.WriteFile(filepath.Join(d, "bitmap", "metadata"), []byte(bitmapMeta+"\n"), 0o644)
+	loc := "+8"
+	if bitmapMeta == "" {
+		loc = "none"
+	}
+	os.WriteFile(filepath.Join(d, "bitmap", "location"), []byte(loc+"\n"), 0o644)
 	return filepath.Join(t.TempDir(), nm)
 }
 
@@ -382,34 +387,37 @@ func TestStopReassembledByAgent(t *testing.T) {
 	}
 }
 
-// TestCmapShim: where the agent runs the kernel DLM's control plane, the
-// mdadm run for create, manage and grow gets the libcmap shim; assemble
-// and other clusters do not.
+// TestCmapShim: where the agent's status says it runs the kernel DLM's
+// control plane (dlm_control mdclusterd), the mdadm run for create,
+// manage and grow gets the libcmap shim with the agent's cluster name;
+// assemble and other clusters do not. mdcadm reads no configuration file.
 func TestCmapShim(t *testing.T) {
-	const cfg = `node: {name: node2, id: 2, address: 10.0.0.2}
-cluster: {name: mdlab}
-lock_engine: {type: etcd-external, endpoints: ["http://e:2379"]}
-leases: {ttl: 10s, watchdog: /dev/watchdog, watchdog_margin: 3s}
-`
 	for _, tc := range []struct {
 		name, control string
+		noGuard       bool
 		args          func(md string) []string
 		want          string
 	}{
-		{"grow, mdclusterd control", "dlm_control: {mode: mdclusterd}\n", func(md string) []string { return []string{"-G", md, "-n4"} }, "SHIM|mdlab"},
-		{"add, mdclusterd control", "dlm_control: {mode: mdclusterd}\n", func(md string) []string { return []string{md, "-a", "/dev/vdc"} }, "SHIM|mdlab"},
-		{"assemble, mdclusterd control", "dlm_control: {mode: mdclusterd}\n", func(string) []string { return []string{"-A", "/dev/md/data", "-u", dataUUID} }, "|"},
-		{"grow, corosync", "dlm_control: {mode: external}\n", func(md string) []string { return []string{"-G", md, "-n4"} }, "|"},
+		{"grow, mdclusterd control", "mdclusterd", false, func(md string) []string { return []string{"-G", md, "-n4"} }, "SHIM|mdlab"},
+		{"add, mdclusterd control", "mdclusterd", false, func(md string) []string { return []string{md, "-a", "/dev/vdc"} }, "SHIM|mdlab"},
+		{"grow unguarded, mdclusterd control", "mdclusterd", true, func(md string) []string { return []string{"-G", md, "-n4"} }, "SHIM|mdlab"},
+		{"assemble, mdclusterd control", "mdclusterd", false, func(string) []string { return []string{"-A", "/dev/md/data", "-u", dataUUID} }, "|"},
+		{"grow, corosync", "external", false, func(md string) []string { return []string{"-G", md, "-n4"} }, "|"},
+		{"grow, agent too old to say", "", false, func(md string) []string { return []string{"-G", md, "-n4"} }, "|"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("LD_LIBRARY_PATH", "")
-			env, errb, log := guardEnv(t, twoNodes())
-			dir := t.TempDir()
-			env.ShimDir, env.AgentConfig = filepath.Join(dir, "shim"), filepath.Join(dir, "mdclusterd.yaml")
+			f := twoNodes()
+			f.status.DLMControl = tc.control
+			env, errb, log := guardEnv(t, f)
+			env.ShimDir = filepath.Join(t.TempDir(), "shim")
 			os.MkdirAll(env.ShimDir, 0o755)
 			os.WriteFile(filepath.Join(env.ShimDir, "libcmap.so.4"), nil, 0o644)
-			os.WriteFile(env.AgentConfig, []byte(cfg+tc.control), 0o644)
-			if rc := Run(tc.args(fakeMD(t, env, "md127", dataUUID, "internal")), env); rc != 0 {
+			args := tc.args(fakeMD(t, env, "md127", dataUUID, "internal"))
+			if tc.noGuard {
+				args = append([]string{"--no-cluster-guard"}, args...)
+			}
+			if rc := Run(args, env); rc != 0 {
 				t.Fatalf("rc %d: %s", rc, errb.String())
 			}
 			b, err := os.ReadFile(log + ".env")
@@ -421,5 +429,37 @@ leases: {ttl: 10s, watchdog: /dev/watchdog, watchdog_margin: 3s}
 				t.Errorf("mdadm's LD_LIBRARY_PATH|MDCLUSTER_CLUSTER_NAME = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestAgentSocket: --agent-socket=PATH, else $MDCLUSTER_SOCKET, else the
+// default names the agent's socket; a guarded mode refuses with one line
+// naming the socket when nothing answers there.
+func TestAgentSocket(t *testing.T) {
+	f := twoNodes()
+	env, errb, log := guardEnv(t, f)
+	good := env.Socket
+	env.Socket = filepath.Join(t.TempDir(), "nothing.sock")
+	md := fakeMD(t, env, "md127", dataUUID, "internal")
+	if rc := Run([]string{"--agent-socket=" + good, "--grow", md, "-n4"}, env); rc != 0 || mdadmArgv(t, log) == nil {
+		t.Fatalf("--agent-socket: rc %d, stderr %q", rc, errb.String())
+	}
+	errb.Reset()
+	env.Socket = filepath.Join(t.TempDir(), "nothing.sock")
+	rc := Run([]string{"--grow", md, "-n4"}, env)
+	if want := "mdcadm: mdclusterd does not answer on " + env.Socket + " (not running); not growing\n"; rc != 1 || errb.String() != want {
+		t.Errorf("rc %d, stderr %q; want 1, %q", rc, errb.String(), want)
+	}
+	t.Setenv(SocketEnv, good)
+	if got := DefaultEnv().Socket; got != good {
+		t.Errorf("DefaultEnv().Socket = %q with $%s set, want %q", got, SocketEnv, good)
+	}
+	t.Setenv(SocketEnv, "")
+	if got := DefaultEnv().Socket; got != DefaultSocket {
+		t.Errorf("DefaultEnv().Socket = %q, want %q", got, DefaultSocket)
+	}
+	errb.Reset()
+	if rc := Run([]string{"--agent-socket", "--grow", md}, env); rc != 2 || !strings.Contains(errb.String(), "--agent-socket=PATH") {
+		t.Errorf("--agent-socket without a path: rc %d, stderr %q", rc, errb.String())
 	}
 }

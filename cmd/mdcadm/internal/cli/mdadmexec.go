@@ -7,10 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"mdcluster.dev/dlm"
 	"mdcluster.dev/dlm/kerneldlm"
+	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/config"
 )
 
@@ -18,8 +20,9 @@ import (
 const (
 	// DefaultSocket is the agent's API socket (listen.api_socket's default).
 	DefaultSocket = "/run/mdcluster/mdclusterd.sock"
-	// DefaultAgentConfig is the agent's configuration file.
-	DefaultAgentConfig = "/etc/mdcluster/mdclusterd.yaml"
+	// SocketEnv names the environment variable that overrides DefaultSocket
+	// (the option --agent-socket=PATH overrides both).
+	SocketEnv = "MDCLUSTER_SOCKET"
 	// DefaultShimDir holds mdcluster's libcmap.so.4 shim (scripts/cmapshim).
 	DefaultShimDir = "/usr/lib/mdcluster/cmapshim"
 )
@@ -55,31 +58,33 @@ func sameFile(a, b string) bool {
 }
 
 // shimEnv is the environment for an mdadm that creates, manages or grows
-// arrays where the agent runs the kernel DLM's control plane
-// (dlm_control.mode mdclusterd): there is no corosync, so mdadm gets the
-// libcmap shim that answers totem.cluster_name with cluster.name. Nothing
-// otherwise: a real corosync is never shadowed.
-func (e *Env) shimEnv(m Mode) []string {
+// arrays where the agent runs the kernel DLM's control plane (its status
+// says dlm_control mdclusterd): there is no corosync, so mdadm gets the
+// libcmap shim that answers totem.cluster_name with the agent's cluster
+// name. Nothing otherwise (st nil: the agent did not answer): a real
+// corosync is never shadowed.
+func (e *Env) shimEnv(m Mode, st *api.Status) []string {
 	if m != ModeCreate && m != ModeManage && m != ModeGrow {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(e.ShimDir, "libcmap.so.4")); err != nil || e.AgentConfig == "" {
+	if st == nil || st.DLMControl != config.ControlMdclusterd || st.Cluster == "" {
 		return nil
 	}
-	cfg, err := config.Load(e.AgentConfig)
-	if err != nil || cfg.DLMControl.Mode != config.ControlMdclusterd {
+	if _, err := os.Stat(filepath.Join(e.ShimDir, "libcmap.so.4")); err != nil {
 		return nil
 	}
 	lib := e.ShimDir
 	if old := os.Getenv("LD_LIBRARY_PATH"); old != "" {
 		lib += ":" + old
 	}
-	return []string{"LD_LIBRARY_PATH=" + lib, "MDCLUSTER_CLUSTER_NAME=" + cfg.Cluster.Name}
+	return []string{"LD_LIBRARY_PATH=" + lib, "MDCLUSTER_CLUSTER_NAME=" + st.Cluster}
 }
 
 // runMdadm runs the real mdadm with args on mdcadm's own stdin, stdout
-// and stderr, with extra environment variables, and returns its exit code.
-func (e *Env) runMdadm(args, extraEnv []string) int {
+// and stderr, with extra environment variables, and returns its exit code
+// (128+n when signal n killed it). in, when not nil, passes the signals
+// mdcadm catches on to mdadm (see interrupts).
+func (e *Env) runMdadm(args, extraEnv []string, in *interrupts) int {
 	p, err := e.mdadmPath()
 	if err != nil {
 		fmt.Fprintf(e.Stderr, "%s: %v\n", Prog, err)
@@ -90,12 +95,16 @@ func (e *Env) runMdadm(args, extraEnv []string) int {
 	if extraEnv != nil {
 		cmd.Env = append(os.Environ(), extraEnv...)
 	}
-	err = cmd.Run()
+	if err = cmd.Start(); err == nil {
+		in.started(cmd.Process)
+		err = cmd.Wait()
+		in.started(nil)
+	}
 	var x *exec.ExitError
 	switch {
 	case errors.As(err, &x):
-		if x.ExitCode() < 0 {
-			return 1 // killed by a signal
+		if ws, ok := x.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return signalCode(ws.Signal())
 		}
 		return x.ExitCode()
 	case err != nil:

@@ -5,15 +5,13 @@ import (
 	"strings"
 
 	"mdcluster.dev/cmd/mdcadm/internal/getopt"
+	"mdcluster.dev/cmd/mdcadm/internal/mdadmview"
 )
 
 // Device is a device name from the command line with the action that was
 // in force when it was named (mdadm's disposition: 'D', 'Q', 'X', 'E', …;
 // 0 for none).
-type Device struct {
-	Name        string
-	Disposition int
-}
+type Device = mdadmview.Device
 
 // Config is a parsed mdadm command line.
 type Config struct {
@@ -75,52 +73,11 @@ func Parse(args []string) (*Config, error) {
 		if !ok {
 			break
 		}
-		// Mode-independent options.
-		switch o.Code {
-		case optHelpOptions:
-			c.Help = 2
-			continue
-		case 'h':
-			c.Help = 1
-			continue
-		case 'V':
-			c.Version = true
+		if handled, version := c.globalOption(o); version {
 			return c, nil
-		case 'v':
-			c.Verbose++
-			continue
-		case 'q':
-			c.Verbose--
-			continue
-		case 'b', optBrief:
-			if o.Code == 'b' && bitmapMode(c.Mode) {
-				break // -b means --bitmap here
-			}
-			c.Brief = true
-			continue
-		case optNoDevices:
-			c.NoDevices = true
-			continue
-		case 'Y':
-			c.Export = true
-			continue
-		case optJSON:
-			c.JSON = true
-			continue
-		case optHomeHost:
-			if strings.EqualFold(o.Arg, "<ignore>") {
-				c.RequireHomehost = false
-			} else {
-				c.Homehost, c.HomehostOK = o.Arg, true
-			}
-			continue
-		case optOffRoot:
-			continue
-		case optPrefer:
-			c.Prefer = "/" + o.Arg + "/"
+		} else if handled {
 			continue
 		}
-
 		newmode := c.Mode
 		if f, ok := forcedMode[o.Code]; ok {
 			newmode = f.mode
@@ -162,13 +119,9 @@ func Parse(args []string) (*Config, error) {
 			continue // the option only chose the mode
 		}
 		if o.Code == getopt.NonOption {
-			if len(c.Devices) > 0 && c.Mode == ModeManage && devmode == 0 {
-				return nil, fail(2, "Must give one of -a/-r/-f for subsequent devices at %s\n", o.Arg)
+			if err := c.addDevice(o.Arg, devmode); err != nil {
+				return nil, err
 			}
-			if len(c.Devices) > 0 && c.Mode == ModeGrow && devmode == 0 {
-				return nil, fail(2, "Must give -a/--add for devices to add: %s\n", o.Arg)
-			}
-			c.Devices = append(c.Devices, Device{Name: o.Arg, Disposition: devmode})
 			continue
 		}
 		if !validFor(c.Mode, o.Code) {
@@ -182,6 +135,27 @@ func Parse(args []string) (*Config, error) {
 			return nil, err
 		}
 	}
+	if err := c.finish(devmode); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// addDevice records a device name with the action in force.
+func (c *Config) addDevice(name string, devmode int) error {
+	if len(c.Devices) > 0 && c.Mode == ModeManage && devmode == 0 {
+		return fail(2, "Must give one of -a/-r/-f for subsequent devices at %s\n", name)
+	}
+	if len(c.Devices) > 0 && c.Mode == ModeGrow && devmode == 0 {
+		return fail(2, "Must give -a/--add for devices to add: %s\n", name)
+	}
+	c.Devices = append(c.Devices, Device{Name: name, Disposition: devmode})
+	return nil
+}
+
+// finish applies mdadm's defaults once every option is read: a device
+// alone is --query, no mode is a usage error, --scan implies --brief.
+func (c *Config) finish(devmode int) error {
 	c.DevMode = devmode
 	if c.Help == 0 && c.Mode == ModeNone && len(c.Devices) > 0 {
 		c.Mode, c.DevMode = ModeMisc, 'Q'
@@ -190,12 +164,63 @@ func Parse(args []string) (*Config, error) {
 		}
 	}
 	if c.Help == 0 && c.Mode == ModeNone {
-		return nil, &exitError{code: 2, msg: usage}
+		return &exitError{code: 2, msg: usage}
 	}
 	if c.Scan && c.Verbose < 2 {
 		c.Brief = true // --scan implies --brief unless -vv
 	}
-	return c, nil
+	return nil
+}
+
+// globalOption applies an option that means the same in every mode. It
+// reports whether o was one, and whether it was --version (which ends the
+// parse).
+func (c *Config) globalOption(o getopt.Option) (handled, version bool) {
+	switch o.Code {
+	case optHelpOptions:
+		c.Help = 2
+		return true, false
+	case 'h':
+		c.Help = 1
+		return true, false
+	case 'V':
+		c.Version = true
+		return true, true
+	case 'v':
+		c.Verbose++
+		return true, false
+	case 'q':
+		c.Verbose--
+		return true, false
+	case 'b', optBrief:
+		if o.Code == 'b' && bitmapMode(c.Mode) {
+			return false, false // -b means --bitmap here
+		}
+		c.Brief = true
+		return true, false
+	case optNoDevices:
+		c.NoDevices = true
+		return true, false
+	case 'Y':
+		c.Export = true
+		return true, false
+	case optJSON:
+		c.JSON = true
+		return true, false
+	case optHomeHost:
+		if strings.EqualFold(o.Arg, "<ignore>") {
+			c.RequireHomehost = false
+		} else {
+			c.Homehost, c.HomehostOK = o.Arg, true
+		}
+		return true, false
+	case optOffRoot:
+		return true, false
+	case optPrefer:
+		c.Prefer = "/" + o.Arg + "/"
+		return true, false
+	}
+	return false, false
 }
 
 // modeOnly are the options that do nothing but choose the mode.

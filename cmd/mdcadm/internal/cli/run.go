@@ -18,12 +18,29 @@
 //     the array cannot be identified, mdcadm prints one line naming the
 //     reason and the holder, does not run mdadm, and exits 1 (2 for usage
 //     errors, as mdadm).
+//   - md-cluster limits: on a clustered array, the changes md-cluster
+//     does not carry to the other nodes (chunk, layout, level, data
+//     offset, --array-size, bitmap and consistency policy changes, fewer
+//     RAID10 devices, write-mostly and failfast flags) are refused with
+//     one line and exit 1 before anything else: the nodes would disagree
+//     where data lives (see clusterlimits.go).
 //   - Unmanaged arrays (not in the agent's config) are refused: on shared
 //     disks an unguarded assemble is exactly how two nodes corrupt an array.
 //     --no-cluster-guard (mdcadm's own option) runs mdadm without asking the
-//     agent anything. Commands that only make this node do less (--stop,
+//     agent for leases (only, where the libcmap shim is installed, for its
+//     status: see shimEnv).
+//   - Cluster facts (name, lock engine, DLM control plane, arrays and their
+//     modes, lease holders) come from the agent's status API on its socket
+//     (--agent-socket=PATH, $MDCLUSTER_SOCKET, /run/mdcluster/mdclusterd.sock),
+//     never from its configuration file. Commands that only make this node do less (--stop,
 //     --readonly, --fail, --remove, --incremental --fail, --rebuild-map) run
 //     on unmanaged arrays and without the agent.
+//   - Signals: SIGINT (Ctrl-C), SIGTERM and SIGHUP do not kill mdcadm
+//     while it guards a command. Before mdadm runs, they end the wait and
+//     the leases go back (exit 128+signal, no mdadm). While mdadm runs,
+//     mdadm gets the same signal from mdcadm (Ctrl-C's SIGINT also comes
+//     from the terminal) and mdcadm waits for it to exit, then gives the
+//     leases back as after any mdadm failure.
 //   - After --stop of an exclusive array the activation lease goes back to
 //     the agent, so another node can take the array over.
 //   - Kernel DLM clusters (lock_engine.type kernel-dlm): mdcadm also takes
@@ -41,14 +58,17 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"mdcluster.dev/cmd/mdcadm/internal/mdadmview"
 	"mdcluster.dev/internal/buildinfo"
 )
 
@@ -75,9 +95,8 @@ type Env struct {
 	Socket string
 	// Mdadm is the real mdadm to run ("": found in PATH or /sbin).
 	Mdadm string
-	// AgentConfig is the agent's configuration file and ShimDir the
-	// directory of the libcmap shim (see shimEnv).
-	AgentConfig, ShimDir string
+	// ShimDir is the directory of the libcmap shim (see shimEnv).
+	ShimDir string
 	// AdminLock takes mdadm's admin lock bitmap<cluster> on kernel-DLM
 	// clusters and returns its release (nil: never taken).
 	AdminLock func(ctx context.Context, cluster string) (func(), error)
@@ -87,8 +106,8 @@ type Env struct {
 func DefaultEnv() *Env {
 	h, _ := os.Hostname()
 	return &Env{Stdout: os.Stdout, Stderr: os.Stderr, Root: "/", Euid: os.Geteuid(),
-		Location: time.Local, Hostname: h, Socket: DefaultSocket, AdminLock: KernelAdminLock,
-		AgentConfig: DefaultAgentConfig, ShimDir: DefaultShimDir}
+		Location: time.Local, Hostname: h, Socket: cmp.Or(os.Getenv(SocketEnv), DefaultSocket),
+		AdminLock: KernelAdminLock, ShimDir: DefaultShimDir}
 }
 
 func (e *Env) path(p string) string { return filepath.Join(e.Root, p) }
@@ -101,11 +120,15 @@ func (e *Env) errf(format string, a ...any) {
 // Run runs mdcadm with args (without the program name) and returns the
 // exit code.
 func Run(args []string, env *Env) int {
-	args, noGuard, status, err := ownOptions(args)
+	args, own, err := ownOptions(args)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "%s: %v\n", Prog, err)
 		return 2
 	}
+	if own.socket != "" {
+		env.Socket = own.socket
+	}
+	noGuard, status := own.noGuard, own.status
 	if status {
 		return clusterStatus(args, env)
 	}
@@ -129,26 +152,39 @@ func Run(args []string, env *Env) int {
 	return guarded(c, args, noGuard, env)
 }
 
+// own are mdcadm's own options, which mdadm does not know.
+type own struct {
+	noGuard bool   // --no-cluster-guard
+	status  bool   // --cluster-status
+	socket  string // --agent-socket=PATH
+}
+
 // ownOptions takes mdcadm's own options out of args (before any "--"):
-// --no-cluster-guard, and --cluster-status which makes the rest of args
-// its own options.
-func ownOptions(args []string) (rest []string, noGuard, status bool, err error) {
+// --no-cluster-guard, --agent-socket=PATH, and --cluster-status which
+// makes the rest of args its own options.
+func ownOptions(args []string) (rest []string, o own, err error) {
 	for i, a := range args {
 		switch {
 		case a == "--":
-			return append(rest, args[i:]...), noGuard, status, nil
+			return append(rest, args[i:]...), o, nil
 		case a == "--no-cluster-guard":
-			noGuard = true
+			o.noGuard = true
 		case a == "--cluster-status":
-			status = true
+			o.status = true
+		case strings.HasPrefix(a, "--agent-socket="):
+			if o.socket = strings.TrimPrefix(a, "--agent-socket="); o.socket == "" {
+				return nil, o, errors.New("--agent-socket needs a path: --agent-socket=PATH")
+			}
+		case a == "--agent-socket":
+			return nil, o, errors.New("--agent-socket needs a path: --agent-socket=PATH")
 		default:
 			rest = append(rest, a)
 		}
 	}
-	if status && noGuard {
-		return nil, false, false, errors.New("--no-cluster-guard cannot be combined with --cluster-status")
+	if o.status && o.noGuard {
+		return nil, o, errors.New("--no-cluster-guard cannot be combined with --cluster-status")
 	}
-	return rest, noGuard, status, nil
+	return rest, o, nil
 }
 
 // changing reports whether c changes arrays: mdcadm then runs the real
@@ -201,7 +237,7 @@ func run(c *Config, env *Env) int {
 		return 1
 	}
 	if c.Homehost == "" && c.RequireHomehost && !c.HomehostOK {
-		c.Homehost = confHomehost(env, c.ConfigFile)
+		c.Homehost = mdadmview.ConfHomehost(env.Root, c.ConfigFile)
 	}
 	if c.Homehost == "" || c.Homehost == "<system>" {
 		c.Homehost = env.Hostname
@@ -216,10 +252,16 @@ func run(c *Config, env *Env) int {
 	// Output is buffered so that a run's stdout is written in one piece,
 	// as mdadm's stdio does when stdout is not a terminal.
 	var out bytes.Buffer
-	r := &runner{c: c, env: env, out: &out}
-	rc := r.misc()
+	rc := mdadmview.Run(mdadmview.Env{Root: env.Root, Location: env.Location, Stderr: env.Stderr}, c.viewRequest(), &out)
 	env.Stdout.Write(out.Bytes())
 	return rc
+}
+
+// viewRequest is the read-only part of c, for mdadmview.
+func (c *Config) viewRequest() *mdadmview.Request {
+	return &mdadmview.Request{DevMode: c.DevMode, Devices: c.Devices, Scan: c.Scan, Brief: c.Brief, Export: c.Export,
+		JSON: c.JSON, NoDevices: c.NoDevices, Test: c.Test, Verbose: c.Verbose, ConfigFile: c.ConfigFile,
+		Homehost: c.Homehost, Prefer: c.Prefer}
 }
 
 // notYet lists what this build runs, for the "not implemented" message.
@@ -250,58 +292,4 @@ func v1Metadata(s string) bool {
 		return true
 	}
 	return false
-}
-
-// runner runs the misc mode actions.
-type runner struct {
-	c    *Config
-	env  *Env
-	out  *bytes.Buffer
-	devs []devEntry // /dev, read once
-}
-
-// misc is mdadm's MISC case of main() with misc_list.
-func (r *runner) misc() int {
-	c := r.c
-	if c.DevMode == 'E' {
-		devs := c.Devices
-		if len(devs) == 0 && !c.Scan {
-			r.env.errf("No devices to examine\n")
-			return 2
-		}
-		if len(devs) == 0 {
-			devs = r.confDevices(c.ConfigFile)
-		}
-		if len(devs) == 0 {
-			r.env.errf("No devices listed in %s\n", confName(c.ConfigFile))
-			return 1
-		}
-		return r.examine(devs)
-	}
-	if len(c.Devices) == 0 {
-		if c.DevMode == 'D' && c.Scan {
-			return r.detailScan()
-		}
-		r.env.errf("No devices given.\n")
-		return 2
-	}
-	rc := 0
-	for _, d := range c.Devices {
-		switch d.Disposition {
-		case 'D':
-			rc |= r.detail(d.Name)
-		case 'Q':
-			rc |= r.query(d.Name)
-		case 'X':
-			rc |= r.examineBitmap(d.Name)
-		default: // no action: mdadm only opens the array
-			if m, err := openMember(d.Name); err != nil || !m.blk || r.env.mdName(m.rdev) == "" {
-				r.env.errf("%s does not appear to be an md device\n", d.Name)
-				rc |= 1
-			} else {
-				m.Close()
-			}
-		}
-	}
-	return rc
 }

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package bitmap
+
+import "os"
+
+func dropCache(*os.File) {}

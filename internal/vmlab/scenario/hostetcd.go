@@ -1,0 +1,51 @@
+package scenario
+
+import (
+	"net/url"
+	"strconv"
+
+	"mdcluster.dev/dlm/etcdembed"
+)
+
+// restartableEtcd is a one-member etcd on the host's loopback (the guests reach it at
+// 10.0.2.2:port) that a scenario can stop and start again on the same data and ports.
+type restartableEtcd struct {
+	dir  string
+	urls []string
+	port int
+	m    *etcdembed.Member
+}
+
+// newHostEtcd starts a member with its data in dir.
+func newHostEtcd(dir string) (*restartableEtcd, error) {
+	urls, err := etcdembed.FreeURLs(2)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(urls[0])
+	if err != nil {
+		return nil, err
+	}
+	port, _ := strconv.Atoi(u.Port())
+	e := &restartableEtcd{dir: dir, urls: urls, port: port}
+	return e, e.Start()
+}
+
+// Start starts the member (again).
+func (e *restartableEtcd) Start() error {
+	m, err := etcdembed.Start(e.dir, etcdembed.WithClientURLs(e.urls[0]), etcdembed.WithPeerURLs(e.urls[1]),
+		etcdembed.WithLogLevel("panic")) // closing it logs its listeners as errors
+	if err != nil {
+		return err
+	}
+	e.m = m
+	return nil
+}
+
+// Stop stops the member; Start brings it back with its data.
+func (e *restartableEtcd) Stop() {
+	if e.m != nil {
+		e.m.Close()
+		e.m = nil
+	}
+}

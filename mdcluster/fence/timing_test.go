@@ -1,0 +1,57 @@
+package fence
+
+import (
+	"testing"
+	"time"
+
+	"mdcluster.dev/dlm"
+)
+
+// The watchdog timeout for every TTL and margin a configuration may have is whole seconds, at
+// most half the margin, and keeps a session renewed on schedule clear of its fence point; where
+// no second fits, it is zero (the configuration is refused).
+func TestWatchdogTimeout(t *testing.T) {
+	for _, tc := range []struct{ ttl, margin, want time.Duration }{
+		{15 * time.Second, 5 * time.Second, 2 * time.Second},
+		{15 * time.Second, 6 * time.Second, 2 * time.Second},
+		{15 * time.Second, 7500 * time.Millisecond, time.Second},
+		{8 * time.Second, 3 * time.Second, time.Second},
+		{20 * time.Second, 8 * time.Second, 3 * time.Second},
+		{30 * time.Second, 5 * time.Second, 2 * time.Second},
+		{5 * time.Second, 2 * time.Second, 0},
+		{5 * time.Minute, 150 * time.Second, 37 * time.Second},
+	} {
+		if got := WatchdogTimeout(tc.ttl, tc.margin); got != tc.want {
+			t.Errorf("WatchdogTimeout(%s, %s) = %s, want %s", tc.ttl, tc.margin, got, tc.want)
+		}
+	}
+	for ttl := 5 * time.Second; ttl <= 5*time.Minute; ttl += time.Second {
+		for m := MinMargin; m <= ttl/2; m += 250 * time.Millisecond {
+			to := WatchdogTimeout(ttl, m)
+			if to == 0 {
+				continue
+			}
+			if to >= m || to%time.Second != 0 {
+				t.Fatalf("ttl %s margin %s: timeout %s", ttl, m, to)
+			}
+			if !Healthy(ttl, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor, m, to) {
+				t.Fatalf("ttl %s margin %s timeout %s: a session renewed on schedule reaches its fence point", ttl, m, to)
+			}
+		}
+	}
+}
+
+// The fence point keeps two watchdog timeouts before D-M: a process killed right after its
+// last pet closes the watchdog, and the kernel pings it once more.
+func TestFencePoint(t *testing.T) {
+	d := time.Now().Add(10 * time.Second)
+	if got := FencePoint(d, 3*time.Second, time.Second); !got.Equal(d.Add(-5 * time.Second)) {
+		t.Fatalf("FencePoint = %v", got.Sub(d))
+	}
+	if !PetAllowed(d.Add(-5*time.Second), d, 3*time.Second, time.Second) {
+		t.Fatal("a pet at the fence point itself is allowed: the reset then lands M before D at the latest")
+	}
+	if PetAllowed(d.Add(-5*time.Second+time.Nanosecond), d, 3*time.Second, time.Second) {
+		t.Fatal("a pet after the fence point could let the reset land later than M before D")
+	}
+}
