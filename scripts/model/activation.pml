@@ -1,25 +1,30 @@
 /*
  * activation.pml: exclusive activation of one array by three nodes (design.md, "Exclusive
- * arrays"). The activation lease act/<uuid> is a lock bound to the holder's session lease;
- * waiters queue for it and are granted when the holder releases it or its lease expires. Only
- * the holder assembles the array, after re-checking its fencing token. See node.pml for the
- * session, the watchdog, the process and the faults, README.md for the abstractions.
+ * arrays"; mdcluster/agent activation.go). The activation lease act/<uuid> is a lock bound to
+ * the holder's session lease (the one the watchdog follows); waiters queue for it and are
+ * granted when the holder releases it or its lease expires. Only the holder assembles the
+ * array, after re-checking its fencing token. See node.pml for the session, the watchdog, the
+ * process and the faults, README.md for the abstractions.
  *
  * Properties:
  *   excl     [] at most one node has the array assembled (and so writable)
  *   live     [] (the node holding act is down -> <> some node has the array assembled),
  *            checked with -DLIVE (faults end once the budget is spent) and weak fairness
- *   resetdm  a node running the array is reset by D - M (design.md's claim)
- *   resetby  ... by D - M + T (what holds: see README.md)
+ *   resetm   [] a node running the array is reset at least M before its D (D - now >= M):
+ *            the reset lands at least M before the lease can expire (up to DRIFT, etcd's clock)
+ *   resetmt  ... at least M - T before its D
+ *   safe     excl and resetmt
  *
  * Mutants (each must be refuted by a counter-example):
- *   MUT_NO_MARGIN      the fencer pets against D instead of F = D - M - T (node.pml)
+ *   MUT_NO_MARGIN      the guard pets against D instead of F (node.pml)
+ *   MUT_ONE_TIMEOUT    F = D - M - T (node.pml)
+ *   MUT_RESTART_OPEN   a restarted agent opens the watchdog before it checks F (node.pml)
  *   MUT_RELEASE_FIRST  a clean stop releases the activation lease, then stops the array
  *   MUT_OWN_LEASE      act is taken under a second lease (a control plane's own session)
  *                      that the watchdog does not follow
  */
 
-#define PROT(n) (holder[n] || mdup[n] || checked[n])
+#define PROT(n) (mdup[n])
 
 #ifdef MUT_OWN_LEASE
 /* The lock is taken under lease OWN(n) = NL + n, kept alive by its own keepAlive that the
@@ -86,22 +91,31 @@ inline stopmd(n) {
 	fi
 }
 
-/* Release act and cancel a queued request (an etcd call: not while partitioned). */
+/* Release act (giveBack: only the lease a pass holds) and cancel a queued request: etcd calls,
+ * not while partitioned (the lease then stays with the session). */
 inline release(n) {
 	if
 	:: !part[n] ->
 		waiting[LOCKLEASE(n)] = 0;
-		holder[n] = 0;
-		checked[n] = 0;
 		if
-		:: act == LOCKLEASE(n) -> printf("t=%d node %d: releases act\n", tnow, n); act = NOL; grantnext()
+		:: holder[n] && act == LOCKLEASE(n) -> printf("t=%d node %d: releases act\n", tnow, n); act = NOL; grantnext()
 		:: else
-		fi
+		fi;
+		holder[n] = 0;
+		checked[n] = 0
 	:: else
 	fi
 }
 
+/* The session-lost stop (sessionLost: its passes' contexts end; it waits up to T/2 for an
+ * mdadm in flight, then stops every exclusive array md shows running here). A pass that had
+ * checked its token may have had mdadm assemble the array by then, or not. */
 inline onlost_stop(n) {
+	if
+	:: checked[n] -> checked[n] = 0; mdup[n] = 1; printf("t=%d node %d: the mdadm in flight assembled the array\n", tnow, n)
+	:: checked[n] -> checked[n] = 0
+	:: else
+	fi;
 	if
 	:: mdup[n] -> stopmd(n)
 	:: else
@@ -121,14 +135,17 @@ inline kernel_reset(n) {
 	mdup[n] = 0
 }
 
-/* Clean stop, first step: stop the exclusive array, then release the activation lease if it
- * stopped (an array that cannot be stopped keeps its lease). */
+/* Clean stop, first step (shutdown): stop the exclusive array, then release the activation
+ * lease if it stopped (an array that cannot be stopped keeps its lease). */
 inline cleanstop1(n) {
 #ifdef MUT_RELEASE_FIRST
 	release(n);
 	stopmd(n)
 #else
-	stopmd(n);
+	if
+	:: mdup[n] -> stopmd(n)
+	:: else
+	fi;
 	if
 	:: !mdup[n] -> release(n)
 	:: else
@@ -136,19 +153,24 @@ inline cleanstop1(n) {
 #endif
 }
 
-/* One step of the agent's reconcile loop. */
+/* One step of the agent's passes (activation.go). */
 inline reconcile(n) {
 	if
-	:: mdup[n] && !holder[n] && !checked[n] -> stopmd(n)      /* running without the lease */
-	:: checked[n] -> mdup[n] = 1; checked[n] = 0; printf("t=%d node %d: ASSEMBLES the array\n", tnow, n)
-	:: !checked[n] && holder[n] && !mdup[n] && !part[n] ->     /* re-check the fencing token */
+	:: mdup[n] && !holder[n] && !checked[n] && !part[n] ->     /* running here, no lease known: TryLock */
 		if
-		:: act == LOCKLEASE(n) -> checked[n] = 1; printf("t=%d node %d: fencing token checked\n", tnow, n)
-		:: else -> holder[n] = 0                              /* ErrStaleToken */
+		:: act == NOL || act == LOCKLEASE(n) -> act = LOCKLEASE(n); holder[n] = 1   /* granted, or our own: adopted */
+		:: else -> stopmd(n)                                  /* held elsewhere: stopUnleased */
+		fi
+	:: checked[n] -> mdup[n] = 1; checked[n] = 0; printf("t=%d node %d: ASSEMBLES the array\n", tnow, n)
+	:: !checked[n] && holder[n] && !part[n] ->                 /* the fencing token (checkToken) */
+		if
+		:: act == LOCKLEASE(n) && !mdup[n] -> checked[n] = 1; printf("t=%d node %d: fencing token checked\n", tnow, n)
+		:: act == LOCKLEASE(n) && mdup[n] -> skip
+		:: act != LOCKLEASE(n) -> holder[n] = 0                /* ErrStaleToken */
 		fi
 	:: !mdup[n] && !holder[n] && !part[n] && act == LOCKLEASE(n) -> holder[n] = 1   /* granted */
 	:: !mdup[n] && !holder[n] && !part[n] && act != LOCKLEASE(n) && !waiting[LOCKLEASE(n)] && alive[LOCKLEASE(n)] ->
-		waiting[LOCKLEASE(n)] = 1; grantnext()                /* queue for the lease */
+		waiting[LOCKLEASE(n)] = 1; grantnext()                /* TryLock, then queue for the lease */
 	:: else -> skip
 	fi
 }
@@ -201,39 +223,24 @@ inline model_tick() {
 ltl excl { [] (NASM <= 1) }
 ltl live { [] (HOLDER_DOWN -> <> TAKEN) }
 
-/* How late a node running the array is reset, against its session's D: LATE(n, x) is node n
- * running the array with D - now < x. design.md says the watchdog fires at the latest at
- * F + T = D - M (resetdm, with DRIFT for the watchdog's clock); with the kernel's ping on
- * close it can be T later (resetby). */
-#define LATE(n, x) (mdup[n] && sfile[n] && drem[n] < (x))
+/* How late a node running the array is reset, against its session's D (the node's monotonic
+ * clock; the lock service cannot expire the lease more than DRIFT before it): LATE(n, x) is
+ * node n running the array with D - now < x, or with no session record at all. */
+#define LATE(n, x) (mdup[n] && (!sfile[n] || drem[n] < (x)))
 #define LATEANY(x) (LATE(0, x) || LATE(1, x) || LATE(2, x))
-ltl resetdm { [] !LATEANY(MARGIN - DRIFT) }
-ltl resetby { [] !LATEANY(MARGIN - WDT - DRIFT) }
+ltl resetm { [] !LATEANY(MARGIN) }
+ltl resetmt { [] !LATEANY(MARGIN - WDT) }
+ltl safe { [] (NASM <= 1 && !LATEANY(MARGIN - WDT)) }
 
 /* The start: every node runs with a fresh session; node 0 holds act and runs the array, the
  * others wait for it. */
 active proctype main() {
 	atomic {
-		byte i;
-		for (i : 0 .. N - 1) {
-			pc[i] = RUN;
-			slot[i] = 2 * i;
-			alive[2 * i] = 1;
-			erem[2 * i] = TTL;
-			drem[i] = TTL;
-			sfile[i] = 1;
-			ka[i] = 1;
-			rt[i] = RENEW;
-			wdopen[i] = 1;
-			wd[i] = WDT + DRIFT
-		}
-		i = 0;
+		startnodes();
 #ifdef MUT_OWN_LEASE
-		for (i : 0 .. N - 1) {
-			alive[OWN(i)] = 1;
-			erem[OWN(i)] = TTL
-		}
-		i = 0;
+		alive[OWN(0)] = 1; erem[OWN(0)] = TTL;
+		alive[OWN(1)] = 1; erem[OWN(1)] = TTL;
+		alive[OWN(2)] = 1; erem[OWN(2)] = TTL;
 #endif
 		act = LOCKLEASE(0);
 		holder[0] = 1;

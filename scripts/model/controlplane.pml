@@ -1,24 +1,33 @@
 /*
- * controlplane.pml: the DLM control plane (design.md, "Peers"; mdcluster/controld). Three nodes
- * run an md-cluster array; each writes to its own bitmap slot while its array runs and its
- * lockspace is joined. A node's lockspace member key is bound to its session lease (the same
- * session the watchdog follows). When the lock service deletes a lease with such a key the
- * peers see the node fail; they wait fence_wait on their own clock (or run fence_command until
- * it succeeds), then remove the node from the lockspace, and md-cluster recovers its slot. A
- * node that stops its array leaves the lockspace first in md, then its key goes. See node.pml
- * for the session, the watchdog, the process and the faults, README.md for the abstractions.
+ * controlplane.pml: the DLM control plane (design.md, "Peers"; mdcluster/controld riding the
+ * agent's session, mdcluster/agent controlplane.go). Three nodes run an md-cluster array; each
+ * writes to its own bitmap slot while its array runs and its lockspace is joined. A node's
+ * member keys are bound to its session lease (the one the watchdog follows). When the lock
+ * service deletes a lease with such a key the peers see the node fail; they wait fence_wait on
+ * their own clock (or run fence_command until it succeeds), then remove the node from the
+ * lockspace, and md-cluster recovers its slot. A node that stops its array leaves the
+ * lockspace first in md, then its key goes. md-cluster arrays are not stopped by the agent:
+ * a lockspace in use when the session is lost makes the node reset; at a clean stop it keeps
+ * the session and the armed watchdog. See node.pml for the session, the watchdog, the process
+ * and the faults, README.md for the abstractions.
  *
- * Property:
+ * Properties:
  *   slotsafe  [] no node's slot is being recovered while that node can still write
+ *   resetm    [] a node with its lockspace in use is reset at least M before its D
+ *   resetmt   ... at least M - T before its D
+ *   safe      slotsafe and resetmt
  *
  * Configuration: -DFENCE_CMD uses a fence command instead of fence_wait.
  *
  * Mutants (each must be refuted by a counter-example):
- *   MUT_NO_MARGIN      the fencer pets against D instead of F = D - M - T (node.pml)
+ *   MUT_NO_MARGIN      the guard pets against D instead of F (node.pml), and the peers
+ *                      recover at the expiry (no fence wait)
+ *   MUT_ONE_TIMEOUT    F = D - M - T (node.pml)
+ *   MUT_RESTART_OPEN   a restarted agent opens the watchdog before it checks F (node.pml)
  *   MUT_RELEASE_FIRST  a clean stop revokes the session (the lease goes, and the member key
  *                      with it), then stops the array
  *   MUT_OWN_LEASE      the member key is bound to the control plane's own lease, which the
- *                      watchdog does not follow (as before this batch)
+ *                      watchdog does not follow (as before the control plane rode the session)
  */
 
 #define PROT(n) (inls[n])
@@ -33,6 +42,14 @@
 #endif
 
 #include "node.pml"
+
+/* The peers' fence wait. MUT_NO_MARGIN removes the margin at both ends: the node pets against
+ * D (node.pml) and the peers recover at the expiry (either margin alone suffices, README.md). */
+#ifdef MUT_NO_MARGIN
+#define FWAIT 1
+#else
+#define FWAIT FENCE_WAIT
+#endif
 
 bool inls[N];           /* the array runs on node n and its lockspace is joined: it writes to its slot */
 byte lskey[N];          /* the lease node n's member key is bound to; NOL: no key */
@@ -52,7 +69,7 @@ inline keygone(n, l) {
 		pend[n] = 1;
 		printf("t=%d node %d fails as a lockspace member: the peers fence it\n", tnow, n);
 #ifndef FENCE_CMD
-		fw[n] = FENCE_WAIT
+		fw[n] = FWAIT
 #endif
 	:: else
 	fi
@@ -70,7 +87,8 @@ inline stopmd(n) {
 	fi
 }
 
-/* The clustered arrays are not stopped at F: a lockspace in use makes the node reset. */
+/* The clustered arrays are not stopped by the session-lost steps (stopExclusive): a lockspace
+ * in use makes the node reset. */
 inline onlost_stop(n) {
 	skip
 }
@@ -87,7 +105,7 @@ inline kernel_reset(n) {
 	inls[n] = 0
 }
 
-/* Clean stop, first step: design.md stops only exclusive arrays; a lockspace in use keeps the
+/* Clean stop, first step: shutdown stops only exclusive arrays; a lockspace in use keeps the
  * session. MUT_RELEASE_FIRST revokes the session first, then stops the array. */
 inline cleanstop1(n) {
 #ifdef MUT_RELEASE_FIRST
@@ -209,35 +227,25 @@ inline model_tick() {
 
 ltl slotsafe { [] !(BAD(0) || BAD(1) || BAD(2)) }
 
+/* How late a node that can write is reset, against its session's D (see activation.pml). */
+#define LATE(n, x) (inls[n] && (!sfile[n] || drem[n] < (x)))
+#define LATEANY(x) (LATE(0, x) || LATE(1, x) || LATE(2, x))
+ltl resetm { [] !LATEANY(MARGIN) }
+ltl resetmt { [] !LATEANY(MARGIN - WDT) }
+ltl safe { [] !(BAD(0) || BAD(1) || BAD(2) || LATEANY(MARGIN - WDT)) }
+
 /* The start: every node runs with a fresh session and has joined the lockspace. */
 active proctype main() {
 	atomic {
-		byte i;
-		for (i : 0 .. N - 1) {
-			pc[i] = RUN;
-			slot[i] = 2 * i;
-			alive[2 * i] = 1;
-			erem[2 * i] = TTL;
-			drem[i] = TTL;
-			sfile[i] = 1;
-			ka[i] = 1;
-			rt[i] = RENEW;
-			wdopen[i] = 1;
-			wd[i] = WDT + DRIFT
-		}
-		i = 0;
+		startnodes();
 #ifdef MUT_OWN_LEASE
-		for (i : 0 .. N - 1) {
-			alive[OWN(i)] = 1;
-			erem[OWN(i)] = TTL
-		}
-		i = 0;
+		alive[OWN(0)] = 1; erem[OWN(0)] = TTL;
+		alive[OWN(1)] = 1; erem[OWN(1)] = TTL;
+		alive[OWN(2)] = 1; erem[OWN(2)] = TTL;
 #endif
-		for (i : 0 .. N - 1) {
-			lskey[i] = KEYLEASE(i);
-			inls[i] = 1
-		}
-		i = 0;
+		lskey[0] = KEYLEASE(0); inls[0] = 1;
+		lskey[1] = KEYLEASE(1); inls[1] = 1;
+		lskey[2] = KEYLEASE(2); inls[2] = 1;
 #ifdef ISOLATE0
 		part[0] = 1;
 #endif

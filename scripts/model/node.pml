@@ -1,51 +1,47 @@
 /*
- * node.pml: what both models share. One node's session (an etcd lease), etcdlock's keepAlive,
- * the fencer and /dev/watchdog, the agent process's life (start, resume, new session, clean
- * stop, exit, kill -9, SIGSTOP) and the faults of the environment. The including model
- * defines the array side through these macros and inlines:
- *   PROT(n)           anything is protected on node n (design.md: an activation lease held,
- *                     an exclusive array running, a DLM lockspace in use)
- *   onlost_stop(n)    the stop attempt made when the session is lost at F (sysfs, no etcd)
+ * node.pml: what both models share, as the agent implements it (mdcluster/agent: agent.go Run,
+ * startGuard, keepSession, sessionLost; fencing.go guard; sessions.go; lifecycle.go shutdown).
+ * One node's session (an etcd lease), etcdlock's keepAlive, the guard and /dev/watchdog, the
+ * agent process's life (start, open the engine, resume, new session, clean stop, exit, kill -9,
+ * SIGSTOP) and the faults of the environment. The including model defines the array side
+ * through these macros and inlines:
+ *   PROT(n)           something on node n may still write after the session-lost stop: an
+ *                     exclusive array that would not stop, a DLM lockspace in use
+ *   onlost_stop(n)    the session-lost steps' stop of the exclusive arrays (sysfs, no etcd)
  *   adopt(n)          the restarted process adopts the locks of its resumed session
- *   forget(n)         the process's memory of locks is lost (kill, exit, reset)
- *   cleanstop1(n)     the first step of a clean stop (stop arrays, release leases)
- *   reconcile(n)      one step of the agent's normal work
+ *   forget(n)         the process's memory of locks is lost (kill, exit, reset, new session)
+ *   cleanstop1(n)     the first step of a clean stop (stop arrays, release their leases)
+ *   reconcile(n)      one step of the agent's passes
  *   kernel_reset(n)   what a reset does to the node's arrays
  *   lease_gone(l)     the lock service deletes everything bound to lease l
  *   model_tick()      the model's own timers, once per tick
  *
  * TIME. Integer ticks (params.pml: TTL = 60 ticks). The lock service's clock is the reference.
  * In each tick every node takes exactly one step (one atomic transition: the properties are
- * checked between steps), in any order, then every timer advances by one. All the protocol's comparisons are non-strict
- * (pet while now <= F; D <= expiry), so integer time is exact for them (digitization,
- * Henzinger, Manna and Pnueli 1992), provided the clocks' rate differences are covered: a
- * duration measured by one clock and raced against another clock may come out up to DRIFT
- * ticks in the racing side's favour. DRIFT = 1 tick over a TTL is a rate difference of 1/60;
- * real oscillators differ by about 1e-4. Only the unsafe side of each race is modelled, as
- * bounded nondeterminism where the timer ends:
+ * checked between steps), in any order, then every timer advances by one. The protocol's
+ * comparisons are non-strict (pet while now <= F; D <= expiry), so integer time is exact for
+ * them (digitization, Henzinger, Manna and Pnueli 1992), provided the clocks' rate differences
+ * are covered: a duration measured by one clock and raced against another may come out up to
+ * DRIFT ticks in the racing side's favour (1 tick over a TTL: 1/60, above config.MaxClockRate):
  *   - the lock service may expire a lease up to DRIFT ticks before TTL after the renewal it
  *     received (a node clock slow against the lock service's);
  *   - a watchdog fires from T to T+DRIFT ticks after its last ping (its own oscillator);
  *   - a peer's fence_wait may end DRIFT ticks early (controlplane.pml).
- * The other side (etcd late, watchdog early, fence wait long) only postpones an expiry or
- * brings a reset forward, which the adversary can never need.
  *
  * MESSAGES. A renewal reaches the lock service when it is sent and its answer arrives at once,
- * or the request is lost. etcd counts the TTL from receipt, so receipt at the send time is
- * the earliest expiry D allows; a late answer only leaves the node on its older (smaller) D
- * for longer, which pets less. Any delay is therefore covered by "instant" and "lost". A lost
- * answer (etcd renewed, the node does not know) only makes the expiry later than D, which
- * can only postpone what others do: to the node it is the same as a lost request, so the
- * safety runs model the lost request only; -DANSWER_LOSS adds lost answers.
+ * or the request is lost (a late answer only leaves the node on its older, smaller D; a lost
+ * answer only makes etcd's expiry later than D: -DANSWER_LOSS adds it).
  *
  * FAULTS. Each fault spends one unit of BUDGET: SIGSTOP, kill -9 (while running or stopped),
  * SIGTERM, a partition from the lock service, a lost renewal, an operator's action (the
- * including model's). FAULTY limits them to some nodes, KINDS to some kinds. Their ends
- * are free and may come at any later tick, or never: SIGCONT, the agent's restart by systemd,
- * the node's boot after a reset, the partition healing. Stopping an array may always fail
- * (EBUSY: it is open or mounted), also free. With LIVE defined, once the budget is spent the
- * ends are forced at the next tick (the environment eventually behaves); the safety runs
- * never force them.
+ * including model's). FAULTY limits them to some nodes, KINDS to some kinds. Their ends are
+ * free and may come at any later tick, or never: SIGCONT, the agent's restart by systemd, the
+ * node's boot after a reset, the partition healing. Stopping an array may always fail (EBUSY:
+ * it is open or mounted), also free. With LIVE defined, once the budget is spent the ends are
+ * forced at the next tick (the environment eventually behaves); the safety runs never force
+ * them.
+ *
+ * Switches (README.md): FIX_GUARD, FIX_THREE (amendments, see the findings), MUT_* (mutants).
  */
 
 #include "params.pml"
@@ -90,33 +86,51 @@
 #define NL  6           /* lease slots: node n's sessions use slots 2n and 2n+1, alternately */
 #define NOL 255         /* no lease */
 
-/* The agent process. */
+/* The agent process (agent.go Run). */
 #define DOWN    0       /* the node is reset (or booting): nothing runs, md is gone, /run is empty */
-#define START   1       /* the agent process starts */
-#define RESUME  2       /* it resumes the session recorded in /run/mdcluster/session */
-#define NEWSESS 3       /* it asks the lock service for a new session */
-#define RUN     4       /* it runs with a session */
-#define EXITED  5       /* no agent process; the node is up */
+#define START   1       /* startGuard: the session file is read and checked, before the watchdog */
+#define OPENWD  2       /* startGuard: the watchdog is opened (fence.OpenWatchdog), the guard starts */
+#define ENGINE  3       /* openLockService: etcd's client waits for a leader (blocks while cut off) */
+#define RESUME  4       /* sessionManager.open: the recorded session is resumed (retried) */
+#define NEWSESS 5       /* sessionManager.open: a new session is asked for */
+#define RUN     6       /* it runs with a session */
+#define EXITED  7       /* no agent process; the node is up */
 
-/* Fence point: the agent pets, and trusts its session, only while now <= F = D - M - T, that
- * is while D - now >= M + T (fence.PetAllowed). MUT_NO_MARGIN: against D itself. */
-#ifdef MUT_NO_MARGIN
-#define PETOK(n) (drem[n] >= 1)
+/* The fence point: the guard pets, and trusts the session, only while now <= F, that is while
+ * D - now >= FENCE (fence.PetAllowed; FENCE = M + FenceTimeouts T, from the code).
+ * MUT_NO_MARGIN: against D itself. MUT_ONE_TIMEOUT: F = D - M - T (the fence point before the
+ * code kept two timeouts). FIX_THREE: F = D - M - 3T (see README.md, findings). */
+#if defined(MUT_NO_MARGIN)
+#define FENCEAT 1
+#elif defined(MUT_ONE_TIMEOUT)
+#define FENCEAT (MARGIN + WDT)
+#elif defined(FIX_THREE)
+#define FENCEAT (MARGIN + 3 * WDT)
 #else
-#define PETOK(n) (drem[n] >= MARGIN + WDT)
+#define FENCEAT FENCE
+#endif
+#define PETOK(n) (drem[n] >= FENCEAT)
+
+/* FIX_GUARD: the guard knows the recorded deadline from startGuard on (the code stores it for
+ * the guard only in sessionManager.open, after the lock engine is up). */
+#ifdef FIX_GUARD
+#define GUARDREC 1
+#else
+#define GUARDREC 0
 #endif
 
 byte budget = BUDGET;
 byte pc[N];
 bool paused[N];         /* SIGSTOP: the whole process is frozen, the kernel is not */
+bool petpend[N];        /* the SIGSTOP fell between the guard's check and its pet: the pet comes at SIGCONT */
 bool part[N];           /* partitioned from the lock service */
 bool sfile[N];          /* /run/mdcluster/session: the lease and D; survives the process, not a reset */
 byte slot[N];           /* the lease slot of the recorded session */
 byte drem[N];           /* D - now on the node's monotonic clock (saturates at 0); valid with sfile */
-bool ka[N];             /* etcdlock's keepAlive runs */
+bool ka[N];             /* etcdlock's keepAlive runs (false in RUN: the session's Done is closed) */
 byte rt[N];             /* ticks to its next renewal attempt */
-bool lost[N];           /* this process passed F: it stopped acting (sticky) */
-bool sysrq[N];          /* the stop attempt is done, the reset (sysrq b) comes next */
+bool lost[N];           /* the guard dropped the recorded deadline (sessionManager.recorded = nil) */
+bool sysrq[N];          /* the session-lost steps decided to reset: sysrq b comes next */
 bool term[N];           /* SIGTERM received: a clean stop is under way */
 bool cs2[N];            /* the clean stop's first step is done */
 byte wd[N];             /* watchdog: 0 inactive, else ticks until it fires at the latest */
@@ -128,6 +142,7 @@ bool wdopen[N];         /* this process holds /dev/watchdog open */
 bool alive[NLX];        /* the lock service's leases */
 byte erem[NLX];         /* ticks until the lock service expires the lease at the latest */
 
+bool inited;            /* the start is set up (the claims hold from then on) */
 byte stepped;           /* nodes that took their step in this tick */
 byte nd;                /* the node stepping (0 between steps) */
 bool runs;              /* the node's process runs in this step (0 between steps) */
@@ -156,19 +171,18 @@ inline drop(l) {
 	lease_gone(l)
 }
 
-/* The watchdog is pinged: by a pet, or by the kernel when /dev/watchdog is closed without the
- * magic character (drivers/watchdog/watchdog_dev.c, watchdog_release: "watchdog did not
+/* The watchdog is pinged: by a pet, by WDIOC_SETTIMEOUT on an active watchdog (the kernel's
+ * watchdog_ioctl pings "to make sure that the watchdog keep's running"), or by the kernel when
+ * /dev/watchdog is closed without the magic character (watchdog_release: "watchdog did not
  * stop!" then watchdog_ping), which also happens when the process exits or is killed. */
 inline ping(n) {
 	wd[n] = WDT + DRIFT
 }
 
-/* Opening /dev/watchdog starts an inactive watchdog; an active one is not pinged. */
+/* fence.OpenWatchdog: open (starts an inactive watchdog), then WDIOC_SETTIMEOUT (pings an
+ * active one): either way the countdown restarts. */
 inline openwd(n) {
-	if
-	:: wd[n] == 0 -> ping(n)
-	:: else
-	fi;
+	ping(n);
 	wdopen[n] = 1
 }
 
@@ -176,6 +190,14 @@ inline openwd(n) {
 inline disarm(n) {
 	wd[n] = 0;
 	wdopen[n] = 0
+}
+
+/* The guard's pet (guard.check: Pet). */
+inline pet(n) {
+	if
+	:: wdopen[n] -> ping(n)
+	:: else
+	fi
 }
 
 /* The process ends (exit or kill -9): its memory is gone, its descriptors are closed. */
@@ -192,6 +214,7 @@ inline procgone(n) {
 	term[n] = 0;
 	cs2[n] = 0;
 	paused[n] = 0;
+	petpend[n] = 0;
 	forget(n);
 	pc[n] = EXITED
 }
@@ -201,6 +224,7 @@ inline reset(n) {
 	printf("t=%d node %d: RESET\n", tnow, n);
 	pc[n] = DOWN;
 	paused[n] = 0;
+	petpend[n] = 0;
 	wd[n] = 0;
 	wdopen[n] = 0;
 	nofile(n);
@@ -213,7 +237,8 @@ inline reset(n) {
 	kernel_reset(n)
 }
 
-/* A new session: the lock service grants lease l; D = send time + TTL. */
+/* A new session (sessionManager.open: NewSession, record): the lock service grants lease l;
+ * D = send time + TTL. */
 inline grantsess(n) {
 	slot[n] = 2 * n + (1 - (slot[n] & 1));
 	printf("t=%d node %d: new session, lease %d\n", tnow, n, slot[n]);
@@ -225,83 +250,147 @@ inline grantsess(n) {
 	ka[n] = 1;
 	rt[n] = RENEW;
 	lost[n] = 0;
-	openwd(n);
 	pc[n] = RUN
 }
 
-/* etcdlock's keepAlive (session.go): renew every RENEW ticks, retry after RETRY, give up at
- * D - DONE (Done closes). D is the send time of the last confirmed renewal + TTL. */
+/* etcdlock's keepAlive (session.go): renew every RENEW ticks, retry after RETRY, end the
+ * session (Done) at D - DONE or when the lock service no longer has the lease. */
 inline keepalive(n) {
 	if
-	:: ka[n] && rt[n] == 0 ->
+	:: ka[n] && drem[n] <= DONE -> noka(n)                  /* it wakes at the Done point too */
+	:: ka[n] && drem[n] > DONE && rt[n] == 0 ->
 		if
-		:: drem[n] <= DONE -> noka(n)
-		:: else ->
+		:: part[n] -> rt[n] = RETRY
+		:: !part[n] && !alive[slot[n]] -> noka(n)         /* ErrLeaseNotFound */
+		:: !part[n] && alive[slot[n]] ->
+			renew(slot[n]);
 			if
-			:: part[n] -> rt[n] = RETRY
-			:: !part[n] && !alive[slot[n]] -> noka(n)     /* ErrLeaseNotFound */
-			:: !part[n] && alive[slot[n]] ->
-				renew(slot[n]);
-				if
-				:: drem[n] = TTL; rt[n] = RENEW
+			:: drem[n] = TTL; rt[n] = RENEW
 #ifdef ANSWER_LOSS
-				:: FAULTK(n, K_LOSS) -> budget--; rt[n] = RETRY; printf("t=%d node %d: renewal answer lost\n", tnow, n)
+			:: FAULTK(n, K_LOSS) -> budget--; rt[n] = RETRY; printf("t=%d node %d: renewal answer lost\n", tnow, n)
 #endif
-				fi
-			:: !part[n] && alive[slot[n]] && FAULTK(n, K_LOSS) ->
-				budget--; rt[n] = RETRY; printf("t=%d node %d: renewal request lost\n", tnow, n)
 			fi
+		:: !part[n] && alive[slot[n]] && FAULTK(n, K_LOSS) ->
+			budget--; rt[n] = RETRY; printf("t=%d node %d: renewal request lost\n", tnow, n)
 		fi
 	:: else
 	fi
 }
 
-/* The session is lost at F: stop the exclusive arrays (local sysfs writes, no etcd call); if
- * anything was protected, reset right after the stop attempt (next step: the process may be
- * stopped or killed in between); else give the session up, disarm, and start a new one. */
-inline sessionlost(n) {
-	printf("t=%d node %d: past F (D in %d): session lost\n", tnow, n, drem[n]);
-	lost[n] = 1;
+/* The session-lost steps (Agent.sessionLost via guard.lost): stop the exclusive arrays (local
+ * sysfs, no etcd call) and decide: reset (sysrq b, the next step: the process may be stopped
+ * or killed in between) only if something may still write. loststeps leaves the rest to its
+ * caller. */
+inline loststeps(n) {
+	onlost_stop(n);
 	if
-	:: PROT(n) -> onlost_stop(n); sysrq[n] = 1
+	:: PROT(n) -> sysrq[n] = 1; printf("t=%d node %d: something may still write: reset\n", tnow, n)
+	:: else
+	fi
+}
+
+/* The current session is lost (guard.check: not trusted): the steps, then, with nothing left
+ * to protect, keepSession ends the old session (best effort), forgets it and opens a new one.
+ * The watchdog stays open and armed. */
+inline sessionlost(n) {
+	printf("t=%d node %d: session lost (D in %d)\n", tnow, n, drem[n]);
+	loststeps(n);
+	if
+	:: sysrq[n]
 	:: else ->
+		if
+		:: !part[n] && alive[slot[n]] -> drop(slot[n])   /* closeQuietly: revoked */
+		:: skip
+		fi;
 		nofile(n);
 		noka(n);
-		disarm(n);
 		forget(n);
+		lost[n] = 0;
 		pc[n] = NEWSESS
 	fi
 }
 
-/* The fencer (fence.Fencer): pet while now <= F, else the session is lost. A pet period is at
- * most one tick here (T/4 >= 1 tick), so the last pet is as late as F allows. */
-inline fencer(n) {
+/* The recorded session reached its fence point before it was resumed, or a resume found it
+ * gone (guard.lost(nil), previousGone): the steps; with nothing to protect the guard drops
+ * the recorded deadline and pets on. */
+inline lostprev(n) {
+	printf("t=%d node %d: the recorded session is past F or gone (D in %d)\n", tnow, n, drem[n]);
+	loststeps(n);
+	lost[n] = 1
+}
+
+/* The guard (fencing.go, guard.check), once per step while the process runs and the watchdog
+ * is open: in RUN it pets while the session is trusted (keepAlive running and now <= F); in
+ * RESUME (and, with FIX_GUARD, ENGINE) against the recorded D until it dropped it; elsewhere
+ * (no session, no recorded deadline known to it) it pets without a deadline. */
+inline guard(n) {
 	if
-	:: lost[n] -> skip
-	:: !lost[n] && PETOK(n) ->
+	:: pc[n] == RUN ->
 		if
-		:: wdopen[n] -> ping(n)
-		:: else
+		:: ka[n] && PETOK(n) -> pet(n)
+		:: else -> sessionlost(n)
 		fi
-	:: else -> sessionlost(n)
+	:: pc[n] == RESUME || (GUARDREC && pc[n] == ENGINE) ->
+		if
+		:: lost[n] || !sfile[n] || PETOK(n) -> pet(n)
+		:: else -> lostprev(n)
+		fi
+	:: else -> pet(n)
 	fi
 }
 
-/* The restarted process resumes the recorded session (dlm.Resumer): ErrSessionExpired gives a
- * new session, any other error a retry (never a new session). */
+/* Would the guard's last check have let it pet? (The SIGSTOP that just fell may have caught
+ * it between that check and the pet: the pet then comes at SIGCONT, however late.) Only the
+ * checks against a deadline matter: elsewhere the guard pets after SIGCONT anyway. */
+#define CHECKED(n) (wdopen[n] && !sysrq[n] && drem[n] + 1 >= FENCEAT && \
+	(pc[n] == RUN && ka[n] || (pc[n] == RESUME || GUARDREC && pc[n] == ENGINE) && sfile[n] && !lost[n]))
+
+/* startGuard: the session file is checked before the watchdog is opened. Past the recorded F
+ * the watchdog is never opened: the session-lost steps run; with nothing to protect the record
+ * is forgotten and the agent starts afresh (it opens the watchdog in the next step).
+ * MUT_RESTART_OPEN: the watchdog is opened first (the rule before the fix). */
+inline startcheck(n) {
+#ifdef MUT_RESTART_OPEN
+	openwd(n);
+	printf("t=%d node %d: opens the watchdog (a ping) before it checks F\n", tnow, n);
+#endif
+	if
+	:: sfile[n] && !PETOK(n) ->
+		printf("t=%d node %d: starts past the recorded F (D in %d)\n", tnow, n, drem[n]);
+		loststeps(n);
+		if
+		:: sysrq[n]
+		:: else -> nofile(n)
+		fi
+	:: else
+	fi;
+#ifdef MUT_RESTART_OPEN
+	pc[n] = ENGINE
+#else
+	pc[n] = OPENWD
+#endif
+}
+
+/* sessionManager.resume: ErrSessionExpired runs the session-lost steps and then asks for a new
+ * session; any other error is retried (never a new session). */
 inline resume(n) {
 	if
 	:: part[n] -> skip
 	:: !part[n] && !alive[slot[n]] ->
-		nofile(n);
-		pc[n] = NEWSESS
+		lostprev(n);
+		if
+		:: sysrq[n]
+		:: else -> lost[n] = 0; pc[n] = NEWSESS
+		fi
 	:: !part[n] && alive[slot[n]] ->
 		renew(slot[n]);
 		drem[n] = TTL;
 		ka[n] = 1;
 		rt[n] = RENEW;
+		lost[n] = 0;
 		adopt(n);
-		pc[n] = RUN
+		pc[n] = RUN;
+		printf("t=%d node %d: resumed lease %d\n", tnow, n, slot[n])
 #ifdef ANSWER_LOSS
 	:: !part[n] && alive[slot[n]] && FAULTK(n, K_LOSS) ->
 		budget--; renew(slot[n])                          /* renewed, the answer is lost */
@@ -309,19 +398,29 @@ inline resume(n) {
 	fi
 }
 
-/* The clean stop's second step: if anything is still protected, keep the session, its file
- * and the armed watchdog, and exit (a restart resumes; the exit itself closes the watchdog
- * without the magic character); otherwise revoke the session, disarm, and exit. */
+/* The clean stop's second step (lifecycle.go shutdown): if anything may still write, keep the
+ * session and its file, pet once more if the session is trusted, leave the watchdog armed and
+ * exit (the exit closes it without the magic character); otherwise disarm, close the current
+ * session (revoke) and forget its file, and exit. A process that has not resumed its recorded
+ * session has none to close and keeps the file. */
 inline cleanstop2(n) {
 	if
-	:: PROT(n) -> skip
-	:: else ->
+	:: PROT(n) ->
 		if
-		:: sfile[n] && !part[n] && alive[slot[n]] -> drop(slot[n])
-		:: else                                            /* revoke failed: etcd expires it */
-		fi;
-		nofile(n);
-		disarm(n)
+		:: pc[n] == RUN && ka[n] && PETOK(n) -> pet(n)
+		:: else
+		fi
+	:: else ->
+		disarm(n);
+		if
+		:: pc[n] == RUN ->
+			if
+			:: !part[n] && alive[slot[n]] -> drop(slot[n])
+			:: else                                            /* revoke failed: etcd expires it */
+			fi;
+			nofile(n)
+		:: else
+		fi
 	fi;
 	procgone(n)
 }
@@ -332,39 +431,37 @@ inline agent(n) {
 	:: sysrq[n] -> printf("t=%d node %d: sysrq b\n", tnow, n); reset(n)
 	:: else ->
 		if
-		:: pc[n] == START ->
-			/* A process without a session record waits for a session before it arms the
-			 * watchdog; with one, it opens the watchdog first and pets against the
-			 * recorded D (design.md, "Restart"). FIX_START_CHECK: it compares now with the
-			 * recorded F first and never opens the watchdog past it (see README.md). */
+		:: pc[n] == START -> startcheck(n)
+		:: pc[n] == OPENWD -> openwd(n); pc[n] = ENGINE; printf("t=%d node %d: opens the watchdog (a ping)\n", tnow, n)
+		:: pc[n] == ENGINE ->
+			guard(n);
 			if
-#ifdef FIX_START_CHECK
-			:: sfile[n] && PETOK(n) -> openwd(n); pc[n] = RESUME; fencer(n)
-			:: sfile[n] && !PETOK(n) -> pc[n] = RESUME; sessionlost(n)
-#else
-			:: sfile[n] -> openwd(n); pc[n] = RESUME; fencer(n)
-#endif
-			:: else -> pc[n] = NEWSESS
-			fi
-		:: pc[n] == NEWSESS ->
-			if
-			:: term[n] && cs2[n] -> cleanstop2(n)
-			:: term[n] && !cs2[n] -> cleanstop1(n); cs2[n] = 1
-			:: !term[n] && !part[n] && !alive[2 * n + (1 - (slot[n] & 1))] -> grantsess(n)
-			:: else -> skip
-			fi
-		:: pc[n] == RESUME || pc[n] == RUN ->
-			keepalive(n);
-			fencer(n);
-			if
-			:: pc[n] != RESUME && pc[n] != RUN || lost[n] -> skip
+			:: sysrq[n]
 			:: else ->
 				if
-				:: term[n] && cs2[n] -> cleanstop2(n)
-				:: term[n] && !cs2[n] -> cleanstop1(n); cs2[n] = 1
-				:: !term[n] && pc[n] == RESUME -> resume(n)
-				:: !term[n] && pc[n] == RUN -> reconcile(n)
+				:: term[n] -> procgone(n)                /* openEngine fails: finish(false), exit */
+				:: !term[n] && !part[n] && sfile[n] -> lost[n] = 0; pc[n] = RESUME; printf("t=%d node %d: lock engine up; resuming\n", tnow, n)
+				:: !term[n] && !part[n] && !sfile[n] -> lost[n] = 0; pc[n] = NEWSESS; printf("t=%d node %d: lock engine up\n", tnow, n)
+				:: !term[n] && part[n] -> skip          /* no leader: WaitLeader waits */
 				fi
+			fi
+		:: pc[n] == RESUME || pc[n] == NEWSESS || pc[n] == RUN ->
+			if
+			:: pc[n] == RUN -> keepalive(n)
+			:: else
+			fi;
+			guard(n);
+			if
+			:: sysrq[n] -> skip
+			:: !sysrq[n] && term[n] && cs2[n] -> cleanstop2(n)
+			:: !sysrq[n] && term[n] && !cs2[n] -> cleanstop1(n); cs2[n] = 1
+			:: !sysrq[n] && !term[n] && pc[n] == RESUME -> resume(n)
+			:: !sysrq[n] && !term[n] && pc[n] == NEWSESS ->
+				if
+				:: !part[n] && !alive[2 * n + (1 - (slot[n] & 1))] -> grantsess(n)
+				:: else
+				fi
+			:: !sysrq[n] && !term[n] && pc[n] == RUN -> reconcile(n)
 			fi
 		fi
 	fi
@@ -386,7 +483,12 @@ inline nodestep(n) {
 		fi
 	:: pc[n] != DOWN && pc[n] != EXITED && paused[n] ->
 		if
-		:: paused[n] = 0; printf("t=%d node %d: SIGCONT\n", tnow, n); runs = 1
+		:: paused[n] = 0; printf("t=%d node %d: SIGCONT\n", tnow, n);
+		   if
+		   :: petpend[n] -> petpend[n] = 0; pet(n); printf("t=%d node %d: the pet checked before SIGSTOP\n", tnow, n)
+		   :: else
+		   fi;
+		   runs = 1
 		:: FAULTK(n, K_KILL) -> budget--; printf("t=%d node %d: kill -9\n", tnow, n); procgone(n)
 		:: FORCE -> skip
 		fi
@@ -394,8 +496,11 @@ inline nodestep(n) {
 		if
 		:: runs = 1
 		:: FAULTK(n, K_STOP) -> budget--; paused[n] = 1; printf("t=%d node %d: SIGSTOP\n", tnow, n)
+		:: FAULTK(n, K_STOP) && CHECKED(n) ->
+			budget--; paused[n] = 1; petpend[n] = 1;
+			printf("t=%d node %d: SIGSTOP between the guard's check and its pet\n", tnow, n)
 		:: FAULTK(n, K_KILL) -> budget--; printf("t=%d node %d: kill -9\n", tnow, n); procgone(n)
-		:: FAULTK(n, K_TERM) && !term[n] && pc[n] != START ->
+		:: FAULTK(n, K_TERM) && !term[n] && pc[n] != START && pc[n] != OPENWD ->
 			budget--; term[n] = 1; printf("t=%d node %d: SIGTERM\n", tnow, n); runs = 1
 		fi
 	fi;
@@ -447,8 +552,27 @@ inline tick() {
 }
 
 /* Health (fence.Healthy): a session whose renewals succeed, but for a lost one now and then,
- * never reaches F. Checked with KINDS=K_LOSS. */
-ltl healthy { [] !(lost[0] || lost[1] || lost[2]) }
+ * never reaches F: every node keeps running on its session. Checked with KINDS=K_LOSS. */
+ltl healthy { [] (!inited || pc[0] == RUN && pc[1] == RUN && pc[2] == RUN && !sysrq[0] && !sysrq[1] && !sysrq[2]) }
+
+/* The start: every node runs with a fresh session and the watchdog open. */
+inline startnodes() {
+	byte i;
+	for (i : 0 .. N - 1) {
+		pc[i] = RUN;
+		slot[i] = 2 * i;
+		alive[2 * i] = 1;
+		erem[2 * i] = TTL;
+		drem[i] = TTL;
+		sfile[i] = 1;
+		ka[i] = 1;
+		rt[i] = RENEW;
+		wdopen[i] = 1;
+		wd[i] = WDT + DRIFT
+	}
+	i = 0;
+	inited = 1
+}
 
 /* The world: in each tick every node takes one step, in any order (each step is one atomic
  * transition, so the property is checked between them), then time advances. */

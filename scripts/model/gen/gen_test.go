@@ -5,12 +5,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
-	"mdcluster.dev/dlm/etcdlock"
+	"mdcluster.dev/dlm"
+	"mdcluster.dev/mdcluster/fence"
 )
 
 // TestParamsCurrent fails when scripts/model/params.pml is not what the generator writes from
-// the Go constants now: the models would check timing the code no longer has.
+// the Go code now: the models would check timing the code no longer has.
 func TestParamsCurrent(t *testing.T) {
 	want, err := Render()
 	if err != nil {
@@ -43,19 +45,48 @@ func diff(got, want string) string {
 	return ""
 }
 
-// TestScaleExact: every duration of every configuration is a whole number of ticks, and the
-// divisors' TTL fractions are exact.
+// TestScaleExact: every duration of every configuration is a whole number of ticks, the
+// divisors' TTL fractions are exact, and the fence point is the margin plus FenceTimeouts
+// watchdog timeouts before D (the models' mutants move it).
 func TestScaleExact(t *testing.T) {
-	for _, c := range confs() {
+	cs, err := confs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
 		p, err := scale(c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.renew*etcdlock.RenewDivisor != p.ttl || p.retry*etcdlock.RetryDivisor != p.ttl || p.done*etcdlock.DoneDivisor != p.ttl {
+		if p.renew*dlm.RenewDivisor != p.ttl || p.retry*dlm.RetryDivisor != p.ttl || p.done*dlm.DoneDivisor != p.ttl {
 			t.Errorf("%s: ttl %d renew %d retry %d done %d", c.name, p.ttl, p.renew, p.retry, p.done)
 		}
-		if p.wdt >= p.margin {
-			t.Errorf("%s: watchdog timeout %d ticks not below margin %d", c.name, p.wdt, p.margin)
+		if p.fence != p.margin+fence.FenceTimeouts*p.wdt {
+			t.Errorf("%s: fence point D-%d ticks, want margin %d + %d x timeout %d", c.name, p.fence, p.margin, fence.FenceTimeouts, p.wdt)
 		}
+		if 2*p.wdt > p.margin || p.fence > p.ttl-p.renew-p.retry {
+			t.Errorf("%s: timeout %d ticks, margin %d, fence point D-%d: not healthy", c.name, p.wdt, p.margin, p.fence)
+		}
+		if p.ttl > 255 {
+			t.Errorf("%s: %d ticks do not fit Promela's byte", c.name, p.ttl)
+		}
+	}
+}
+
+// TestTightest: the tightest configuration is at the validation's edge: one second less TTL,
+// or 100 ms less margin, is refused.
+func TestTightest(t *testing.T) {
+	ttl, m, err := tightest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := accepted(ttl, m); !ok {
+		t.Fatalf("tightest %s/%s is refused", ttl, m)
+	}
+	if ok, _ := accepted(ttl, m-100*time.Millisecond); ok {
+		t.Errorf("margin %s is accepted with ttl %s", m-100*time.Millisecond, ttl)
+	}
+	if ok, _ := accepted(ttl-time.Second, m); ok && ttl > 5*time.Second {
+		t.Errorf("ttl %s is accepted with margin %s", ttl-time.Second, m)
 	}
 }
