@@ -42,7 +42,7 @@ type Agent struct {
 	// openEngine opens the lock engine (tests give an in-memory one).
 	openEngine func(context.Context) (dlm.Engine, func(), error)
 	// openWatchdog opens the self-fencing device; nil means none is needed.
-	openWatchdog func() (Watchdog, string)
+	openWatchdog func(armed bool) (Watchdog, string)
 	// reset forces an immediate reset (sysrq b); hold is where Run stays once the node is
 	// being reset: returning would close the watchdog, and the kernel pings it on close.
 	reset func() error
@@ -79,9 +79,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	a.openEngine = func(ctx context.Context) (dlm.Engine, func(), error) { return openLockService(ctx, cfg, log) }
 	a.init()
 	if needsFencing(cfg) {
-		a.openWatchdog = func() (Watchdog, string) {
+		a.openWatchdog = func(armed bool) (Watchdog, string) {
 			ttl := cfg.Leases.TTL.Duration
-			w, why := openWatchdog(cfg.Leases.Watchdog, ttl, cfg.Leases.WatchdogMargin.Duration, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor)
+			w, why := openWatchdog(cfg.Leases.Watchdog, ttl, cfg.Leases.WatchdogMargin.Duration, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor, armed)
 			if w == nil {
 				return nil, why
 			}
@@ -182,17 +182,25 @@ func (a *Agent) startGuard() error {
 		stopPets: make(chan struct{}), done: make(chan struct{})}
 	a.g = g
 	a.sm.previousGone = g.previousGone
-	if rec, ok := a.sm.readRecord(); ok && rec.Timeout > 0 &&
-		!fence.PetAllowed(time.Now(), monoToTime(rec.DeadlineMono), g.margin, rec.Timeout) {
-		a.log.Error("starting past the previous process's fence point: not opening the watchdog")
-		if !g.previousGone() {
-			a.hold()
-			return errFenced
+	rec, hasRecord := a.sm.readRecord()
+	if hasRecord {
+		if rec.Timeout > 0 && !fence.PetAllowed(time.Now(), monoToTime(rec.DeadlineMono), g.margin, rec.Timeout) {
+			a.log.Error("starting past the previous process's fence point: not opening the watchdog")
+			if !g.previousGone() {
+				a.hold()
+				return errFenced
+			}
+			a.sm.forget()
+			hasRecord = false
+		} else {
+			// Until the session is resumed, the guard pets only against its recorded deadline.
+			d := monoToTime(rec.DeadlineMono)
+			a.sm.recordedTimeout.Store(int64(rec.Timeout))
+			a.sm.recorded.Store(&d)
 		}
-		a.sm.forget()
 	}
 	if a.openWatchdog != nil {
-		w, why := a.openWatchdog()
+		w, why := a.openWatchdog(hasRecord)
 		if w != nil {
 			g.w = w
 			a.sm.timeout = w.Timeout()

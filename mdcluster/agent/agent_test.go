@@ -55,7 +55,7 @@ func (c *cluster) agent(name string, id int, md *testMD, run string, arrays ...c
 	}
 	eng := c.svc.Engine()
 	ta.openEngine = func(context.Context) (dlm.Engine, func(), error) { return eng, func() {}, nil }
-	ta.openWatchdog = func() (Watchdog, string) { return ta.wd, "" }
+	ta.openWatchdog = func(bool) (Watchdog, string) { return ta.wd, "" }
 	ta.reset = func() error { ta.resets.Add(1); return nil }
 	ta.init()
 	return ta
@@ -460,7 +460,7 @@ func TestStartPastFencePoint(t *testing.T) {
 		a.md.load(t, "raid5-nobitmap")
 		a.md.busy["md1"] = busy
 		opened := false
-		a.openWatchdog = func() (Watchdog, string) { opened = true; return a.wd, "" }
+		a.openWatchdog = func(bool) (Watchdog, string) { opened = true; return a.wd, "" }
 		writeRecord(t, a, 0x77, time.Now().Add(2*time.Second), 2*time.Second) // F is 6 s ago
 		if busy {
 			ctx, cancel := context.WithCancel(t.Context())
@@ -503,5 +503,27 @@ func TestStartPreviousSessionGone(t *testing.T) {
 	}
 	if a.resets.Load() != 0 {
 		t.Fatal("reset though the copy stopped")
+	}
+}
+
+// A restarted agent knows its predecessor's recorded deadline before it opens the watchdog:
+// until the lock engine is up it pets only against that deadline, never without one (the model
+// found a restarted agent that petted freely while the engine came up, past the old session's
+// expiry). It asks for the watchdog to stay armed if the set-up fails.
+func TestStartRecordBeforeWatchdog(t *testing.T) {
+	c := newCluster(t)
+	a := c.agent("node1", 1, nil, t.TempDir(), raid5)
+	a.md.load(t, "raid5-nobitmap")
+	d := time.Now().Add(time.Hour)
+	writeRecord(t, a, 0x77, d, 2*time.Second)
+	var recordedAtOpen *time.Time
+	armed := false
+	a.openWatchdog = func(keepArmed bool) (Watchdog, string) {
+		recordedAtOpen, armed = a.sm.recorded.Load(), keepArmed
+		return a.wd, ""
+	}
+	a.start()
+	if recordedAtOpen == nil || recordedAtOpen.Sub(d).Abs() > time.Millisecond || !armed {
+		t.Fatalf("at the watchdog's opening: recorded deadline %v (want %v), keep armed %v", recordedAtOpen, d, armed)
 	}
 }

@@ -63,10 +63,10 @@ func TestSysrqReset(t *testing.T) {
 
 // Exclusive arrays need a watchdog that opens: a missing device says why, in one line.
 func TestOpenWatchdogUnavailable(t *testing.T) {
-	if w, why := openWatchdog("", 15*time.Second, 5*time.Second, time.Second, time.Second); w != nil || !strings.Contains(why, "leases.watchdog") {
+	if w, why := openWatchdog("", 15*time.Second, 5*time.Second, time.Second, time.Second, false); w != nil || !strings.Contains(why, "leases.watchdog") {
 		t.Fatalf("%v %q", w, why)
 	}
-	if w, why := openWatchdog(filepath.Join(t.TempDir(), "watchdog"), 15*time.Second, 5*time.Second, time.Second, time.Second); w != nil || why == "" || strings.Contains(why, "\n") {
+	if w, why := openWatchdog(filepath.Join(t.TempDir(), "watchdog"), 15*time.Second, 5*time.Second, time.Second, time.Second, true); w != nil || why == "" || strings.Contains(why, "\n") {
 		t.Fatalf("%v %q", w, why)
 	}
 }

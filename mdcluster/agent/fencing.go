@@ -22,7 +22,7 @@ type Watchdog interface {
 }
 
 // guard pets the watchdog while the node's session may be trusted and acts at the session's
-// fence point (fence.FencePoint: D−M−2T): from then on the agent treats the session as lost,
+// fence point (fence.FencePoint: D−M−3T): from then on the agent treats the session as lost,
 // stops its exclusive arrays, and forces a reset if anything may still write. It runs in its
 // own goroutine, takes no mutex the passes take and never calls the lock service, so nothing
 // it must do can wait behind an etcd call.
@@ -50,6 +50,12 @@ func (g *guard) timeout() time.Duration {
 		return 0
 	}
 	return g.w.Timeout()
+}
+
+// previousTimeout is the longer of this process's watchdog timeout and the one the previous
+// process recorded: the previous session's fence point must hold for both.
+func (g *guard) previousTimeout() time.Duration {
+	return max(g.timeout(), time.Duration(g.sessions.recordedTimeout.Load()))
 }
 
 // period is how often the guard pets and checks.
@@ -107,7 +113,7 @@ func (g *guard) check(now time.Time) bool {
 				return false
 			}
 		}
-	} else if d := g.sessions.recorded.Load(); d != nil && !fence.PetAllowed(now, *d, g.margin, g.timeout()) {
+	} else if d := g.sessions.recorded.Load(); d != nil && !fence.PetAllowed(now, *d, g.margin, g.previousTimeout()) {
 		// The previous process's session could not be resumed in time: whatever it ran must
 		// stop before its lease can expire.
 		g.log.Error("the previous process's session reached its fence point before it could be resumed")
@@ -188,7 +194,9 @@ func sysrqReset(path string) func() error {
 // openWatchdog opens the configured watchdog with the timeout the margin calls for and checks
 // that the driver accepted a timeout that keeps the fencing arithmetic sound. It returns why
 // self-fencing is unavailable when it is.
-func openWatchdog(dev string, ttl, margin, renew, retry time.Duration) (*fence.Watchdog, string) {
+// With armed (a previous process's session may still protect something) a watchdog that cannot
+// be set up is left armed rather than stopped.
+func openWatchdog(dev string, ttl, margin, renew, retry time.Duration, armed bool) (*fence.Watchdog, string) {
 	if dev == "" {
 		return nil, "leases.watchdog is not set"
 	}
@@ -196,7 +204,11 @@ func openWatchdog(dev string, ttl, margin, renew, retry time.Duration) (*fence.W
 	if want < time.Second {
 		return nil, fmt.Sprintf("no watchdog timeout fits leases.watchdog_margin %s and leases.ttl %s", margin, ttl)
 	}
-	w, err := fence.OpenWatchdog(dev, want)
+	var opts []fence.OpenOption
+	if armed {
+		opts = append(opts, fence.KeepArmed())
+	}
+	w, err := fence.OpenWatchdog(dev, want, opts...)
 	if err != nil {
 		why := err.Error()
 		if errors.Is(err, os.ErrExist) || strings.Contains(why, "device or resource busy") {
@@ -206,7 +218,7 @@ func openWatchdog(dev string, ttl, margin, renew, retry time.Duration) (*fence.W
 	}
 	t := w.Timeout()
 	if t >= margin || !fence.Healthy(ttl, renew, retry, margin, t) {
-		_ = w.Disarm()
+		w.Release(armed)
 		return nil, fmt.Sprintf("%s accepted a %s timeout, which does not fit leases.watchdog_margin %s and leases.ttl %s", dev, t, margin, ttl)
 	}
 	return w, ""

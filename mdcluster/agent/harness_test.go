@@ -76,15 +76,6 @@ func (m *testMD) set(t testing.TB, array, attr, value string) {
 	}
 }
 
-func (m *testMD) get(t testing.TB, array, attr string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(m.root, "sys", "block", array, "md", attr))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
-
 func (m *testMD) present(array string) bool {
 	_, err := os.Stat(filepath.Join(m.root, "sys", "block", array))
 	return err == nil

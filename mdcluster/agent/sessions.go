@@ -57,8 +57,11 @@ type sessionManager struct {
 	cur atomic.Pointer[session]
 	gen atomic.Uint64
 	// recorded is the previous process's session deadline while it is being resumed: the
-	// fencer protects what that session protected until then.
-	recorded atomic.Pointer[time.Time]
+	// fencer protects what that session protected until then (set before the watchdog is
+	// opened, so that no pet outlives that session's fence point). recordedTimeout is the
+	// watchdog timeout that process used.
+	recorded        atomic.Pointer[time.Time]
+	recordedTimeout atomic.Int64
 	// written is the deadline last written to the session file.
 	written atomic.Int64
 	// timeout is the watchdog timeout in use (recorded for a successor).

@@ -67,17 +67,17 @@ func TestRuleWatchdogMargin(t *testing.T) {
 	leases := func(s string) string { return minimal + "leases: {" + s + "}\n" }
 	runRules(t, []rule{
 		{"half the TTL", leases("ttl: 15s, watchdog: /dev/watchdog, watchdog_margin: 7500ms"), ""},
-		{"7s margin: a 2s timeout still fits", leases("ttl: 15s, watchdog: /dev/watchdog, watchdog_margin: 7s"), ""},
-		{"margin plus two 1s timeouts past the renewal slack", leases("ttl: 7s, watchdog: /dev/watchdog, watchdog_margin: 3500ms"), "no watchdog timeout of a second or more fits"},
+		{"7s margin: a 1s timeout still fits", leases("ttl: 15s, watchdog: /dev/watchdog, watchdog_margin: 7s"), ""},
+		{"margin plus three 1s timeouts past the renewal slack", leases("ttl: 7s, watchdog: /dev/watchdog, watchdog_margin: 3500ms"), "no watchdog timeout of a second or more fits"},
 		{"above half the TTL", leases("ttl: 15s, watchdog: /dev/watchdog, watchdog_margin: 7501ms"), `leases.watchdog_margin: "7.501s": want 1s to leases.ttl/2 (7.5s)`},
 		{"a healthy node would reset", leases("ttl: 15s, watchdog: /dev/watchdog, watchdog_margin: 11s"), "leases.watchdog_margin"},
 		{"above half the TTL without watchdog", leases("ttl: 15s, watchdog_margin: 8s"), "leases.watchdog_margin"},
 		{"1s without watchdog", leases("ttl: 5s, watchdog_margin: 1s"), ""},
 		{"below 1s", leases("ttl: 5s, watchdog_margin: 999ms"), `leases.watchdog_margin: "999ms": want 1s to`},
 		{"zero", leases("ttl: 5s, watchdog_margin: 0s"), "leases.watchdog_margin"},
-		{"smallest with a watchdog", leases("ttl: 6s, watchdog: /dev/watchdog, watchdog_margin: 2s"), ""},
+		{"smallest with a watchdog", leases("ttl: 7s, watchdog: /dev/watchdog, watchdog_margin: 2s"), ""},
 		{"the shortest TTL leaves no room for a watchdog", leases("ttl: 5s, watchdog: /dev/watchdog, watchdog_margin: 2s"), "no watchdog timeout of a second or more fits"},
-		{"below the smallest with a watchdog", leases("ttl: 6s, watchdog: /dev/watchdog, watchdog_margin: 1999ms"), `leases.watchdog_margin: "1.999s": want at least 2s with a watchdog`},
+		{"below the smallest with a watchdog", leases("ttl: 7s, watchdog: /dev/watchdog, watchdog_margin: 1999ms"), `leases.watchdog_margin: "1.999s": want at least 2s with a watchdog`},
 		{"largest TTL", leases("ttl: 5m, watchdog: /dev/watchdog, watchdog_margin: 150s"), ""},
 		{"largest TTL, smallest margin", leases("ttl: 5m, watchdog: /dev/watchdog, watchdog_margin: 3s"), ""},
 		{"largest TTL, margin below the clock drift over it", leases("ttl: 5m, watchdog: /dev/watchdog, watchdog_margin: 2s"), "leases.watchdog_margin"},
@@ -95,13 +95,13 @@ func TestRuleFenceWait(t *testing.T) {
 			"dlm_control: {mode: mdclusterd, fence_wait: " + wait + "}\n"
 	}
 	runRules(t, []rule{
-		{"zero (the margin)", ctl("6s", "0s"), ""},
-		{"one TTL", ctl("6s", "6s"), ""},
-		{"above one TTL", ctl("6s", "6001ms"), `dlm_control.fence_wait: "6.001s": want 0 (leases.watchdog_margin) to leases.ttl (6s)`},
-		{"5m with a 6s TTL", ctl("6s", "5m"), "dlm_control.fence_wait"},
+		{"zero (the margin)", ctl("7s", "0s"), ""},
+		{"one TTL", ctl("7s", "7s"), ""},
+		{"above one TTL", ctl("7s", "7001ms"), `dlm_control.fence_wait: "7.001s": want 0 (leases.watchdog_margin) to leases.ttl (7s)`},
+		{"5m with a 7s TTL", ctl("7s", "5m"), "dlm_control.fence_wait"},
 		{"5m with a 5m TTL", ctl("5m", "5m"), "leases.watchdog_margin"}, // 2s is below 1% of 5m
-		{"negative", ctl("6s", "-1s"), "dlm_control.fence_wait"},
-		{"lease_file unknown", strings.Replace(ctl("6s", "0s"), "fence_wait: 0s", "lease_file: /run/mdcluster/controld.lease", 1), `unknown key "lease_file" (in dlm_control)`},
+		{"negative", ctl("7s", "-1s"), "dlm_control.fence_wait"},
+		{"lease_file unknown", strings.Replace(ctl("7s", "0s"), "fence_wait: 0s", "lease_file: /run/mdcluster/controld.lease", 1), `unknown key "lease_file" (in dlm_control)`},
 	})
 }
 

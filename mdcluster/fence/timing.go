@@ -11,17 +11,21 @@ import (
 // the watchdog driver accepted. A pet at time t lets the watchdog fire at t+T at the latest.
 // The kernel also pings a watchdog once more when its last opener closes it without the magic
 // character — and every exit of a process, kill -9 included, closes it — so a process killed
-// after its last pet can push the reset one more T away. The node therefore pets only while
-// t+2T <= D-M: whatever happens to the agent after its last pet (a hang, a pause, kill -9), the
-// node is reset no later than M before anyone else can be granted its locks. The agent treats
-// its session as lost from that same point on, the fence point D-M-2T. A restarted agent never
-// opens the watchdog past its predecessor's fence point (another close would buy another T).
+// after its last pet can push the reset one more T away. And a pet decided at the fence point
+// can land up to T late: a process stopped (SIGSTOP) between its check and the ioctl pets when
+// it resumes, which it can only do before the watchdog fires. The node therefore pets only while
+// t+3T <= D-M: whatever happens to the agent after a pet was decided (a hang, a pause, kill -9),
+// the node is reset no later than M before anyone else can be granted its locks (scripts/model
+// checks it; with 2T spin found the pause-then-kill trail that lands the reset at D-M+T). The
+// agent treats its session as lost from that same point on, the fence point D-M-3T. A
+// restarted agent never opens the watchdog past its predecessor's fence point (another close
+// would buy another T), and until it has resumed the session it pets against the recorded one.
 //
 // scripts/model checks this protocol; its parameters are generated from these constants.
 
-// FenceTimeouts is how many watchdog timeouts the fence point keeps before D-M: the timer's
-// own, and the ping of a close without the magic character.
-const FenceTimeouts = 2
+// FenceTimeouts is how many watchdog timeouts the fence point keeps before D-M: a pet that lands
+// late after a pause, the timer's own, and the ping of a close without the magic character.
+const FenceTimeouts = 3
 
 // MinMargin is the smallest margin with a watchdog: a one-second timeout must be below it.
 const MinMargin = 2 * time.Second

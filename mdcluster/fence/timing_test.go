@@ -13,13 +13,13 @@ import (
 func TestWatchdogTimeout(t *testing.T) {
 	for _, tc := range []struct{ ttl, margin, want time.Duration }{
 		{15 * time.Second, 5 * time.Second, 2 * time.Second},
-		{15 * time.Second, 6 * time.Second, 2 * time.Second},
+		{15 * time.Second, 6 * time.Second, time.Second},
 		{15 * time.Second, 7500 * time.Millisecond, time.Second},
 		{8 * time.Second, 3 * time.Second, time.Second},
-		{20 * time.Second, 8 * time.Second, 3 * time.Second},
+		{20 * time.Second, 8 * time.Second, 2 * time.Second},
 		{30 * time.Second, 5 * time.Second, 2 * time.Second},
 		{5 * time.Second, 2 * time.Second, 0},
-		{5 * time.Minute, 150 * time.Second, 37 * time.Second},
+		{5 * time.Minute, 150 * time.Second, 25 * time.Second},
 	} {
 		if got := WatchdogTimeout(tc.ttl, tc.margin); got != tc.want {
 			t.Errorf("WatchdogTimeout(%s, %s) = %s, want %s", tc.ttl, tc.margin, got, tc.want)
@@ -41,17 +41,18 @@ func TestWatchdogTimeout(t *testing.T) {
 	}
 }
 
-// The fence point keeps two watchdog timeouts before D-M: a process killed right after its
-// last pet closes the watchdog, and the kernel pings it once more.
+// The fence point keeps three watchdog timeouts before D-M: a pet decided at the fence point
+// that lands late after a pause, the timer's own timeout, and the kernel's ping when a process
+// killed right after that pet closes the watchdog.
 func TestFencePoint(t *testing.T) {
 	d := time.Now().Add(10 * time.Second)
-	if got := FencePoint(d, 3*time.Second, time.Second); !got.Equal(d.Add(-5 * time.Second)) {
+	if got := FencePoint(d, 3*time.Second, time.Second); !got.Equal(d.Add(-6 * time.Second)) {
 		t.Fatalf("FencePoint = %v", got.Sub(d))
 	}
-	if !PetAllowed(d.Add(-5*time.Second), d, 3*time.Second, time.Second) {
+	if !PetAllowed(d.Add(-6*time.Second), d, 3*time.Second, time.Second) {
 		t.Fatal("a pet at the fence point itself is allowed: the reset then lands M before D at the latest")
 	}
-	if PetAllowed(d.Add(-5*time.Second+time.Nanosecond), d, 3*time.Second, time.Second) {
+	if PetAllowed(d.Add(-6*time.Second+time.Nanosecond), d, 3*time.Second, time.Second) {
 		t.Fatal("a pet after the fence point could let the reset land later than M before D")
 	}
 }

@@ -27,7 +27,15 @@ type Watchdog struct {
 
 // OpenWatchdog opens dev and sets its timeout (rounded up to whole seconds, as the driver
 // counts). The device arms as soon as it is open.
-func OpenWatchdog(dev string, timeout time.Duration) (*Watchdog, error) {
+//
+// A watchdog that cannot be set up is closed again: with the magic character (stopped) unless
+// KeepArmed is given, for a watchdog a previous process may have left armed over something that
+// still runs — stopping it then would end that protection.
+func OpenWatchdog(dev string, timeout time.Duration, opts ...OpenOption) (*Watchdog, error) {
+	var o openOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	secs := int((timeout + time.Second - 1) / time.Second)
 	if secs < 1 {
 		return nil, fmt.Errorf("fence: watchdog timeout %s: want at least 1s", timeout)
@@ -39,16 +47,33 @@ func OpenWatchdog(dev string, timeout time.Duration) (*Watchdog, error) {
 	w := &Watchdog{f: f}
 	fd := int(f.Fd())
 	if err := unix.IoctlSetPointerInt(fd, unix.WDIOC_SETTIMEOUT, secs); err != nil {
-		w.Disarm()
+		w.Release(o.keepArmed)
 		return nil, fmt.Errorf("fence: set %s timeout to %ds: %w", dev, secs, err)
 	}
 	got, err := unix.IoctlGetInt(fd, unix.WDIOC_GETTIMEOUT)
 	if err != nil {
-		w.Disarm()
+		w.Release(o.keepArmed)
 		return nil, fmt.Errorf("fence: read %s timeout: %w", dev, err)
 	}
 	w.timeout = time.Duration(got) * time.Second
 	return w, nil
+}
+
+// OpenOption configures OpenWatchdog.
+type OpenOption func(*openOptions)
+
+type openOptions struct{ keepArmed bool }
+
+// KeepArmed leaves a watchdog that cannot be set up armed (closed without the magic character).
+func KeepArmed() OpenOption { return func(o *openOptions) { o.keepArmed = true } }
+
+// Release gives the watchdog up: stopped (Disarm) or left armed (Abandon).
+func (w *Watchdog) Release(keepArmed bool) {
+	if keepArmed {
+		_ = w.Abandon()
+		return
+	}
+	_ = w.Disarm()
 }
 
 // Timeout is the timeout the driver accepted.

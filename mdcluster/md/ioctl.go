@@ -114,13 +114,6 @@ func newEncodeDev(major, minor uint32) uintptr {
 	return uintptr(minor&0xff | major<<8 | (minor&^0xff)<<12)
 }
 
-// raidVersion returns the md driver's version (RAID_VERSION; 0.90.3 on current kernels).
-func (d *Device) raidVersion() (Version, error) {
-	var v Version
-	err := d.wrap("RAID_VERSION", d.ioctlPtr(reqRaidVersion, unsafe.Pointer(&v)))
-	return v, err
-}
-
 // ArrayInfo returns the array's summary (GET_ARRAY_INFO). md answers ENODEV for an array
 // without members.
 func (d *Device) ArrayInfo() (ArrayInfo, error) {
@@ -177,30 +170,6 @@ func (d *Device) BitmapFile() (string, error) {
 func (d *Device) AddNewDisk(info DiskInfo) error {
 	return d.wrap(fmt.Sprintf("ADD_NEW_DISK %d:%d state %#x", info.Major, info.Minor, info.State),
 		d.ioctlPtr(reqAddNewDisk, unsafe.Pointer(&info)))
-}
-
-// hotRemoveDisk removes the faulty or spare member major:minor from the array
-// (HOT_REMOVE_DISK); md answers EBUSY for a member that still has a role.
-func (d *Device) hotRemoveDisk(major, minor uint32) error {
-	return d.wrap(fmt.Sprintf("HOT_REMOVE_DISK %d:%d", major, minor), d.ioctlArg(reqHotRemoveDisk, newEncodeDev(major, minor)))
-}
-
-// setDiskFaulty fails the member major:minor (SET_DISK_FAULTY); md answers EBUSY when failing
-// it would stop the array.
-func (d *Device) setDiskFaulty(major, minor uint32) error {
-	return d.wrap(fmt.Sprintf("SET_DISK_FAULTY %d:%d", major, minor), d.ioctlArg(reqSetDiskFaulty, newEncodeDev(major, minor)))
-}
-
-// runArray starts an assembled, inactive array (RUN_ARRAY).
-func (d *Device) runArray() error {
-	var p arrayParam
-	return d.wrap("RUN_ARRAY", d.ioctlPtr(reqRunArray, unsafe.Pointer(&p)))
-}
-
-// stopArray stops the array and releases its members (STOP_ARRAY); md answers EBUSY while
-// anyone but this Device has it open.
-func (d *Device) stopArray() error {
-	return d.wrap("STOP_ARRAY", d.ioctlArg(reqStopArray, 0))
 }
 
 // ClusteredDiskNack refuses a pending md-cluster new-disk request (CLUSTERED_DISK_NACK); md

@@ -14,7 +14,7 @@ import (
 // one resumes them: the array never stops (sampled every 0.1 s on node1), is assembled once,
 // node2 never runs it, node1's watchdog never fires, and node1 still holds the lease.
 func AgentRestart(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
-	const ttl, margin = 15 * time.Second, 6 * time.Second
+	const ttl, margin = 15 * time.Second, 5 * time.Second
 	uuid, md1, err := exclusivePair(ctx, l, etcdPort, ttl, margin)
 	if err != nil {
 		return err

@@ -7,17 +7,18 @@ import (
 	"mdcluster.dev/dlm/etcdembed"
 )
 
-// restartableEtcd is a one-member etcd on the host's loopback (the guests reach it at
+// RestartableEtcd is a one-member etcd on the host's loopback (the guests reach it at
 // 10.0.2.2:port) that a scenario can stop and start again on the same data and ports.
-type restartableEtcd struct {
+type RestartableEtcd struct {
 	dir  string
 	urls []string
 	port int
 	m    *etcdembed.Member
 }
 
-// newHostEtcd starts a member with its data in dir.
-func newHostEtcd(dir string) (*restartableEtcd, error) {
+// NewRestartableEtcd starts a member with its data in dir (the scenarios that stop and restart the lock
+// service get it from here).
+func NewRestartableEtcd(dir string) (*RestartableEtcd, error) {
 	urls, err := etcdembed.FreeURLs(2)
 	if err != nil {
 		return nil, err
@@ -27,12 +28,12 @@ func newHostEtcd(dir string) (*restartableEtcd, error) {
 		return nil, err
 	}
 	port, _ := strconv.Atoi(u.Port())
-	e := &restartableEtcd{dir: dir, urls: urls, port: port}
+	e := &RestartableEtcd{dir: dir, urls: urls, port: port}
 	return e, e.Start()
 }
 
 // Start starts the member (again).
-func (e *restartableEtcd) Start() error {
+func (e *RestartableEtcd) Start() error {
 	m, err := etcdembed.Start(e.dir, etcdembed.WithClientURLs(e.urls[0]), etcdembed.WithPeerURLs(e.urls[1]),
 		etcdembed.WithLogLevel("panic")) // closing it logs its listeners as errors
 	if err != nil {
@@ -43,7 +44,7 @@ func (e *restartableEtcd) Start() error {
 }
 
 // Stop stops the member; Start brings it back with its data.
-func (e *restartableEtcd) Stop() {
+func (e *RestartableEtcd) Stop() {
 	if e.m != nil {
 		e.m.Close()
 		e.m = nil

@@ -119,9 +119,9 @@ func hostEtcd(t *testing.T) int {
 }
 
 // restartableHostEtcd is hostEtcd that the test can stop and start again.
-func restartableHostEtcd(t *testing.T) *restartableEtcd {
+func restartableHostEtcd(t *testing.T) *RestartableEtcd {
 	t.Helper()
-	e, err := newHostEtcd(t.TempDir())
+	e, err := NewRestartableEtcd(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +284,7 @@ func TestPacemakerMove(t *testing.T) {
 // TestControldCrashFigures is scenario (a) with mdclusterd as the DLM control plane at two TTL
 // settings: the failure-to-recovery figures (host clock) go to the log.
 func TestControldCrashFigures(t *testing.T) {
-	for _, tc := range []struct{ ttl, margin time.Duration }{{5 * time.Second, 2 * time.Second}, {10 * time.Second, 4 * time.Second}} {
+	for _, tc := range []struct{ ttl, margin time.Duration }{{7 * time.Second, 2 * time.Second}, {10 * time.Second, 4 * time.Second}} {
 		t.Run(tc.ttl.String(), func(t *testing.T) {
 			port := hostEtcd(t)
 			l, ctx := startLab(t, ControldOptions)
