@@ -2,32 +2,33 @@
  * gen's test fails when this file differs from what the generator writes.
  *
  * Time is counted in ticks; the TTL in ticks is the smallest multiple of the least common
- * multiple of dlm.RenewDivisor, RetryDivisor and DoneDivisor that makes the margin, the
- * watchdog timeout, the fence point and the fence wait whole ticks too, so every duration
- * below is exact. WDT is fence.WatchdogTimeout(ttl, margin), FENCE is D - fence.FencePoint.
+ * multiple of dlm.RenewDivisor and RetryDivisor that makes the margin, the watchdog timeout,
+ * the fence point and the fence wait whole ticks too, so those durations are exact. DONE is
+ * TTL/DONE_DIVISOR, rounded down where that is not whole (only allowed after the fence point).
+ * WDT is fence.WatchdogTimeout(ttl, margin), FENCE is D - fence.FencePoint.
  */
 #define RENEW_DIVISOR   6 /* dlm.RenewDivisor */
 #define RETRY_DIVISOR   12 /* dlm.RetryDivisor */
 #define DONE_DIVISOR    5 /* dlm.DoneDivisor */
-#define FENCE_TIMEOUTS  2 /* fence.FenceTimeouts */
+#define FENCE_TIMEOUTS  3 /* fence.FenceTimeouts */
 #define DRIFT           1 /* ticks two clocks may disagree by over a TTL */
 
 #if defined(CONF_TIGHT)
 /* tightest: the shortest whole-second leases.ttl config.Validate accepts with a watchdog, and its smallest margin;
- * ttl 6s, margin 2s, watchdog timeout 1s, fence point D-4s, fence wait 2s; 1 tick = 100ms */
+ * ttl 7s, margin 2s, watchdog timeout 1s, fence point D-5s, fence wait 2s; 1 tick = 83.333333ms */
 #define CONF_NAME  "tightest"
-#define TTL        60 /* leases.ttl */
-#define RENEW      10 /* TTL/RENEW_DIVISOR: renewal period */
-#define RETRY      5 /* TTL/RETRY_DIVISOR: retry after a failed renewal */
-#define DONE       12 /* TTL/DONE_DIVISOR: keepAlive gives up this long before D */
-#define MARGIN     20 /* leases.watchdog_margin */
-#define WDT        10 /* fence.WatchdogTimeout(ttl, margin) */
-#define FENCE      40 /* D - fence.FencePoint(D, margin, WDT) */
-#define FENCE_WAIT 20 /* config.EffectiveFenceWait() */
+#define TTL        84 /* leases.ttl */
+#define RENEW      14 /* TTL/RENEW_DIVISOR: renewal period */
+#define RETRY      7 /* TTL/RETRY_DIVISOR: retry after a failed renewal */
+#define DONE       16 /* TTL/DONE_DIVISOR, rounded down (84/5; after F): keepAlive gives up this long before D */
+#define MARGIN     24 /* leases.watchdog_margin */
+#define WDT        12 /* fence.WatchdogTimeout(ttl, margin) */
+#define FENCE      60 /* D - fence.FencePoint(D, margin, WDT) */
+#define FENCE_WAIT 24 /* config.EffectiveFenceWait() */
 
 #else
 /* default: config.Default(): leases.ttl and leases.watchdog_margin;
- * ttl 15s, margin 5s, watchdog timeout 2s, fence point D-9s, fence wait 5s; 1 tick = 250ms */
+ * ttl 15s, margin 5s, watchdog timeout 2s, fence point D-11s, fence wait 5s; 1 tick = 250ms */
 #define CONF_NAME  "default"
 #define TTL        60 /* leases.ttl */
 #define RENEW      10 /* TTL/RENEW_DIVISOR: renewal period */
@@ -35,6 +36,6 @@
 #define DONE       12 /* TTL/DONE_DIVISOR: keepAlive gives up this long before D */
 #define MARGIN     20 /* leases.watchdog_margin */
 #define WDT        8 /* fence.WatchdogTimeout(ttl, margin) */
-#define FENCE      36 /* D - fence.FencePoint(D, margin, WDT) */
+#define FENCE      44 /* D - fence.FencePoint(D, margin, WDT) */
 #define FENCE_WAIT 20 /* config.EffectiveFenceWait() */
 #endif

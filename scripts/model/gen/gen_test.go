@@ -46,8 +46,9 @@ func diff(got, want string) string {
 }
 
 // TestScaleExact: every duration of every configuration is a whole number of ticks, the
-// divisors' TTL fractions are exact, and the fence point is the margin plus FenceTimeouts
-// watchdog timeouts before D (the models' mutants move it).
+// divisors' TTL fractions are exact (Done may be rounded down only where it comes after the
+// fence point), and the fence point is the margin plus fence.FenceTimeouts watchdog timeouts
+// before D (the models' mutants move it).
 func TestScaleExact(t *testing.T) {
 	cs, err := confs()
 	if err != nil {
@@ -58,8 +59,14 @@ func TestScaleExact(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.renew*dlm.RenewDivisor != p.ttl || p.retry*dlm.RetryDivisor != p.ttl || p.done*dlm.DoneDivisor != p.ttl {
+		if p.renew*dlm.RenewDivisor != p.ttl || p.retry*dlm.RetryDivisor != p.ttl || p.done != p.ttl/dlm.DoneDivisor {
 			t.Errorf("%s: ttl %d renew %d retry %d done %d", c.name, p.ttl, p.renew, p.retry, p.done)
+		}
+		if p.doneExact != (p.done*dlm.DoneDivisor == p.ttl) || !p.doneExact && p.done >= p.fence {
+			t.Errorf("%s: Done D-%d (exact %v) with the fence point D-%d", c.name, p.done, p.doneExact, p.fence)
+		}
+		if c.name == "default" && !p.doneExact {
+			t.Errorf("default: Done D-%d is not exact", p.done)
 		}
 		if p.fence != p.margin+fence.FenceTimeouts*p.wdt {
 			t.Errorf("%s: fence point D-%d ticks, want margin %d + %d x timeout %d", c.name, p.fence, p.margin, fence.FenceTimeouts, p.wdt)

@@ -13,11 +13,12 @@ import (
 
 // Drift is how many ticks a duration measured by one clock may differ from the same duration
 // measured by another (a node, the lock service, a watchdog, a peer) over one TTL; see the
-// README. One tick is 1/60 of the TTL, more than config.MaxClockRate (1 %) allows.
+// README. One tick is 1/60 of the TTL (1/84 in the tightest config), more than
+// config.MaxClockRate (1 %) allows.
 const Drift = 1
 
-// maxScale bounds the search for a tick that divides every duration exactly.
-const maxScale = 8
+// maxTicks bounds the TTL in ticks: time is a Promela byte.
+const maxTicks = 255
 
 // conf is one timing configuration the models are checked with.
 type conf struct {
@@ -104,6 +105,7 @@ type params struct {
 	tick                                                time.Duration
 	timeout, fenceWait, fenceBefore                     time.Duration
 	ttl, renew, retry, done, margin, wdt, fence, fenceW int64
+	doneExact                                           bool // done is TTL/DoneDivisor exactly (else its floor)
 }
 
 func scale(c conf) (params, error) {
@@ -122,11 +124,15 @@ func scale(c conf) (params, error) {
 		return params{}, fmt.Errorf("%s: fence.PetAllowed does not end at fence.FencePoint", c.name)
 	}
 	before := d.Sub(fp)
-	// The TTL in ticks is a multiple of every divisor, so renew, retry and the Done point are
-	// whole ticks; the smallest multiple that also makes the margin, the watchdog timeout, the
-	// fence point and the fence wait whole ticks.
-	l := lcm(lcm(dlm.RenewDivisor, dlm.RetryDivisor), dlm.DoneDivisor)
-	for k := int64(1); k <= maxScale; k++ {
+	// The TTL in ticks is a multiple of the renew and retry divisors, so that the renewal
+	// period and the retry are whole ticks; the smallest such multiple that also makes the
+	// margin, the watchdog timeout, the fence point and the fence wait whole ticks. The Done
+	// point (D - TTL/DoneDivisor) is exact when that multiple is one of DoneDivisor too (the
+	// default config); otherwise it is rounded down — at whole ticks, "D - now <= ttl/DoneDivisor" holds exactly when
+	// D - now <= its floor — which is allowed only while it comes after the fence point: the
+	// guard has acted on the session by then, Done cannot be what ends it.
+	l := lcm(dlm.RenewDivisor, dlm.RetryDivisor)
+	for k := int64(1); l*k <= maxTicks; k++ {
 		n := l * k
 		ticks := func(d time.Duration) (int64, bool) {
 			x := int64(d) * n
@@ -136,15 +142,20 @@ func scale(c conf) (params, error) {
 		t, ok2 := ticks(timeout)
 		f, ok3 := ticks(fw)
 		b, ok4 := ticks(before)
-		if !ok1 || !ok2 || !ok3 || !ok4 || n > 250 {
+		if !ok1 || !ok2 || !ok3 || !ok4 {
 			continue
 		}
+		done := n / dlm.DoneDivisor
+		if done*dlm.DoneDivisor != n && done >= b {
+			return params{}, fmt.Errorf("%s: with %d ticks per TTL the Done point D-%d/%d is not exact and not after the fence point D-%d",
+				c.name, n, n, dlm.DoneDivisor, b)
+		}
 		return params{conf: c, tick: c.ttl / time.Duration(n), timeout: timeout, fenceWait: fw, fenceBefore: before,
-			ttl: n, renew: n / dlm.RenewDivisor, retry: n / dlm.RetryDivisor, done: n / dlm.DoneDivisor,
+			ttl: n, renew: n / dlm.RenewDivisor, retry: n / dlm.RetryDivisor, done: done, doneExact: done*dlm.DoneDivisor == n,
 			margin: m, wdt: t, fence: b, fenceW: f}, nil
 	}
 	return params{}, fmt.Errorf("%s: no tick up to ttl/%d divides margin %s, timeout %s, fence point D-%s and fence wait %s",
-		c.name, l*maxScale, c.margin, timeout, before, fw)
+		c.name, maxTicks, c.margin, timeout, before, fw)
 }
 
 // Render returns the text of params.pml.
@@ -158,9 +169,10 @@ func Render() (string, error) {
  * gen's test fails when this file differs from what the generator writes.
  *
  * Time is counted in ticks; the TTL in ticks is the smallest multiple of the least common
- * multiple of dlm.RenewDivisor, RetryDivisor and DoneDivisor that makes the margin, the
- * watchdog timeout, the fence point and the fence wait whole ticks too, so every duration
- * below is exact. WDT is fence.WatchdogTimeout(ttl, margin), FENCE is D - fence.FencePoint.
+ * multiple of dlm.RenewDivisor and RetryDivisor that makes the margin, the watchdog timeout,
+ * the fence point and the fence wait whole ticks too, so those durations are exact. DONE is
+ * TTL/DONE_DIVISOR, rounded down where that is not whole (only allowed after the fence point).
+ * WDT is fence.WatchdogTimeout(ttl, margin), FENCE is D - fence.FencePoint.
  */
 `)
 	fmt.Fprintf(&b, "#define RENEW_DIVISOR   %d /* dlm.RenewDivisor */\n", dlm.RenewDivisor)
@@ -188,7 +200,11 @@ func Render() (string, error) {
 		fmt.Fprintf(&b, "#define TTL        %d /* leases.ttl */\n", p.ttl)
 		fmt.Fprintf(&b, "#define RENEW      %d /* TTL/RENEW_DIVISOR: renewal period */\n", p.renew)
 		fmt.Fprintf(&b, "#define RETRY      %d /* TTL/RETRY_DIVISOR: retry after a failed renewal */\n", p.retry)
-		fmt.Fprintf(&b, "#define DONE       %d /* TTL/DONE_DIVISOR: keepAlive gives up this long before D */\n", p.done)
+		if p.doneExact {
+			fmt.Fprintf(&b, "#define DONE       %d /* TTL/DONE_DIVISOR: keepAlive gives up this long before D */\n", p.done)
+		} else {
+			fmt.Fprintf(&b, "#define DONE       %d /* TTL/DONE_DIVISOR, rounded down (%d/%d; after F): keepAlive gives up this long before D */\n", p.done, p.ttl, dlm.DoneDivisor)
+		}
 		fmt.Fprintf(&b, "#define MARGIN     %d /* leases.watchdog_margin */\n", p.margin)
 		fmt.Fprintf(&b, "#define WDT        %d /* fence.WatchdogTimeout(ttl, margin) */\n", p.wdt)
 		fmt.Fprintf(&b, "#define FENCE      %d /* D - fence.FencePoint(D, margin, WDT) */\n", p.fence)
