@@ -12,11 +12,12 @@
  *            checked with -DLIVE (faults end once the budget is spent) and weak fairness
  *   resetm   [] a node running the array is reset at least M before its D (D - now >= M):
  *            the reset lands at least M before the lease can expire (up to DRIFT, etcd's clock)
- *   resetmt  ... at least M - T before its D
- *   safe     excl and resetmt
+ *   safe     excl and resetm
  *
  * Mutants (each must be refuted by a counter-example):
  *   MUT_NO_MARGIN      the guard pets against D instead of F (node.pml)
+ *   MUT_NO_RECORD      the guard pets with no deadline until the lock engine is up (node.pml)
+ *   MUT_TWO_TIMEOUTS   F = D - M - 2T (node.pml)
  *   MUT_ONE_TIMEOUT    F = D - M - T (node.pml)
  *   MUT_RESTART_OPEN   a restarted agent opens the watchdog before it checks F (node.pml)
  *   MUT_RELEASE_FIRST  a clean stop releases the activation lease, then stops the array
@@ -229,8 +230,7 @@ ltl live { [] (HOLDER_DOWN -> <> TAKEN) }
 #define LATE(n, x) (mdup[n] && (!sfile[n] || drem[n] < (x)))
 #define LATEANY(x) (LATE(0, x) || LATE(1, x) || LATE(2, x))
 ltl resetm { [] !LATEANY(MARGIN) }
-ltl resetmt { [] !LATEANY(MARGIN - WDT) }
-ltl safe { [] (NASM <= 1 && !LATEANY(MARGIN - WDT)) }
+ltl safe { [] (NASM <= 1 && !LATEANY(MARGIN)) }
 
 /* The start: every node runs with a fresh session; node 0 holds act and runs the array, the
  * others wait for it. */

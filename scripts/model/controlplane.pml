@@ -14,14 +14,15 @@
  * Properties:
  *   slotsafe  [] no node's slot is being recovered while that node can still write
  *   resetm    [] a node with its lockspace in use is reset at least M before its D
- *   resetmt   ... at least M - T before its D
- *   safe      slotsafe and resetmt
+ *   safe      slotsafe and resetm
  *
  * Configuration: -DFENCE_CMD uses a fence command instead of fence_wait.
  *
  * Mutants (each must be refuted by a counter-example):
  *   MUT_NO_MARGIN      the guard pets against D instead of F (node.pml), and the peers
  *                      recover at the expiry (no fence wait)
+ *   MUT_NO_RECORD      the guard pets with no deadline until the lock engine is up (node.pml)
+ *   MUT_TWO_TIMEOUTS   F = D - M - 2T (node.pml)
  *   MUT_ONE_TIMEOUT    F = D - M - T (node.pml)
  *   MUT_RESTART_OPEN   a restarted agent opens the watchdog before it checks F (node.pml)
  *   MUT_RELEASE_FIRST  a clean stop revokes the session (the lease goes, and the member key
@@ -231,8 +232,7 @@ ltl slotsafe { [] !(BAD(0) || BAD(1) || BAD(2)) }
 #define LATE(n, x) (inls[n] && (!sfile[n] || drem[n] < (x)))
 #define LATEANY(x) (LATE(0, x) || LATE(1, x) || LATE(2, x))
 ltl resetm { [] !LATEANY(MARGIN) }
-ltl resetmt { [] !LATEANY(MARGIN - WDT) }
-ltl safe { [] !(BAD(0) || BAD(1) || BAD(2) || LATEANY(MARGIN - WDT)) }
+ltl safe { [] !(BAD(0) || BAD(1) || BAD(2) || LATEANY(MARGIN)) }
 
 /* The start: every node runs with a fresh session and has joined the lockspace. */
 active proctype main() {

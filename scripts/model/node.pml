@@ -16,13 +16,14 @@
  *   lease_gone(l)     the lock service deletes everything bound to lease l
  *   model_tick()      the model's own timers, once per tick
  *
- * TIME. Integer ticks (params.pml: TTL = 60 ticks). The lock service's clock is the reference.
- * In each tick every node takes exactly one step (one atomic transition: the properties are
- * checked between steps), in any order, then every timer advances by one. The protocol's
- * comparisons are non-strict (pet while now <= F; D <= expiry), so integer time is exact for
- * them (digitization, Henzinger, Manna and Pnueli 1992), provided the clocks' rate differences
- * are covered: a duration measured by one clock and raced against another may come out up to
- * DRIFT ticks in the racing side's favour (1 tick over a TTL: 1/60, above config.MaxClockRate):
+ * TIME. Integer ticks (params.pml: TTL = 60 ticks, 84 in the tightest config). The lock
+ * service's clock is the reference. In each tick every node takes exactly one step (one atomic
+ * transition: the properties are checked between steps), in any order, then every timer
+ * advances by one. The protocol's comparisons are non-strict (pet while now <= F; D <= expiry),
+ * so integer time is exact for them (digitization, Henzinger, Manna and Pnueli 1992), provided
+ * the clocks' rate differences are covered: a duration measured by one clock and raced against
+ * another may come out up to DRIFT ticks in the racing side's favour (1 tick over a TTL: 1/60
+ * or 1/84, above config.MaxClockRate):
  *   - the lock service may expire a lease up to DRIFT ticks before TTL after the renewal it
  *     received (a node clock slow against the lock service's);
  *   - a watchdog fires from T to T+DRIFT ticks after its last ping (its own oscillator);
@@ -41,7 +42,7 @@
  * forced at the next tick (the environment eventually behaves); the safety runs never force
  * them.
  *
- * Switches (README.md): FIX_GUARD, FIX_THREE (amendments, see the findings), MUT_* (mutants).
+ * Switches (README.md): MUT_* (mutants: the model of a flawed protocol, which spin must refute).
  */
 
 #include "params.pml"
@@ -97,26 +98,29 @@
 #define EXITED  7       /* no agent process; the node is up */
 
 /* The fence point: the guard pets, and trusts the session, only while now <= F, that is while
- * D - now >= FENCE (fence.PetAllowed; FENCE = M + FenceTimeouts T, from the code).
+ * D - now >= FENCE (fence.PetAllowed; FENCE = M + FenceTimeouts T = M + 3T, from the code).
  * MUT_NO_MARGIN: against D itself. MUT_ONE_TIMEOUT: F = D - M - T (the fence point before the
- * code kept two timeouts). FIX_THREE: F = D - M - 3T (see README.md, findings). */
+ * code kept the close's ping). MUT_TWO_TIMEOUTS: F = D - M - 2T (before it kept a pet that
+ * lands late after a SIGSTOP: README.md, finding 2). */
 #if defined(MUT_NO_MARGIN)
 #define FENCEAT 1
 #elif defined(MUT_ONE_TIMEOUT)
 #define FENCEAT (MARGIN + WDT)
-#elif defined(FIX_THREE)
-#define FENCEAT (MARGIN + 3 * WDT)
+#elif defined(MUT_TWO_TIMEOUTS)
+#define FENCEAT (MARGIN + 2 * WDT)
 #else
 #define FENCEAT FENCE
 #endif
 #define PETOK(n) (drem[n] >= FENCEAT)
 
-/* FIX_GUARD: the guard knows the recorded deadline from startGuard on (the code stores it for
- * the guard only in sessionManager.open, after the lock engine is up). */
-#ifdef FIX_GUARD
-#define GUARDREC 1
-#else
+/* The guard knows the recorded deadline from startGuard on: startGuard stores it
+ * (sessionManager.recorded) before it opens the watchdog. MUT_NO_RECORD: it is stored only in
+ * sessionManager.open, after the lock engine is up (before c948591; README.md, finding 1):
+ * until then the guard pets with no deadline. */
+#ifdef MUT_NO_RECORD
 #define GUARDREC 0
+#else
+#define GUARDREC 1
 #endif
 
 byte budget = BUDGET;
@@ -321,8 +325,8 @@ inline lostprev(n) {
 
 /* The guard (fencing.go, guard.check), once per step while the process runs and the watchdog
  * is open: in RUN it pets while the session is trusted (keepAlive running and now <= F); in
- * RESUME (and, with FIX_GUARD, ENGINE) against the recorded D until it dropped it; elsewhere
- * (no session, no recorded deadline known to it) it pets without a deadline. */
+ * ENGINE and RESUME against the recorded D until it dropped it (MUT_NO_RECORD: in RESUME
+ * only); elsewhere (no session, no recorded deadline) it pets without a deadline. */
 inline guard(n) {
 	if
 	:: pc[n] == RUN ->
