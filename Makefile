@@ -19,7 +19,7 @@ FAULTS_OUT   ?=
 FAULTS_CI_DURATION ?= 7m30s
 export MDCLUSTER_LAB ?= $(CURDIR)/.lab
 
-.PHONY: all help build cmapshim guest-tests lab test test-unit test-vm demo lint bench bench-vm fuzz clean faults faults-ci
+.PHONY: all help build cmapshim guest-tests lab test test-unit model test-vm demo lint bench bench-vm fuzz clean faults faults-ci
 
 all: build
 
@@ -28,6 +28,7 @@ help:
 	@echo "lab        prepare the VM lab: host packages, Debian kernel, initramfs (in $(MDCLUSTER_LAB))"
 	@echo "test       unit tests, then the VM suite on the real kernel"
 	@echo "test-unit  go test ./... (no VMs)"
+	@echo "model      check the protocol models with spin (scripts/model)"
 	@echo "test-vm    the VM suite (VM_COUNT=5 repeats it, VM_RUN=regexp selects scenarios)"
 	@echo "demo       boot the 2-VM cluster and narrate the clustered RAID1 scenario"
 	@echo "lint       gofmt check, go vet, staticcheck"
@@ -65,10 +66,16 @@ lab: build guest-tests
 	scripts/vm/build-initramfs.sh
 
 # The lab first: it also installs the host tools some unit tests run (promtool, ocf-tester).
-test: lab lab-ha test-unit test-ocf test-packaging test-vm faults-ci
+test: lab lab-ha test-unit model test-ocf test-packaging test-vm faults-ci
 
+# The models run in their own target (make test runs both): MDCLUSTER_MODEL=0 skips them here.
 test-unit:
-	$(GO) test -count=1 ./...
+	MDCLUSTER_MODEL=0 $(GO) test -count=1 ./...
+
+# The Promela models (scripts/model/README.md): spin must verify them, refute every mutant and
+# replay each trail; the parameters must match the Go constants. Fails when spin is missing.
+model:
+	MDCLUSTER_MODEL=1 $(GO) test -count=1 -timeout 20m -v ./scripts/model/...
 
 test-vm: lab lab-ha
 	$(GO) test -tags vm -p 1 -count=$(VM_COUNT) -timeout 80m -v -run '$(VM_RUN)' ./internal/vmlab/scenario/ ./scripts/vm/capture-md/
