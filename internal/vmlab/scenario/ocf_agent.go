@@ -49,21 +49,6 @@ func expectRC(ctx context.Context, l *vmlab.Lab, env, action string, want int) (
 	return out, nil
 }
 
-// arrayUUID creates an array with mdadm (args after --create /dev/mdN), reads its UUID and stops
-// it again, so the agent finds it stopped.
-func arrayUUID(ctx context.Context, l *vmlab.Lab, md, what, args string) (string, error) {
-	u, err := step(ctx, l, 1, slow, what, fmt.Sprintf(
-		"mdadm --create /dev/%[1]s --run %[2]s >/dev/null 2>&1 || { mdadm --create /dev/%[1]s --run %[2]s; exit 1; }\n"+
-			"mdadm --detail --export /dev/%[1]s | sed -n 's/^MD_UUID=//p'\nmdadm --stop /dev/%[1]s >/dev/null 2>&1", md, args))
-	if err != nil {
-		return "", err
-	}
-	if len(strings.ReplaceAll(u, ":", "")) != 32 {
-		return "", fmt.Errorf("%s: UUID %q", what, u)
-	}
-	return u, nil
-}
-
 // OCFAgent runs the installed OCF agent on the real md driver:
 //   - Debian's ocf-tester passes against it for a RAID1 with an internal bitmap (probe, start,
 //     monitor, restart, double start and stop, meta-data as nobody, linted against the DTD);

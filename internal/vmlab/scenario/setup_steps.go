@@ -1,12 +1,11 @@
-// Package scenario holds the lab's scenarios on the real kernel. Each one drives running guests
-// step by step (every step with its own timeout), checks what the kernel did, and returns an
-// error that says which check failed. The VM test suite and `mdlab demo` run the same code.
 package scenario
+
+// Steps and waits every scenario uses: run a guest step, compare, read md sysfs, wait for a
+// sync, O_DIRECT reads and writes.
 
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -70,72 +69,14 @@ func odRead(ctx context.Context, l *vmlab.Lab, node int, dev string, off int64, 
 	return expect(fmt.Sprintf("node%d reads %s@%d", node, dev, off), got, want)
 }
 
-// dirtyBits returns the dirty-chunk count of every bitmap slot mdadm -X reports for dev, in slot
-// order.
-func dirtyBits(ctx context.Context, l *vmlab.Lab, node int, dev string) ([]int, error) {
-	// md writes bitmaps behind the page cache: drop it so mdadm reads what is on disk.
-	out, err := step(ctx, l, node, quick, "mdadm --examine-bitmap "+dev, examineBitmap+dev)
-	if err != nil {
-		return nil, err
-	}
-	return parseDirty(dev, out)
-}
+// wrapMdadm is a guest script that puts an mdadm in /tmp/wrap which logs its arguments to
+// /tmp/mdadm-ran and runs the real one: with /tmp/wrap first in PATH, mdcadm runs it.
+const wrapMdadm = `mkdir -p /tmp/wrap && rm -f /tmp/mdadm-ran && printf '#!/bin/sh\necho "$*" >> /tmp/mdadm-ran\nexec /sbin/mdadm "$@"\n' > /tmp/wrap/mdadm && chmod +x /tmp/wrap/mdadm
+`
 
-const examineBitmap = "sync; echo 3 > /proc/sys/vm/drop_caches; mdadm --examine-bitmap "
-
-// parseDirty reads the dirty-chunk count of every slot from mdadm -X output.
-func parseDirty(dev, out string) ([]int, error) {
-	var dirty []int
-	for _, ln := range vmlab.Lines(out) {
-		// "Bitmap : 4080 bits (chunks), 0 dirty (0.0%)"
-		if !strings.HasPrefix(ln, "Bitmap :") {
-			continue
-		}
-		f := strings.Fields(ln)
-		for i := 1; i < len(f); i++ {
-			if strings.HasPrefix(f[i], "dirty") {
-				n, err := strconv.Atoi(f[i-1])
-				if err != nil {
-					return nil, fmt.Errorf("parse %q: %w", ln, err)
-				}
-				dirty = append(dirty, n)
-			}
-		}
-	}
-	if len(dirty) == 0 {
-		return nil, fmt.Errorf("mdadm -X %s printed no bitmap line:\n%s", dev, out)
-	}
-	return dirty, nil
-}
-
-// waitClean polls mdadm -X on dev until the bitmap slot has no dirty chunk; md clears bits a few
-// bitmap-daemon periods (time_base, 5 s) after the last write to a chunk.
-func waitClean(ctx context.Context, l *vmlab.Lab, node int, dev string, slot int) error {
-	var last []int
-	for i := 0; i < 60; i++ {
-		sctx, cancel := context.WithTimeout(ctx, quick)
-		r, err := l.Node(node).Run(sctx, examineBitmap+dev)
-		cancel()
-		if err != nil {
-			return err
-		}
-		d, err := parseDirty(dev, r.Stdout)
-		if err != nil {
-			return err
-		}
-		if slot >= len(d) {
-			return fmt.Errorf("mdadm -X %s shows %d slot(s), no slot %d", dev, len(d), slot+1)
-		}
-		if d[slot] == 0 {
-			l.Logf("node%d: bitmap slot %d of %s is clean after %d s", node, slot+1, dev, i)
-			return nil
-		}
-		last = d
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
-	return fmt.Errorf("bitmap slot %d of %s still dirty after 60 s: %v", slot+1, dev, last)
+// readWrite switches an array that start_ro left read-auto to read-write.
+func readWrite(ctx context.Context, l *vmlab.Lab, node int, md string) error {
+	_, err := step(ctx, l, node, quick, md+" read-write",
+		fmt.Sprintf(`[ "$(cat /sys/block/%[1]s/md/array_state)" = read-auto ] && mdadm --readwrite /dev/%[1]s; cat /sys/block/%[1]s/md/array_state`, md))
+	return err
 }
