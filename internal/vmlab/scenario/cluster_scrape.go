@@ -240,7 +240,11 @@ func checkClusterScrape(l *vmlab.Lab, node int, s *scrape, ls string, members in
 	if err != nil {
 		return fmt.Errorf("md-cluster join message: slot %q: %w", s.sections["slot"], err)
 	}
-	clusterNodes, err := examineField(s.examine, "Cluster nodes")
+	examined, err := readExamineBitmap(s.examine)
+	if err != nil {
+		return err
+	}
+	clusterNodes, err := examined.field("Cluster nodes")
 	if err != nil {
 		return err
 	}
@@ -268,7 +272,7 @@ func checkClusterScrape(l *vmlab.Lab, node int, s *scrape, ls string, members in
 	if resync {
 		return checkResyncScrape(l, node, s, action)
 	}
-	slots, err := examineSlots(s.examine)
+	slots, err := examined.clusterSlots()
 	if err != nil {
 		return err
 	}

@@ -140,10 +140,12 @@ func scrapeAfterFailure(ctx context.Context, l *vmlab.Lab) error {
 	if err != nil {
 		return fmt.Errorf("degraded %q: %w", s.before["degraded"], err)
 	}
-	events, chunks, dirty, err := parseExamineBitmap(s.examine)
+	examined, err := readExamineBitmap(s.examine)
 	if err != nil {
 		return err
 	}
+	bm := examined.only()
+	events, chunks, dirty := bm.events, bm.chunks, bm.dirty
 	if dirty == 0 {
 		return fmt.Errorf("mdadm shows no dirty chunk after a degraded write:\n%s", s.examine)
 	}

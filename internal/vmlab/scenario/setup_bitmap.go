@@ -10,6 +10,10 @@ import (
 	"mdcluster.dev/internal/vmlab"
 )
 
+// The lab reads md's bitmaps with mdadm --examine-bitmap (mdadm -X), md's own tool, so that what
+// the agent, the exporter and mdcadm show of a bitmap is checked against an independent reader.
+// readExamineBitmap is the one parser of its text; every scenario goes through it.
+
 // dirtyBits returns the dirty-chunk count of every bitmap slot mdadm -X reports for dev, in slot
 // order.
 func dirtyBits(ctx context.Context, l *vmlab.Lab, node int, dev string) ([]int, error) {
@@ -18,35 +22,10 @@ func dirtyBits(ctx context.Context, l *vmlab.Lab, node int, dev string) ([]int, 
 	if err != nil {
 		return nil, err
 	}
-	return parseDirty(dev, out)
+	return readDirty(dev, out)
 }
 
 const examineBitmap = "sync; echo 3 > /proc/sys/vm/drop_caches; mdadm --examine-bitmap "
-
-// parseDirty reads the dirty-chunk count of every slot from mdadm -X output.
-func parseDirty(dev, out string) ([]int, error) {
-	var dirty []int
-	for _, ln := range vmlab.Lines(out) {
-		// "Bitmap : 4080 bits (chunks), 0 dirty (0.0%)"
-		if !strings.HasPrefix(ln, "Bitmap :") {
-			continue
-		}
-		f := strings.Fields(ln)
-		for i := 1; i < len(f); i++ {
-			if strings.HasPrefix(f[i], "dirty") {
-				n, err := strconv.Atoi(f[i-1])
-				if err != nil {
-					return nil, fmt.Errorf("parse %q: %w", ln, err)
-				}
-				dirty = append(dirty, n)
-			}
-		}
-	}
-	if len(dirty) == 0 {
-		return nil, fmt.Errorf("mdadm -X %s printed no bitmap line:\n%s", dev, out)
-	}
-	return dirty, nil
-}
 
 // waitClean polls mdadm -X on dev until the bitmap slot has no dirty chunk; md clears bits a few
 // bitmap-daemon periods (time_base, 5 s) after the last write to a chunk.
@@ -59,7 +38,7 @@ func waitClean(ctx context.Context, l *vmlab.Lab, node int, dev string, slot int
 		if err != nil {
 			return err
 		}
-		d, err := parseDirty(dev, r.Stdout)
+		d, err := readDirty(dev, r.Stdout)
 		if err != nil {
 			return err
 		}
@@ -80,68 +59,98 @@ func waitClean(ctx context.Context, l *vmlab.Lab, node int, dev string, slot int
 	return fmt.Errorf("bitmap slot %d of %s still dirty after 60 s: %v", slot+1, dev, last)
 }
 
-// parseExamineBitmap returns mdadm's events and dirty chunk count of the bitmap.
-func parseExamineBitmap(out string) (events, chunks, dirty float64, err error) {
-	for _, ln := range strings.Split(out, "\n") {
-		k, v, ok := strings.Cut(ln, " : ")
-		if !ok {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "Events":
-			events, err = strconv.ParseFloat(strings.TrimSpace(v), 64)
-		case "Bitmap":
-			_, err = fmt.Sscanf(strings.TrimSpace(v), "%g bits (chunks), %g dirty", &chunks, &dirty)
-		}
-		if err != nil {
-			return 0, 0, 0, fmt.Errorf("mdadm --examine-bitmap: %q: %w", ln, err)
-		}
-	}
-	return events, chunks, dirty, nil
-}
-
-// examineField returns a numeric field of mdadm --examine-bitmap's header.
-func examineField(out, field string) (float64, error) {
-	for _, ln := range vmlab.Lines(out) {
-		if k, v, ok := strings.Cut(ln, " : "); ok && strings.TrimSpace(k) == field {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
-	}
-	return 0, fmt.Errorf("mdadm --examine-bitmap shows no %q:\n%s", field, out)
+// examinedBitmap is mdadm --examine-bitmap's text read once.
+type examinedBitmap struct {
+	out    string
+	fields map[string]string // every "Name : value" line, the first of each name, trimmed
+	slots  []bitmapSlot      // in slot order
+	// nodeSlots is set when the bitmap has cluster slots ("Node Slot" lines); without them the
+	// whole bitmap is one slot.
+	nodeSlots bool
+	// withBitmap lists the slots that have a "Bitmap : N bits (chunks), M dirty" line.
+	withBitmap []int
 }
 
 // bitmapSlot is one slot as mdadm --examine-bitmap shows it.
 type bitmapSlot struct{ events, chunks, dirty float64 }
 
-// examineSlots splits mdadm --examine-bitmap of a clustered bitmap at its "Node Slot" lines.
-func examineSlots(out string) ([]bitmapSlot, error) {
-	var slots []bitmapSlot
+// readExamineBitmap parses mdadm --examine-bitmap's output: the header's fields, then per slot
+// its "Events" and "Bitmap : N bits (chunks), M dirty (P%)" lines. A "Node Slot" line starts a
+// slot; a bitmap without cluster slots has one, started by its first Events or Bitmap line.
+func readExamineBitmap(out string) (examinedBitmap, error) {
+	x := examinedBitmap{out: out, fields: map[string]string{}}
+	cur := func() *bitmapSlot {
+		if len(x.slots) == 0 {
+			x.slots = append(x.slots, bitmapSlot{})
+		}
+		return &x.slots[len(x.slots)-1]
+	}
 	for _, ln := range vmlab.Lines(out) {
 		k, v, ok := strings.Cut(ln, " : ")
 		if !ok {
 			continue
 		}
-		v = strings.TrimSpace(v)
-		switch strings.TrimSpace(k) {
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if _, seen := x.fields[k]; !seen {
+			x.fields[k] = v
+		}
+		switch k {
 		case "Node Slot":
-			slots = append(slots, bitmapSlot{})
+			x.nodeSlots = true
+			x.slots = append(x.slots, bitmapSlot{})
 		case "Events":
-			if len(slots) > 0 {
-				if _, err := fmt.Sscanf(v, "%g", &slots[len(slots)-1].events); err != nil {
-					return nil, fmt.Errorf("mdadm -X events %q: %w", v, err)
-				}
+			if _, err := fmt.Sscanf(v, "%g", &cur().events); err != nil {
+				return x, fmt.Errorf("mdadm -X events %q: %w", v, err)
 			}
 		case "Bitmap":
-			if len(slots) > 0 {
-				sl := &slots[len(slots)-1]
-				if _, err := fmt.Sscanf(v, "%g bits (chunks), %g dirty", &sl.chunks, &sl.dirty); err != nil {
-					return nil, fmt.Errorf("mdadm -X bitmap %q: %w", v, err)
-				}
+			sl := cur()
+			if _, err := fmt.Sscanf(v, "%g bits (chunks), %g dirty", &sl.chunks, &sl.dirty); err != nil {
+				return x, fmt.Errorf("mdadm -X bitmap %q: %w", v, err)
 			}
+			x.withBitmap = append(x.withBitmap, len(x.slots)-1)
 		}
 	}
-	if len(slots) == 0 {
-		return nil, fmt.Errorf("mdadm --examine-bitmap shows no node slot:\n%s", out)
+	return x, nil
+}
+
+// field returns a numeric field of the header ("Cluster nodes").
+func (x examinedBitmap) field(name string) (float64, error) {
+	v, ok := x.fields[name]
+	if !ok {
+		return 0, fmt.Errorf("mdadm --examine-bitmap shows no %q:\n%s", name, x.out)
 	}
-	return slots, nil
+	return strconv.ParseFloat(v, 64)
+}
+
+// clusterSlots returns the slots of a clustered bitmap.
+func (x examinedBitmap) clusterSlots() ([]bitmapSlot, error) {
+	if !x.nodeSlots {
+		return nil, fmt.Errorf("mdadm --examine-bitmap shows no node slot:\n%s", x.out)
+	}
+	return x.slots, nil
+}
+
+// only returns the slot of a bitmap without cluster slots (zero if mdadm showed none).
+func (x examinedBitmap) only() bitmapSlot {
+	if len(x.slots) == 0 {
+		return bitmapSlot{}
+	}
+	return x.slots[len(x.slots)-1]
+}
+
+// readDirty returns the dirty-chunk count of every slot mdadm -X showed a bitmap line for, in
+// slot order.
+func readDirty(dev, out string) ([]int, error) {
+	x, err := readExamineBitmap(out)
+	if err != nil {
+		return nil, err
+	}
+	var dirty []int
+	for _, i := range x.withBitmap {
+		dirty = append(dirty, int(x.slots[i].dirty))
+	}
+	if len(dirty) == 0 {
+		return nil, fmt.Errorf("mdadm -X %s printed no bitmap line:\n%s", dev, out)
+	}
+	return dirty, nil
 }
