@@ -122,6 +122,29 @@ func dpkg(ctx context.Context, l *vmlab.Lab, what, args string) error {
 // conffile, and `dpkg -P` leaves none of the files `dpkg -L` listed before the removal (only
 // directories other packages own).
 func PackageInstall(ctx context.Context, l *vmlab.Lab, img string) error {
+	if err := mountDebianRoot(ctx, l, img); err != nil {
+		return err
+	}
+	version, err := beforeInstall(ctx, l)
+	if err != nil {
+		return err
+	}
+	if err := installAndList(ctx, l, version); err != nil {
+		return err
+	}
+	if err := installedWorks(ctx, l); err != nil {
+		return err
+	}
+	if err := removeAndPurge(ctx, l); err != nil {
+		return err
+	}
+	_, err = step(ctx, l, 1, quick, "unmount the Debian root", "umount /deb/proc /deb/sys /deb/dev /deb")
+	return err
+}
+
+// mountDebianRoot writes the Debian root image to the lab disk and mounts it at /deb in the
+// guest with /proc, /sys and /dev bound and the package copied in.
+func mountDebianRoot(ctx context.Context, l *vmlab.Lab, img string) error {
 	t0 := time.Now()
 	n, err := writeImage(img, l.Disks[0])
 	if err != nil {
@@ -142,26 +165,37 @@ cp /lab/mdcluster.deb /deb/tmp/mdcluster.deb
 	if err := expect("Debian root", release, "Debian GNU/Linux 12 (bookworm)"); err != nil {
 		return err
 	}
+	return nil
+}
+
+// beforeInstall checks the Debian root before the install (dpkg and mdadm installed, mdcluster
+// unknown, the package's control file) and returns the package's version.
+func beforeInstall(ctx context.Context, l *vmlab.Lab) (string, error) {
 	pre, err := step(ctx, l, 1, quick, "Debian root: dpkg and mdadm installed, mdcluster unknown", inDebian+
 		`in_deb dpkg-query -W -f='${Package} ${Status}\n' dpkg mdadm
 in_deb dpkg-query -W mdcluster 2>/dev/null && exit 1
 in_deb dpkg-deb -f /tmp/mdcluster.deb Package Version Architecture Depends`)
 	if err != nil {
-		return err
+		return "", err
 	}
 	lines := vmlab.Lines(pre)
 	if len(lines) != 6 {
-		return fmt.Errorf("the Debian root before the install: %q", lines)
+		return "", fmt.Errorf("the Debian root before the install: %q", lines)
 	}
 	if err := expect("dpkg and mdadm", strings.Join(lines[:2], "; "), "dpkg install ok installed; mdadm install ok installed"); err != nil {
-		return err
+		return "", err
 	}
 	version := strings.TrimPrefix(lines[3], "Version: ")
 	if err := expect("control file", strings.Join([]string{lines[2], lines[4], lines[5]}, "; "),
 		"Package: mdcluster; Architecture: amd64; Depends: mdadm"); err != nil {
-		return err
+		return "", err
 	}
+	return version, nil
+}
 
+// installAndList runs dpkg -i and checks the status, the files dpkg -L lists (kept in
+// /tmp/mdcluster.list for the removal) and the installed programs' versions.
+func installAndList(ctx context.Context, l *vmlab.Lab, version string) error {
 	if err := dpkg(ctx, l, "dpkg -i /tmp/mdcluster.deb", "dpkg -i /tmp/mdcluster.deb"); err != nil {
 		return err
 	}
@@ -197,6 +231,11 @@ while read -r f; do if [ -f "/deb$f" ]; then echo "$f"; fi; done < /tmp/mdcluste
 	if vs := vmlab.Lines(v); len(vs) != 2 || !strings.HasPrefix(vs[0], "mdclusterd ") || !strings.HasPrefix(vs[1], "mdcadm ") {
 		return fmt.Errorf("installed mdclusterd version, mdcadm --version printed %q", v)
 	}
+	return nil
+}
+
+// installedWorks runs the installed programs, OCF agent, unit and man pages in the Debian root.
+func installedWorks(ctx context.Context, l *vmlab.Lab) error {
 	checks := []struct{ what, script string }{
 		// The example names node1's certificates, and check-config reads them: it refuses until
 		// the installed `mdclusterd tls` (the guest has no openssl) made them; they go again
@@ -222,7 +261,12 @@ grep -q '^ExecStart=/usr/sbin/mdclusterd ' /deb/lib/systemd/system/mdclusterd.se
 			return err
 		}
 	}
+	return nil
+}
 
+// removeAndPurge runs dpkg -r (only the conffile stays) and dpkg -P (nothing of the package's
+// own stays).
+func removeAndPurge(ctx context.Context, l *vmlab.Lab) error {
 	if err := dpkg(ctx, l, "dpkg -r mdcluster", "dpkg -r mdcluster"); err != nil {
 		return err
 	}
@@ -259,6 +303,5 @@ echo "$n shared directories of $(grep -c . /tmp/mdcluster.list) paths"`)
 		return fmt.Errorf("after dpkg -P:\n%s", left)
 	}
 	l.Logf("node1:   after dpkg -P: nothing left but %s", left)
-	_, err = step(ctx, l, 1, quick, "unmount the Debian root", "umount /deb/proc /deb/sys /deb/dev /deb")
-	return err
+	return nil
 }
