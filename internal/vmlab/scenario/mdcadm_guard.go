@@ -14,11 +14,6 @@ import (
 // MdcadmOptions: two guests with agents on the host's etcd and three shared disks.
 var MdcadmOptions = AgentOptions
 
-// wrapMdadm is a guest script that puts an mdadm in /tmp/wrap which logs its arguments to
-// /tmp/mdadm-ran and runs the real one: with /tmp/wrap first in PATH, mdcadm runs it.
-const wrapMdadm = `mkdir -p /tmp/wrap && rm -f /tmp/mdadm-ran && printf '#!/bin/sh\necho "$*" >> /tmp/mdadm-ran\nexec /sbin/mdadm "$@"\n' > /tmp/wrap/mdadm && chmod +x /tmp/wrap/mdadm
-`
-
 // clusterReport is the part of `mdcadm --cluster-status --json` the scenario reads.
 type clusterReport struct {
 	Status  api.Status `json:"status"`
@@ -114,22 +109,6 @@ running() {
 	return odRead(ctx, l, 2, "/dev/"+name2, 1<<20, "written-by-node1")
 }
 
-// waitActiveOn waits until node's agent reports the array active on holder.
-func waitActiveOn(ctx context.Context, l *vmlab.Lab, node int, holder string) error {
-	var st api.Status
-	var err error
-	for i := 0; i < 100; i++ {
-		if st, err = agentStatus(ctx, l, node); err != nil {
-			return err
-		}
-		if len(st.Arrays) == 1 && st.Arrays[0].ActiveOn == holder {
-			return nil
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return fmt.Errorf("node%d's agent does not report the array active on %s: %+v", node, holder, st.Arrays)
-}
-
 // mdcadmAdd fails vdc out of node1's array, wipes it, and adds it back with mdcadm under a
 // rebuild speed limit; the agent must hold the sync lease while md rebuilds.
 func mdcadmAdd(ctx context.Context, l *vmlab.Lab, mdName string) error {
@@ -163,30 +142,6 @@ cat /tmp/mdadm-ran`, mdName))
 		time.Sleep(200 * time.Millisecond)
 	}
 	return fmt.Errorf("node1's agent never showed a sync lease during the rebuild")
-}
-
-// waitNoSyncLease waits until node's agent holds no resync or recovery lease.
-func waitNoSyncLease(ctx context.Context, l *vmlab.Lab, node int) error {
-	for i := 0; i < 100; i++ {
-		st, err := agentStatus(ctx, l, node)
-		if err != nil {
-			return err
-		}
-		if !hasSyncLease(st, fmt.Sprintf("node%d", node)) {
-			return nil
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return fmt.Errorf("node%d's agent still holds a sync lease", node)
-}
-
-func hasSyncLease(st api.Status, holder string) bool {
-	for _, le := range st.Leases {
-		if (le.Kind == api.KindResync || le.Kind == api.KindRecovery) && le.Holder == holder {
-			return true
-		}
-	}
-	return false
 }
 
 // mdcadmStatus checks `mdcadm --cluster-status --json` on node1 during the rebuild.

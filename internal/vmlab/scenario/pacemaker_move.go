@@ -106,19 +106,43 @@ func mdOn(ctx context.Context, l *vmlab.Lab, node int, uuid string) (string, err
 // degraded), and is stopped; after each transition the array runs on exactly the node Pacemaker
 // names.
 func PacemakerMove(ctx context.Context, l *vmlab.Lab) error {
+	u, err := pacemakerCluster(ctx, l)
+	if err != nil {
+		return err
+	}
+	at, err := addResource(ctx, l, u)
+	if err != nil {
+		return err
+	}
+	if err := runsOnlyOn(ctx, l, u, at); err != nil {
+		return err
+	}
+	to, err := moveResource(ctx, l, u, at)
+	if err != nil {
+		return err
+	}
+	if err := failedArrayRecovered(ctx, l, u, to); err != nil {
+		return err
+	}
+	return cleanupAndStop(ctx, l, u, to)
+}
+
+// pacemakerCluster installs the package on both nodes, creates the RAID1 (stopped), starts
+// Pacemaker on both and waits until both are online with a DC; it returns the array's UUID.
+func pacemakerCluster(ctx context.Context, l *vmlab.Lab) (string, error) {
 	for n := 1; n <= 2; n++ {
 		if _, err := installDeb(ctx, l, n); err != nil {
-			return err
+			return "", err
 		}
 	}
 	u, err := arrayUUID(ctx, l, "md0", "mdadm --create RAID1 (internal bitmap) on vda vdb, then stop it",
 		"--level=1 --raid-devices=2 --bitmap=internal --metadata=1.2 /dev/vda /dev/vdb")
 	if err != nil {
-		return err
+		return "", err
 	}
 	for n := 1; n <= 2; n++ {
 		if err := startPacemaker(ctx, l, n); err != nil {
-			return err
+			return "", err
 		}
 	}
 	if _, err := step(ctx, l, 1, slow, "both nodes online with a DC", pcmkEnv+`i=0
@@ -128,8 +152,14 @@ while [ $i -lt 360 ]; do
   sleep 0.5; i=$((i+1))
 done
 echo "$out" >&2; tail -40 /var/log/pacemaker/pacemaker.log >&2; exit 1`); err != nil {
-		return err
+		return "", err
 	}
+	return u, nil
+}
+
+// addResource puts the md resource in the CIB (no fencing in the lab) and returns the node
+// Pacemaker starts it on.
+func addResource(ctx context.Context, l *vmlab.Lab, u string) (int, error) {
 	rsc := fmt.Sprintf(`<primitive id="md" class="ocf" provider="mdcluster" type="mdcluster">
 <instance_attributes id="md-ia"><nvpair id="md-uuid" name="uuid" value="%s"/></instance_attributes>
 <operations>
@@ -140,7 +170,7 @@ echo "$out" >&2; tail -40 /var/log/pacemaker/pacemaker.log >&2; exit 1`); err !=
 	if _, err := step(ctx, l, 1, quick, "CIB: no fencing in the lab, the md resource", pcmkEnv+`set -e
 crm_attribute --type crm_config --name stonith-enabled --update false
 cibadmin --create -o resources --xml-text '`+strings.ReplaceAll(rsc, "\n", "")+`'`); err != nil {
-		return err
+		return 0, err
 	}
 	// Wherever Pacemaker starts it first, the array must run there and only there.
 	var at int
@@ -150,24 +180,13 @@ cibadmin --create -o resources --xml-text '`+strings.ReplaceAll(rsc, "\n", "")+`
 		}
 	}
 	if at == 0 {
-		return fmt.Errorf("md was started on no node by Pacemaker")
+		return 0, fmt.Errorf("md was started on no node by Pacemaker")
 	}
-	check := func(on int) error {
-		for n := 1; n <= 2; n++ {
-			got, err := mdOn(ctx, l, n, u)
-			if err != nil {
-				return err
-			}
-			if (n == on) != (got != "") {
-				diag, _ := l.Node(n).Run(ctx, pcmkEnv+"cat /proc/mdstat; for f in /sys/block/md*/md/uuid /sys/block/md*/md/array_state; do echo $f: $(cat $f); done; crm_mon -1 -o; grep -E 'mdcluster' /var/log/pacemaker/pacemaker.log | tail -30")
-				return fmt.Errorf("node%d runs %q for array %s; Pacemaker says node%d\nnode%d:\n%s%s", n, got, u, on, n, diag.Stdout, diag.Stderr)
-			}
-		}
-		return nil
-	}
-	if err := check(at); err != nil {
-		return err
-	}
+	return at, nil
+}
+
+// moveResource waits for both recurring monitors, moves md to the other node and returns it.
+func moveResource(ctx context.Context, l *vmlab.Lab, u string, at int) (int, error) {
 	// Let both recurring monitors run at least once.
 	if _, err := step(ctx, l, 1, slow, "both recurring monitors ran", pcmkEnv+`i=0
 while [ $i -lt 120 ]; do
@@ -177,21 +196,27 @@ while [ $i -lt 120 ]; do
   sleep 0.5; i=$((i+1))
 done
 echo "$out" >&2; exit 1`); err != nil {
-		return err
+		return 0, err
 	}
 	to := 3 - at
 	t0 := time.Now()
 	if _, err := step(ctx, l, 1, quick, fmt.Sprintf("crm_resource --move md to node%d", to),
 		fmt.Sprintf(pcmkEnv+"crm_resource --move -r md --node node%d 2>&1", to)); err != nil {
-		return err
+		return 0, err
 	}
 	if err := waitLocate(ctx, l, "md", fmt.Sprintf("node%d", to)); err != nil {
-		return err
+		return 0, err
 	}
 	l.Logf("Pacemaker moved md from node%d to node%d in %.1fs", at, to, time.Since(t0).Seconds())
-	if err := check(to); err != nil {
-		return err
+	if err := runsOnlyOn(ctx, l, u, to); err != nil {
+		return 0, err
 	}
+	return to, nil
+}
+
+// failedArrayRecovered fails both members of the running array and waits for Pacemaker to
+// record the failed monitor and start md again, degraded, where it was.
+func failedArrayRecovered(ctx context.Context, l *vmlab.Lab, u string, to int) error {
 	// A failed array: both members of the running RAID1 fail (md keeps the last one, and marks the
 	// array broken). The recurring monitor reports it, Pacemaker stops the array and starts it
 	// again where it was; it comes back degraded, on the member md kept.
@@ -213,7 +238,7 @@ done
 echo "$out" >&2; grep -E 'mdcluster|md_' /var/log/pacemaker/pacemaker.log | tail -40 >&2; exit 1`, to)); err != nil {
 		return err
 	}
-	if err := check(to); err != nil {
+	if err := runsOnlyOn(ctx, l, u, to); err != nil {
 		return err
 	}
 	md, err = mdOn(ctx, l, to, u)
@@ -225,6 +250,12 @@ echo "$out" >&2; grep -E 'mdcluster|md_' /var/log/pacemaker/pacemaker.log | tail
 	} else if err := expect("degraded after Pacemaker's recovery", got, "1"); err != nil {
 		return err
 	}
+	return nil
+}
+
+// cleanupAndStop cleans md's history up (Pacemaker finds it running where it was), stops it
+// with target-role Stopped and requires no failed action left.
+func cleanupAndStop(ctx context.Context, l *vmlab.Lab, u string, to int) error {
 	if _, err := step(ctx, l, 1, quick, "crm_resource --cleanup md", pcmkEnv+"crm_resource --cleanup -r md 2>&1"); err != nil {
 		return err
 	}
@@ -239,9 +270,24 @@ echo "$out" >&2; grep -E 'mdcluster|md_' /var/log/pacemaker/pacemaker.log | tail
 	if err := waitLocate(ctx, l, "md", ""); err != nil {
 		return err
 	}
-	if err := check(0); err != nil {
+	if err := runsOnlyOn(ctx, l, u, 0); err != nil {
 		return err
 	}
-	_, err = step(ctx, l, 1, quick, "no failed actions", pcmkEnv+`out=$(crm_mon -1 2>&1); echo "$out"; ! echo "$out" | grep -q 'Failed Resource Actions'`)
+	_, err := step(ctx, l, 1, quick, "no failed actions", pcmkEnv+`out=$(crm_mon -1 2>&1); echo "$out"; ! echo "$out" | grep -q 'Failed Resource Actions'`)
 	return err
+}
+
+// runsOnlyOn requires array u to run on node on (0: on no node) and on no other node.
+func runsOnlyOn(ctx context.Context, l *vmlab.Lab, u string, on int) error {
+	for n := 1; n <= 2; n++ {
+		got, err := mdOn(ctx, l, n, u)
+		if err != nil {
+			return err
+		}
+		if (n == on) != (got != "") {
+			diag, _ := l.Node(n).Run(ctx, pcmkEnv+"cat /proc/mdstat; for f in /sys/block/md*/md/uuid /sys/block/md*/md/array_state; do echo $f: $(cat $f); done; crm_mon -1 -o; grep -E 'mdcluster' /var/log/pacemaker/pacemaker.log | tail -30")
+			return fmt.Errorf("node%d runs %q for array %s; Pacemaker says node%d\nnode%d:\n%s%s", n, got, u, on, n, diag.Stdout, diag.Stderr)
+		}
+	}
+	return nil
 }

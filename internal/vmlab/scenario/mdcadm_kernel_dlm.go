@@ -11,6 +11,11 @@ import (
 // MdcadmKernelDLMOptions: two guests running corosync and dlm_controld, two shared disks.
 var MdcadmKernelDLMOptions = vmlab.Options{Nodes: 2, Disks: 2}
 
+// assembleWrapped runs mdcadm --assemble on node2 with mdadm wrapped, and prints mdcadm's exit
+// status and what mdadm ran, if it ran.
+const assembleWrapped = wrapMdadm + `PATH=/tmp/wrap:$PATH mdcadm --assemble /dev/md0 /dev/vda /dev/vdb 2>&1; echo "rc=$?"
+[ -e /tmp/mdadm-ran ] && echo "mdadm ran: $(cat /tmp/mdadm-ran)"; true`
+
 // MdcadmKernelDLM checks mdadm's admin lock on a kernel-DLM cluster (corosync and dlm_controld,
 // agents with lock_engine kernel-dlm, a clustered RAID1): while another holder has
 // bitmap<cluster> in EX (dlmprobe standing in for a plain mdadm on node1), node2's
@@ -18,6 +23,20 @@ var MdcadmKernelDLMOptions = vmlab.Options{Nodes: 2, Disks: 2}
 // same command assembles. `mdcadm --manage --remove failed` on the clustered array, where mdadm
 // takes the lock itself, completes: mdcadm does not take it too.
 func MdcadmKernelDLM(ctx context.Context, l *vmlab.Lab) error {
+	if err := corosyncStack(ctx, l); err != nil {
+		return err
+	}
+	if err := clusteredArrayAgents(ctx, l); err != nil {
+		return err
+	}
+	if err := assembleRefusedWhileHeld(ctx, l); err != nil {
+		return err
+	}
+	return assembleWithLockFree(ctx, l)
+}
+
+// corosyncStack starts corosync on both nodes and, once quorate, dlm_controld.
+func corosyncStack(ctx context.Context, l *vmlab.Lab) error {
 	for n := 1; n <= 2; n++ {
 		if err := launchCmpCorosync(ctx, l, n); err != nil {
 			return err
@@ -33,6 +52,12 @@ cat /tmp/dlm_controld.log; exit 1`, cmpCorosyncEnv)); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// clusteredArrayAgents creates the clustered RAID1 on node1 and starts both agents on the
+// kernel DLM with the array configured.
+func clusteredArrayAgents(ctx context.Context, l *vmlab.Lab) error {
 	if _, err := step(ctx, l, 1, slow, "mdadm --create clustered RAID1",
 		cmpCorosyncEnv+"mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --bitmap=clustered --nodes=2 --metadata=1.2 /dev/vda /dev/vdb 2>&1"); err != nil {
 		return err
@@ -57,6 +82,12 @@ arrays:
 			return err
 		}
 	}
+	return nil
+}
+
+// assembleRefusedWhileHeld holds mdadm's admin lock with dlmprobe on node1: mdcadm --assemble on
+// node2 waits for it, then refuses without running mdadm.
+func assembleRefusedWhileHeld(ctx context.Context, l *vmlab.Lab) error {
 	probed := make(chan error, 1)
 	go func() {
 		cctx, cancel := context.WithTimeout(ctx, slow)
@@ -68,9 +99,7 @@ arrays:
 		`for i in $(seq 1 100); do grep -q '"granted"' /tmp/adminlock.json 2>/dev/null && exit 0; sleep 0.2; done; cat /tmp/adminlock.json; exit 1`); err != nil {
 		return err
 	}
-	assemble := wrapMdadm + `PATH=/tmp/wrap:$PATH mdcadm --assemble /dev/md0 /dev/vda /dev/vdb 2>&1; echo "rc=$?"
-[ -e /tmp/mdadm-ran ] && echo "mdadm ran: $(cat /tmp/mdadm-ran)"; true`
-	out, err := step(ctx, l, 2, slow, "mdcadm --assemble waits for the admin lock, then refuses", assemble)
+	out, err := step(ctx, l, 2, slow, "mdcadm --assemble waits for the admin lock, then refuses", assembleWrapped)
 	if err != nil {
 		return err
 	}
@@ -85,7 +114,13 @@ arrays:
 	if err := <-probed; err != nil {
 		return fmt.Errorf("node1 dlmprobe: %w", err)
 	}
-	out, err = step(ctx, l, 2, slow, "mdcadm --assemble under the admin lock", assemble)
+	return nil
+}
+
+// assembleWithLockFree runs mdcadm --assemble on node2 with the admin lock free (mdadm runs),
+// uses the array, and removes failed members, for which mdadm takes the admin lock itself.
+func assembleWithLockFree(ctx context.Context, l *vmlab.Lab) error {
+	out, err := step(ctx, l, 2, slow, "mdcadm --assemble under the admin lock", assembleWrapped)
 	if err != nil {
 		return err
 	}

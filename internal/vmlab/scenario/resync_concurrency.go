@@ -19,6 +19,23 @@ type syncSample struct {
 // cluster-wide limit of one resync at a time. It samples sync_action on both nodes until both
 // arrays are in sync and checks the two resync periods never overlap on the host's clock.
 func ResyncConcurrency(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
+	uuids, err := frozenPair(ctx, l)
+	if err != nil {
+		return err
+	}
+	if err := startSlowAgents(ctx, l, etcdPort, uuids); err != nil {
+		return err
+	}
+	samples, err := sampleResyncs(ctx, l, uuids)
+	if err != nil {
+		return err
+	}
+	return resyncsApart(l, samples)
+}
+
+// frozenPair creates two RAID1s on node1 and stops them mid-resync, so both need a resync, and
+// returns their UUIDs.
+func frozenPair(ctx context.Context, l *vmlab.Lab) ([]string, error) {
 	out, err := step(ctx, l, 1, slow, "create two RAID1s, stop them mid-resync (both need a resync)",
 		`set -e
 for p in "data1 /dev/vda /dev/vdb" "data2 /dev/vdc /dev/vdd"; do
@@ -29,12 +46,18 @@ for p in "data1 /dev/vda /dev/vdb" "data2 /dev/vdc /dev/vdd"; do
   mdadm --stop /dev/md/$1 >/dev/null 2>&1
 done`)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	uuids := vmlab.Lines(out)
 	if len(uuids) != 2 {
-		return fmt.Errorf("want two array UUIDs, got %q", out)
+		return nil, fmt.Errorf("want two array UUIDs, got %q", out)
 	}
+	return uuids, nil
+}
+
+// startSlowAgents limits md's resync speed on both nodes and starts each node's agent with one of
+// the arrays.
+func startSlowAgents(ctx context.Context, l *vmlab.Lab, etcdPort int, uuids []string) error {
 	devs := [][]string{{"/dev/vda", "/dev/vdb"}, {"/dev/vdc", "/dev/vdd"}}
 	for n := 1; n <= 2; n++ {
 		// Slow resyncs (10 MB/s) so that two running at once could not go unnoticed.
@@ -46,6 +69,12 @@ done`)
 			return err
 		}
 	}
+	return nil
+}
+
+// sampleResyncs samples both arrays' sync action until both are in sync (or 4 minutes pass) and
+// requires a status, once, that shows one resync running and the other held back.
+func sampleResyncs(ctx context.Context, l *vmlab.Lab, uuids []string) (map[int][]syncSample, error) {
 	samples := map[int][]syncSample{}
 	sawState := false
 	deadline := time.Now().Add(4 * time.Minute)
@@ -58,7 +87,7 @@ done`)
 echo "$(cat /sys/block/$m/md/sync_action) $(cat /sys/block/$m/md/resync_start)"`)
 			cancel()
 			if err != nil {
-				return err
+				return nil, err
 			}
 			f := strings.Fields(r.Stdout)
 			if len(f) == 2 && f[0] == "idle" && f[1] == "none" {
@@ -74,7 +103,7 @@ echo "$(cat /sys/block/$m/md/sync_action) $(cat /sys/block/$m/md/resync_start)"`
 			// the cluster state.
 			st, err := agentStatus(ctx, l, 2)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			var running, waiting bool
 			for _, r := range st.Resyncs {
@@ -89,8 +118,13 @@ echo "$(cat /sys/block/$m/md/sync_action) $(cat /sys/block/$m/md/resync_start)"`
 		time.Sleep(300 * time.Millisecond)
 	}
 	if !sawState {
-		return fmt.Errorf("no status showed one resync running and the other held back")
+		return nil, fmt.Errorf("no status showed one resync running and the other held back")
 	}
+	return samples, nil
+}
+
+// resyncsApart requires each node to have resynced, and the two resync periods not to overlap.
+func resyncsApart(l *vmlab.Lab, samples map[int][]syncSample) error {
 	var periods [2][2]time.Time
 	for n := 1; n <= 2; n++ {
 		for _, s := range samples[n] {

@@ -17,8 +17,33 @@ var RAID1BitmapRecoveryOptions = vmlab.Options{Nodes: 1, Disks: 2, UserNet: true
 // bitmap-based "recover", not a full resync), that the bitmap is clean afterwards, and that the
 // re-added member alone returns what was written while it was out.
 func RAID1BitmapRecovery(ctx context.Context, l *vmlab.Lab) error {
+	if err := createBitmapRAID1(ctx, l); err != nil {
+		return err
+	}
+	if err := degradedWrite(ctx, l); err != nil {
+		return err
+	}
+	if err := reAddRecovers(ctx, l); err != nil {
+		return err
+	}
+	return readsFromReAdded(ctx, l)
+}
+
+// HostLoopback checks QEMU user networking: the guest reaches a service listening on the
+// host's 127.0.0.1:port through 10.0.2.2 and reads token from it.
+func HostLoopback(ctx context.Context, l *vmlab.Lab, node, port int, token string) error {
+	got, err := step(ctx, l, node, quick, fmt.Sprintf("connect to the host's 127.0.0.1:%d via 10.0.2.2", port),
+		fmt.Sprintf("nc -w 5 10.0.2.2 %d </dev/null", port))
+	if err != nil {
+		return err
+	}
+	return expect("token from the host service", got, token)
+}
+
+// createBitmapRAID1 creates md0, a RAID1 with an internal bitmap on vda and vdb, and waits for
+// its initial resync.
+func createBitmapRAID1(ctx context.Context, l *vmlab.Lab) error {
 	const md = "md0"
-	S := "/sys/block/md0/md"
 	if _, err := step(ctx, l, 1, slow, "mdadm --create RAID1 with internal bitmap on vda vdb",
 		"mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --bitmap=internal --metadata=1.2 /dev/vda /dev/vdb 2>&1"); err != nil {
 		return err
@@ -33,6 +58,14 @@ func RAID1BitmapRecovery(ctx context.Context, l *vmlab.Lab) error {
 	} else if err := expect("initial sync action", last, "resync"); err != nil {
 		return err
 	}
+	return nil
+}
+
+// degradedWrite writes, fails vdb, writes again while it is out, removes it, and requires vda's
+// bitmap to have dirty chunks.
+func degradedWrite(ctx context.Context, l *vmlab.Lab) error {
+	const md = "md0"
+	S := "/sys/block/md0/md"
 	if err := odWrite(ctx, l, 1, "/dev/md0", 0, "before-failure"); err != nil {
 		return err
 	}
@@ -61,6 +94,13 @@ func RAID1BitmapRecovery(ctx context.Context, l *vmlab.Lab) error {
 		return fmt.Errorf("bitmap of vda has no dirty chunk after a degraded write")
 	}
 	l.Logf("node1: vda bitmap has %d dirty chunk(s) while vdb is out", dirty[0])
+	return nil
+}
+
+// reAddRecovers re-adds vdb and requires md to recover it from the bitmap (a recovery, in the
+// kernel log), its bitmap to clear and vdb to be in sync.
+func reAddRecovers(ctx context.Context, l *vmlab.Lab) error {
+	const md = "md0"
 	if _, err := step(ctx, l, 1, quick, "mdadm --re-add vdb", "mdadm /dev/md0 --re-add /dev/vdb 2>&1"); err != nil {
 		return err
 	}
@@ -89,6 +129,13 @@ func RAID1BitmapRecovery(ctx context.Context, l *vmlab.Lab) error {
 	} else if err := expect("dev-vdb/state", state, "in_sync"); err != nil {
 		return err
 	}
+	return nil
+}
+
+// readsFromReAdded fails vda, so md0 reads from the re-added vdb alone, reads both writes back,
+// and stops md0.
+func readsFromReAdded(ctx context.Context, l *vmlab.Lab) error {
+	S := "/sys/block/md0/md"
 	// Fail vda: reads now come from vdb alone, so they prove the recovery copied the data.
 	if _, err := step(ctx, l, 1, quick, "fail vda so md0 reads from the re-added vdb only",
 		"echo faulty > "+S+"/dev-vda/state"); err != nil {
@@ -100,17 +147,6 @@ func RAID1BitmapRecovery(ctx context.Context, l *vmlab.Lab) error {
 	if err := odRead(ctx, l, 1, "/dev/md0", 0, "before-failure"); err != nil {
 		return err
 	}
-	_, err = step(ctx, l, 1, quick, "stop md0", "mdadm --stop /dev/md0 2>&1 && ! test -e /sys/block/md0/md")
+	_, err := step(ctx, l, 1, quick, "stop md0", "mdadm --stop /dev/md0 2>&1 && ! test -e /sys/block/md0/md")
 	return err
-}
-
-// HostLoopback checks QEMU user networking: the guest reaches a service listening on the
-// host's 127.0.0.1:port through 10.0.2.2 and reads token from it.
-func HostLoopback(ctx context.Context, l *vmlab.Lab, node, port int, token string) error {
-	got, err := step(ctx, l, node, quick, fmt.Sprintf("connect to the host's 127.0.0.1:%d via 10.0.2.2", port),
-		fmt.Sprintf("nc -w 5 10.0.2.2 %d </dev/null", port))
-	if err != nil {
-		return err
-	}
-	return expect("token from the host service", got, token)
 }

@@ -49,21 +49,6 @@ func expectRC(ctx context.Context, l *vmlab.Lab, env, action string, want int) (
 	return out, nil
 }
 
-// arrayUUID creates an array with mdadm (args after --create /dev/mdN), reads its UUID and stops
-// it again, so the agent finds it stopped.
-func arrayUUID(ctx context.Context, l *vmlab.Lab, md, what, args string) (string, error) {
-	u, err := step(ctx, l, 1, slow, what, fmt.Sprintf(
-		"mdadm --create /dev/%[1]s --run %[2]s >/dev/null 2>&1 || { mdadm --create /dev/%[1]s --run %[2]s; exit 1; }\n"+
-			"mdadm --detail --export /dev/%[1]s | sed -n 's/^MD_UUID=//p'\nmdadm --stop /dev/%[1]s >/dev/null 2>&1", md, args))
-	if err != nil {
-		return "", err
-	}
-	if len(strings.ReplaceAll(u, ":", "")) != 32 {
-		return "", fmt.Errorf("%s: UUID %q", what, u)
-	}
-	return u, nil
-}
-
 // OCFAgent runs the installed OCF agent on the real md driver:
 //   - Debian's ocf-tester passes against it for a RAID1 with an internal bitmap (probe, start,
 //     monitor, restart, double start and stop, meta-data as nobody, linted against the DTD);
@@ -76,21 +61,40 @@ func OCFAgent(ctx context.Context, l *vmlab.Lab) error {
 	if _, err := installDeb(ctx, l, 1); err != nil {
 		return err
 	}
+	u, err := ocfTester(ctx, l)
+	if err != nil {
+		return err
+	}
+	if err := plainArrayActions(ctx, l, u); err != nil {
+		return err
+	}
+	return clusteredArrayActions(ctx, l)
+}
+
+// ocfTester creates a plain RAID1 (stopped), runs ocf-tester against the installed agent on it
+// and returns its UUID.
+func ocfTester(ctx context.Context, l *vmlab.Lab) (string, error) {
 	u, err := arrayUUID(ctx, l, "md0", "mdadm --create RAID1 (internal bitmap) on vda vdb, then stop it",
 		"--level=1 --raid-devices=2 --bitmap=internal --metadata=1.2 /dev/vda /dev/vdb")
 	if err != nil {
-		return err
+		return "", err
 	}
 	l.Logf("node1: RAID1 with internal bitmap: UUID %s", u)
 	out, err := step(ctx, l, 1, slow, "ocf-tester against the installed agent",
 		"OCF_ROOT=/usr/lib/ocf ocf-tester -v -n r0 -o uuid="+u+" "+ocfAgent+" 2>&1")
 	if err != nil {
-		return err
+		return "", err
 	}
 	if !strings.Contains(out, ocfAgent+" passed all tests") {
-		return fmt.Errorf("ocf-tester did not pass:\n%s", out)
+		return "", fmt.Errorf("ocf-tester did not pass:\n%s", out)
 	}
 	l.Logf("node1: ocf-tester: %s", vmlab.Lines(out)[len(vmlab.Lines(out))-1])
+	return u, nil
+}
+
+// plainArrayActions drives the agent's actions on the plain RAID1: refused as a clone, started,
+// monitored, reported broken once both members failed, stopped.
+func plainArrayActions(ctx context.Context, l *vmlab.Lab, u string) error {
 	env := "OCF_RESKEY_uuid=" + u
 	clone := env + " OCF_RESKEY_CRM_meta_clone_max=2"
 	// Cloned, stopped: the agent reads the member's bitmap (internal) and refuses.
@@ -134,6 +138,12 @@ func OCFAgent(ctx context.Context, l *vmlab.Lab) error {
 	if _, err := expectRC(ctx, l, env, "monitor", 7); err != nil {
 		return err
 	}
+	return nil
+}
+
+// clusteredArrayActions drives the agent's actions, as a clone, on a clustered RAID1 the
+// mdclusterd of a one-node cluster manages.
+func clusteredArrayActions(ctx context.Context, l *vmlab.Lab) error {
 	// A clustered RAID1 on a one-node cluster whose kernel DLM mdclusterd runs (embedded etcd;
 	// the node address goes on lo, as a one-guest lab has no private NIC). The agent manages the
 	// array, so the OCF agent's start goes through mdcadm and the agent's leases.

@@ -240,7 +240,11 @@ func checkClusterScrape(l *vmlab.Lab, node int, s *scrape, ls string, members in
 	if err != nil {
 		return fmt.Errorf("md-cluster join message: slot %q: %w", s.sections["slot"], err)
 	}
-	clusterNodes, err := examineField(s.examine, "Cluster nodes")
+	examined, err := readExamineBitmap(s.examine)
+	if err != nil {
+		return err
+	}
+	clusterNodes, err := examined.field("Cluster nodes")
 	if err != nil {
 		return err
 	}
@@ -268,7 +272,7 @@ func checkClusterScrape(l *vmlab.Lab, node int, s *scrape, ls string, members in
 	if resync {
 		return checkResyncScrape(l, node, s, action)
 	}
-	slots, err := examineSlots(s.examine)
+	slots, err := examined.clusterSlots()
 	if err != nil {
 		return err
 	}
@@ -326,50 +330,4 @@ func checkResyncScrape(l *vmlab.Lab, node int, s *scrape, action string) error {
 	}
 	l.Logf("node%d during the resync: md sync_action %s, resync run by %s and not held back: the scrape agrees", node, action, holder)
 	return nil
-}
-
-// examineField returns a numeric field of mdadm --examine-bitmap's header.
-func examineField(out, field string) (float64, error) {
-	for _, ln := range vmlab.Lines(out) {
-		if k, v, ok := strings.Cut(ln, " : "); ok && strings.TrimSpace(k) == field {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
-	}
-	return 0, fmt.Errorf("mdadm --examine-bitmap shows no %q:\n%s", field, out)
-}
-
-// bitmapSlot is one slot as mdadm --examine-bitmap shows it.
-type bitmapSlot struct{ events, chunks, dirty float64 }
-
-// examineSlots splits mdadm --examine-bitmap of a clustered bitmap at its "Node Slot" lines.
-func examineSlots(out string) ([]bitmapSlot, error) {
-	var slots []bitmapSlot
-	for _, ln := range vmlab.Lines(out) {
-		k, v, ok := strings.Cut(ln, " : ")
-		if !ok {
-			continue
-		}
-		v = strings.TrimSpace(v)
-		switch strings.TrimSpace(k) {
-		case "Node Slot":
-			slots = append(slots, bitmapSlot{})
-		case "Events":
-			if len(slots) > 0 {
-				if _, err := fmt.Sscanf(v, "%g", &slots[len(slots)-1].events); err != nil {
-					return nil, fmt.Errorf("mdadm -X events %q: %w", v, err)
-				}
-			}
-		case "Bitmap":
-			if len(slots) > 0 {
-				sl := &slots[len(slots)-1]
-				if _, err := fmt.Sscanf(v, "%g bits (chunks), %g dirty", &sl.chunks, &sl.dirty); err != nil {
-					return nil, fmt.Errorf("mdadm -X bitmap %q: %w", v, err)
-				}
-			}
-		}
-	}
-	if len(slots) == 0 {
-		return nil, fmt.Errorf("mdadm --examine-bitmap shows no node slot:\n%s", out)
-	}
-	return slots, nil
 }

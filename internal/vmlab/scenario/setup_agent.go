@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -87,74 +86,6 @@ func waitAssembled(ctx context.Context, l *vmlab.Lab, node int, uuid string, wit
 	return "", time.Time{}, fmt.Errorf("node%d: array %s not assembled within %s", node, uuid, within)
 }
 
-// ExclusiveFailover is the exclusive-activation scenario with a RAID5: node1's agent holds the
-// activation lease and assembles the array; node2's agent refuses it (and stops a copy an
-// operator assembles by hand); node1 crashes and node2 assembles the array within the TTL plus
-// a few seconds, and reads what node1 wrote. It returns the failover time (crash to assembled).
-func ExclusiveFailover(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl time.Duration) (time.Duration, error) {
-	uuid, err := createRAID5(ctx, l)
-	if err != nil {
-		return 0, err
-	}
-	arrays := fmt.Sprintf("  - {uuid: %s, name: data, mode: exclusive, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
-	margin := ttl * 3 / 8 // at 8s, a 3s margin with a 1s watchdog timeout (fence.WatchdogTimeout)
-	for n := 1; n <= 2; n++ {
-		if err := startAgent(ctx, l, n, AgentConfig(n, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
-			return 0, err
-		}
-		if n == 1 {
-			mdName, _, err := waitAssembled(ctx, l, 1, uuid, 60*time.Second)
-			if err != nil {
-				return 0, err
-			}
-			l.Logf("node1: agent assembled the RAID5 as %s", mdName)
-			if err := odWrite(ctx, l, 1, "/dev/"+mdName, 1<<20, "written-by-node1"); err != nil {
-				return 0, err
-			}
-		}
-	}
-	// node2 must see the array active on node1 and keep it stopped.
-	var st api.Status
-	for i := 0; i < 50; i++ {
-		if st, err = agentStatus(ctx, l, 2); err != nil {
-			return 0, err
-		}
-		if len(st.Arrays) == 1 && st.Arrays[0].ActiveOn == "node1" {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if len(st.Arrays) != 1 || st.Arrays[0].ActiveOn != "node1" || st.Arrays[0].Device != "" {
-		return 0, fmt.Errorf("node2's agent should report the array active on node1 and not run it: %+v", st.Arrays)
-	}
-	l.Logf("node2: agent reports the array active on %s", st.Arrays[0].ActiveOn)
-	// An operator assembles it on node2 by hand anyway: the agent must stop that copy.
-	if _, err := step(ctx, l, 2, slow, "operator runs mdadm --assemble on node2 by hand",
-		"mdadm --assemble /dev/md/data --run /dev/vda /dev/vdb /dev/vdc 2>&1; true"); err != nil {
-		return 0, err
-	}
-	if err := waitStoppedUnleased(ctx, l, 2, uuid); err != nil {
-		return 0, err
-	}
-	crashCtx, cancel := context.WithTimeout(ctx, quick)
-	defer cancel()
-	crashed := time.Now()
-	if err := l.Node(1).Crash(crashCtx); err != nil {
-		return 0, err
-	}
-	l.Logf("node1: crashed (sysrq c) holding the activation lease (TTL %s)", ttl)
-	mdName, at, err := waitAssembled(ctx, l, 2, uuid, ttl+60*time.Second)
-	if err != nil {
-		return 0, err
-	}
-	failover := at.Sub(crashed)
-	l.Logf("node2: assembled the RAID5 as %s %.1fs after node1's crash (TTL %s)", mdName, failover.Seconds(), ttl)
-	if err := odRead(ctx, l, 2, "/dev/"+mdName, 1<<20, "written-by-node1"); err != nil {
-		return 0, err
-	}
-	return failover, nil
-}
-
 // createRAID5 creates a RAID5 with an internal bitmap on node1's vda vdb vdc, waits for its
 // initial sync, stops it and returns its UUID.
 func createRAID5(ctx context.Context, l *vmlab.Lab) (string, error) {
@@ -162,58 +93,6 @@ func createRAID5(ctx context.Context, l *vmlab.Lab) (string, error) {
 		`mdadm --create /dev/md/data --run --level=5 --raid-devices=3 --bitmap=internal --metadata=1.2 --name=data /dev/vda /dev/vdb /dev/vdc >/dev/null 2>&1 || exit 1
 mdadm --wait /dev/md/data; mdadm --detail --export /dev/md/data | sed -n 's/^MD_UUID=//p'; mdadm --stop /dev/md/data >/dev/null 2>&1`)
 	return strings.TrimSpace(out), err
-}
-
-// NewDiskConfirm runs md-cluster RAID1 on two guests with agents in clustered mode that also
-// run the kernel DLM (dlm_control mdclusterd): a disk added on node1 is confirmed on node2 by
-// node2's agent (ADD_NEW_DISK with MD_DISK_CANDIDATE for the local device carrying that device
-// UUID), so both kernels take it.
-func NewDiskConfirm(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
-	const uuid = "4e657744:69736b43:6f6e6669:726d0001" // given to mdadm: the agents know it first
-	arrays := fmt.Sprintf("  - {uuid: %s, name: shared, mode: clustered, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
-	for n := 1; n <= 2; n++ {
-		cfg := AgentConfig(n, etcdPort, "10s", "2s", arrays) + "dlm_control: {mode: mdclusterd}\n"
-		if err := startControlPlaneConfig(ctx, l, n, cfg); err != nil {
-			return err
-		}
-	}
-	if _, err := step(ctx, l, 1, slow, "mdadm --create clustered RAID1 on vda vdb",
-		shimEnv+`mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --bitmap=clustered --nodes=2 --metadata=1.2 --name=shared --uuid=`+uuid+` /dev/vda /dev/vdb 2>&1`); err != nil {
-		return err
-	}
-	if err := readWrite(ctx, l, 1, "md0"); err != nil {
-		return err
-	}
-	if _, err := waitSync(ctx, l, 1, "md0"); err != nil {
-		return err
-	}
-	if _, err := step(ctx, l, 2, slow, "mdadm --assemble on node2", "mdadm --assemble /dev/md0 /dev/vda /dev/vdb 2>&1"); err != nil {
-		return err
-	}
-	// Arrays the agent does not assemble start as md starts them (it leaves md_mod's start_ro
-	// alone): read-write, as a node must be to confirm a new disk.
-	if _, err := step(ctx, l, 2, quick, "md0 runs read-write on node2",
-		`[ "$(cat /sys/block/md0/md/array_state)" != read-auto ] || { cat /sys/block/md0/md/array_state; exit 1; }`); err != nil {
-		return err
-	}
-	if _, err := step(ctx, l, 1, slow, "node1: mdadm --add vdc (md-cluster asks every node to confirm)",
-		shimEnv+"mdadm --manage /dev/md0 --add /dev/vdc 2>&1"); err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, quick)
-	defer cancel()
-	ln, err := l.Node(2).WaitConsole(wctx, "confirmed new disk")
-	if err != nil {
-		return err
-	}
-	l.Logf("node2 agent: %s", ln.Text)
-	for n := 1; n <= 2; n++ {
-		if _, err := step(ctx, l, n, quick, "vdc is a member of md0",
-			"for i in $(seq 1 40); do [ -d /sys/block/md0/md/dev-vdc ] && exit 0; sleep 0.25; done; ls /sys/block/md0/md; exit 1"); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // exclusivePair creates an exclusive RAID5 on the shared disks, starts node1's agent and waits
@@ -264,19 +143,6 @@ func writeLoop(ctx context.Context, l *vmlab.Lab, node int, dev string, hold boo
 	return err
 }
 
-// lastAcked returns the last write node acknowledged, and where it went.
-func lastAcked(ctx context.Context, l *vmlab.Lab, node int) (int64, string, error) {
-	out, err := step(ctx, l, node, quick, "last acknowledged write", "tail -n 1 /tmp/acked")
-	if err != nil {
-		return 0, "", err
-	}
-	i, err := strconv.Atoi(out)
-	if err != nil {
-		return 0, "", fmt.Errorf("node%d: no acknowledged write (%q)", node, out)
-	}
-	return int64(4096 * (i % 1024)), fmt.Sprintf("node%d-seq-%d", node, i), nil
-}
-
 // signalAgent sends sig to node's agent and waits (up to wait) until it has exited; it returns
 // the agent's exit status as its log's last line shows it, and when it exited (host clock).
 func signalAgent(ctx context.Context, l *vmlab.Lab, node int, sig string, wait time.Duration) (time.Time, error) {
@@ -286,24 +152,69 @@ for i in $(seq 1 %d); do kill -0 $p 2>/dev/null || exit 0; sleep 0.1; done; exit
 	return time.Now(), err
 }
 
-// waitStoppedUnleased waits until node's agent has stopped a copy of the array that ran there
-// without the lease, as its status shows (the array's problem names the holder, the counter of
-// such stops moved) and md confirms (the array is gone).
-func waitStoppedUnleased(ctx context.Context, l *vmlab.Lab, node int, uuid string) error {
-	for i := 0; i < 120; i++ {
+// waitActiveOn waits until node's agent reports the array active on holder.
+func waitActiveOn(ctx context.Context, l *vmlab.Lab, node int, holder string) error {
+	var st api.Status
+	var err error
+	for i := 0; i < 100; i++ {
+		if st, err = agentStatus(ctx, l, node); err != nil {
+			return err
+		}
+		if len(st.Arrays) == 1 && st.Arrays[0].ActiveOn == holder {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("node%d's agent does not report the array active on %s: %+v", node, holder, st.Arrays)
+}
+
+func hasSyncLease(st api.Status, holder string) bool {
+	for _, le := range st.Leases {
+		if (le.Kind == api.KindResync || le.Kind == api.KindRecovery) && le.Holder == holder {
+			return true
+		}
+	}
+	return false
+}
+
+// waitNoSyncLease waits until node's agent holds no resync or recovery lease.
+func waitNoSyncLease(ctx context.Context, l *vmlab.Lab, node int) error {
+	for i := 0; i < 100; i++ {
 		st, err := agentStatus(ctx, l, node)
 		if err != nil {
 			return err
 		}
-		if st.Actions["stop_unleased"] > 0 {
-			on, err := step(ctx, l, node, quick, "the copy is gone", "running() {\n"+mdWithUUID(uuid)+"\n}\nrunning")
-			if err != nil || on != "" {
-				return fmt.Errorf("node%d's agent says it stopped the copy, md still runs it as %q (%v)", node, on, err)
-			}
-			l.Logf("node%d's agent stopped the unleased copy (%d such stops)", node, st.Actions["stop_unleased"])
+		if !hasSyncLease(st, fmt.Sprintf("node%d", node)) {
 			return nil
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
-	return fmt.Errorf("node%d's agent never stopped the unleased copy", node)
+	return fmt.Errorf("node%d's agent still holds a sync lease", node)
+}
+
+// mdEvents reads node's view of the cluster's event log.
+func mdEvents(ctx context.Context, l *vmlab.Lab, node int) ([]api.Event, error) {
+	out, err := step(ctx, l, node, quick, "mdclusterd events --json", "mdclusterd events --json")
+	if err != nil {
+		return nil, err
+	}
+	var evs []api.Event
+	for _, line := range vmlab.Lines(out) {
+		var e api.Event
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			return nil, fmt.Errorf("node%d events: %w: %s", node, err, line)
+		}
+		evs = append(evs, e)
+	}
+	return evs, nil
+}
+
+// findEvent returns the last event of a type (and node, if not "") or false.
+func findEvent(evs []api.Event, typ, node string) (api.Event, bool) {
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].Type == typ && (node == "" || evs[i].Node == node) {
+			return evs[i], true
+		}
+	}
+	return api.Event{}, false
 }

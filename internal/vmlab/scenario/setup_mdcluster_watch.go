@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"mdcluster.dev/internal/vmlab"
@@ -303,4 +304,56 @@ echo "$d" | tail -n 2 | sed 's/^\[ *\([0-9.]*\)\].*/\1/'`)
 		}
 	}
 	return c, nil
+}
+
+// confirmations counts, per node, the new-disk confirmations its agent logged.
+func confirmations(ctx context.Context, l *vmlab.Lab) (map[int]int, error) {
+	out := map[int]int{}
+	for n := 1; n <= len(l.VMs); n++ {
+		cctx, cancel := context.WithTimeout(ctx, quick)
+		r, err := l.Node(n).Run(cctx, "grep -c 'confirmed new disk' /tmp/mdclusterd.log; true")
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		var c int
+		fmt.Sscanf(strings.TrimSpace(r.Stdout), "%d", &c) //nolint:errcheck // no line: 0
+		out[n] = c
+	}
+	return out, nil
+}
+
+// removedEverywhere waits (up to 15 s, in parallel) until disk is no longer bound to md0 on
+// every peer. Where it stays bound, it is recorded with its state and removed there.
+func removedEverywhere(ctx context.Context, l *vmlab.Lab, peers []int, disk string) ([]string, error) {
+	script := fmt.Sprintf(`D=/sys/block/md0/md/dev-%[1]s; i=0
+while [ -e $D/state ] && [ $i -lt 60 ]; do sleep 0.25; i=$((i+1)); done
+[ -e $D/state ] && { echo "lingers $(cat $D/state)"; exit 0; }
+echo "gone $i"`, disk)
+	res := make([]string, len(peers))
+	errs := make([]error, len(peers))
+	var wg sync.WaitGroup
+	for i, n := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i], errs[i] = step(ctx, l, n, quick, "wait until "+disk+" is no longer bound to md0", script)
+		}()
+	}
+	wg.Wait()
+	var lingered []string
+	for i, n := range peers {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		if !strings.HasPrefix(res[i], "lingers") {
+			continue
+		}
+		lingered = append(lingered, fmt.Sprintf("node%d kept %s (%s)", n, disk, strings.TrimPrefix(res[i], "lingers ")))
+		if _, err := step(ctx, l, n, quick, "operator removes the lingering "+disk+" on node"+fmt.Sprint(n),
+			shimEnv+"mdadm /dev/md0 --remove /dev/"+disk+" 2>&1"); err != nil {
+			return nil, err
+		}
+	}
+	return lingered, nil
 }

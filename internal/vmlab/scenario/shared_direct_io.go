@@ -40,7 +40,3 @@ func SharedDirectIO(ctx context.Context, l *vmlab.Lab) error {
 	}
 	return odRead(ctx, l, 2, "/dev/vda", 0, "overwritten-"+stamp)
 }
-
-// ClusteredRAID1Options is the lab ClusteredRAID1 needs: two guests with user networking (for
-// the etcd on the host), two shared disks.
-var ClusteredRAID1Options = ControldOptions

@@ -3,7 +3,6 @@ package scenario
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"mdcluster.dev/internal/vmlab"
@@ -47,43 +46,6 @@ func ControldRAID1(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl, margin 
 		return fig, err
 	}
 	fig.Rejoined, fig.SlotReuse = true, 2
-	return fig, nil
-}
-
-// waitRecovery follows survivor's console after dead crashed: the control plane notices the
-// failure, removes the node after fencing, and md-cluster starts recovering its slot. The order
-// and the fencing wait are checked on the host's clock.
-func waitRecovery(ctx context.Context, l *vmlab.Lab, survivor, dead, nodes int, crashed time.Time, ttl, margin time.Duration) (CrashRecovery, error) {
-	var fig CrashRecovery
-	wctx, cancel := context.WithTimeout(ctx, ttl+margin+2*time.Minute)
-	defer cancel()
-	vm := l.Node(survivor)
-	det, err := vm.WaitConsole(wctx, fmt.Sprintf("component=controld node=%d lockspaces=", dead))
-	if err != nil {
-		return fig, fmt.Errorf("node%d never noticed node%d's failure: %w", survivor, dead, err)
-	}
-	fenced, err := vm.WaitConsole(wctx, `msg="node fenced by`)
-	if err != nil {
-		return fig, fmt.Errorf("node%d never fenced node%d: %w", survivor, dead, err)
-	}
-	rm, err := vm.WaitConsole(wctx, fmt.Sprintf("component=controld node=%d lockspace=", dead))
-	if err != nil {
-		return fig, fmt.Errorf("node%d never removed node%d: %w", survivor, dead, err)
-	}
-	rec, err := vm.WaitConsole(wctx, fmt.Sprintf("Node %d/%d down. My slot: %d. Initiating recovery", dead, nodes, survivor))
-	if err != nil {
-		return fig, fmt.Errorf("md-cluster on node%d did not recover slot %d: %w", survivor, dead, err)
-	}
-	fig.Detected, fig.Recovery = det.At.Sub(crashed), rec.At.Sub(crashed)
-	l.Logf("host clock: node%d crash +0.0s, failure noticed +%.1fs, fenced +%.1fs, removed +%.1fs, md-cluster recovery +%.1fs (TTL %s, margin %s)",
-		dead, fig.Detected.Seconds(), fenced.At.Sub(crashed).Seconds(), rm.At.Sub(crashed).Seconds(), fig.Recovery.Seconds(), ttl, margin)
-	l.Logf("node%d kernel: %s", survivor, strings.TrimSpace(rec.Text))
-	if fenced.At.Sub(det.At) < margin-500*time.Millisecond {
-		return fig, fmt.Errorf("node%d was fenced %.1fs after its failure was noticed, before the fencing wait of %s", dead, fenced.At.Sub(det.At).Seconds(), margin)
-	}
-	if rec.At.Before(fenced.At) {
-		return fig, fmt.Errorf("md-cluster recovered slot %d before node%d was fenced", dead, dead)
-	}
 	return fig, nil
 }
 

@@ -3,11 +3,9 @@ package scenario
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
-	"mdcluster.dev/dlm/etcdembed"
 	"mdcluster.dev/internal/vmlab"
 )
 
@@ -29,32 +27,6 @@ func ControldConfig(node, etcdPort int, ttl, margin time.Duration) string {
 		"dlm_control: {mode: mdclusterd}\n"
 }
 
-// HostEtcd starts an etcd member on the host's loopback for the guests and returns its client
-// port and a function that stops it.
-func HostEtcd() (int, func(), error) {
-	urls, err := etcdembed.FreeURLs(2)
-	if err != nil {
-		return 0, nil, err
-	}
-	dir, err := os.MkdirTemp("", "mdlab-etcd")
-	if err != nil {
-		return 0, nil, fmt.Errorf("etcd dir: %w", err)
-	}
-	m, err := etcdembed.Start(dir, etcdembed.WithClientURLs(urls[0]), etcdembed.WithPeerURLs(urls[1]),
-		etcdembed.WithLogLevel("panic")) // closing it logs its listeners as errors
-	if err != nil {
-		os.RemoveAll(dir)
-		return 0, nil, err
-	}
-	var port int
-	if _, err := fmt.Sscanf(urls[0][strings.LastIndexByte(urls[0], ':')+1:], "%d", &port); err != nil {
-		m.Close()
-		os.RemoveAll(dir)
-		return 0, nil, fmt.Errorf("etcd url %s: %w", urls[0], err)
-	}
-	return port, func() { m.Close(); os.RemoveAll(dir) }, nil
-}
-
 // StartControlPlane starts mdclusterd as the DLM control plane on node (a lab with UserNet; etcd
 // on the host's loopback at etcdPort, see HostEtcd) and waits until it is ready; kernel messages go to the console too, where the host stamps them.
 func StartControlPlane(ctx context.Context, l *vmlab.Lab, node, etcdPort int, ttl, margin time.Duration) error {
@@ -71,13 +43,6 @@ func startControlPlaneConfig(ctx context.Context, l *vmlab.Lab, node int, cfg st
 	}
 	_, err := step(ctx, l, node, quick, "mdclusterd: DLM control plane ready",
 		`for i in $(seq 1 150); do grep -q 'dlm control plane ready' /tmp/mdclusterd.log && exit 0; sleep 0.2; done; cat /tmp/mdclusterd.log; exit 1`)
-	return err
-}
-
-// readWrite switches an array that start_ro left read-auto to read-write.
-func readWrite(ctx context.Context, l *vmlab.Lab, node int, md string) error {
-	_, err := step(ctx, l, node, quick, md+" read-write",
-		fmt.Sprintf(`[ "$(cat /sys/block/%[1]s/md/array_state)" = read-auto ] && mdadm --readwrite /dev/%[1]s; cat /sys/block/%[1]s/md/array_state`, md))
 	return err
 }
 
@@ -202,14 +167,39 @@ func checkRecovered(ctx context.Context, l *vmlab.Lab) error {
 	return expect("mismatch_cnt after the check", got, "0")
 }
 
-// ClusteredRAID1 runs md-cluster RAID1 on two guests whose kernel DLM is driven by mdclusterd
-// (no corosync, no dlm_controld), with its own etcd on the host; see ControldRAID1.
-func ClusteredRAID1(ctx context.Context, l *vmlab.Lab) error {
-	port, stop, err := HostEtcd()
+// waitRecovery follows survivor's console after dead crashed: the control plane notices the
+// failure, removes the node after fencing, and md-cluster starts recovering its slot. The order
+// and the fencing wait are checked on the host's clock.
+func waitRecovery(ctx context.Context, l *vmlab.Lab, survivor, dead, nodes int, crashed time.Time, ttl, margin time.Duration) (CrashRecovery, error) {
+	var fig CrashRecovery
+	wctx, cancel := context.WithTimeout(ctx, ttl+margin+2*time.Minute)
+	defer cancel()
+	vm := l.Node(survivor)
+	det, err := vm.WaitConsole(wctx, fmt.Sprintf("component=controld node=%d lockspaces=", dead))
 	if err != nil {
-		return err
+		return fig, fmt.Errorf("node%d never noticed node%d's failure: %w", survivor, dead, err)
 	}
-	defer stop()
-	_, err = ControldRAID1(ctx, l, port, 8*time.Second, 3*time.Second)
-	return err
+	fenced, err := vm.WaitConsole(wctx, `msg="node fenced by`)
+	if err != nil {
+		return fig, fmt.Errorf("node%d never fenced node%d: %w", survivor, dead, err)
+	}
+	rm, err := vm.WaitConsole(wctx, fmt.Sprintf("component=controld node=%d lockspace=", dead))
+	if err != nil {
+		return fig, fmt.Errorf("node%d never removed node%d: %w", survivor, dead, err)
+	}
+	rec, err := vm.WaitConsole(wctx, fmt.Sprintf("Node %d/%d down. My slot: %d. Initiating recovery", dead, nodes, survivor))
+	if err != nil {
+		return fig, fmt.Errorf("md-cluster on node%d did not recover slot %d: %w", survivor, dead, err)
+	}
+	fig.Detected, fig.Recovery = det.At.Sub(crashed), rec.At.Sub(crashed)
+	l.Logf("host clock: node%d crash +0.0s, failure noticed +%.1fs, fenced +%.1fs, removed +%.1fs, md-cluster recovery +%.1fs (TTL %s, margin %s)",
+		dead, fig.Detected.Seconds(), fenced.At.Sub(crashed).Seconds(), rm.At.Sub(crashed).Seconds(), fig.Recovery.Seconds(), ttl, margin)
+	l.Logf("node%d kernel: %s", survivor, strings.TrimSpace(rec.Text))
+	if fenced.At.Sub(det.At) < margin-500*time.Millisecond {
+		return fig, fmt.Errorf("node%d was fenced %.1fs after its failure was noticed, before the fencing wait of %s", dead, fenced.At.Sub(det.At).Seconds(), margin)
+	}
+	if rec.At.Before(fenced.At) {
+		return fig, fmt.Errorf("md-cluster recovered slot %d before node%d was fenced", dead, dead)
+	}
+	return fig, nil
 }

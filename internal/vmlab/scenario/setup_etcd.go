@@ -1,8 +1,11 @@
 package scenario
 
 import (
+	"fmt"
 	"net/url"
+	"os"
 	"strconv"
+	"strings"
 
 	"mdcluster.dev/dlm/etcdembed"
 )
@@ -49,4 +52,30 @@ func (e *RestartableEtcd) Stop() {
 		e.m.Close()
 		e.m = nil
 	}
+}
+
+// HostEtcd starts an etcd member on the host's loopback for the guests and returns its client
+// port and a function that stops it.
+func HostEtcd() (int, func(), error) {
+	urls, err := etcdembed.FreeURLs(2)
+	if err != nil {
+		return 0, nil, err
+	}
+	dir, err := os.MkdirTemp("", "mdlab-etcd")
+	if err != nil {
+		return 0, nil, fmt.Errorf("etcd dir: %w", err)
+	}
+	m, err := etcdembed.Start(dir, etcdembed.WithClientURLs(urls[0]), etcdembed.WithPeerURLs(urls[1]),
+		etcdembed.WithLogLevel("panic")) // closing it logs its listeners as errors
+	if err != nil {
+		os.RemoveAll(dir)
+		return 0, nil, err
+	}
+	var port int
+	if _, err := fmt.Sscanf(urls[0][strings.LastIndexByte(urls[0], ':')+1:], "%d", &port); err != nil {
+		m.Close()
+		os.RemoveAll(dir)
+		return 0, nil, fmt.Errorf("etcd url %s: %w", urls[0], err)
+	}
+	return port, func() { m.Close(); os.RemoveAll(dir) }, nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -13,53 +12,6 @@ import (
 
 	"mdcluster.dev/internal/vmlab"
 )
-
-// HALabDir is the lab cache with the OCF/package initramfs (`make lab-ha`): the lab's initramfs
-// plus the .deb, ocf-tester and xmllint. Scenarios that need them boot with MDCLUSTER_LAB set to it.
-// When the lab's initramfs was rebuilt after it, the overlay is laid on the new one again (with
-// the package `make deb` left in bin/).
-func HALabDir() (string, error) {
-	dir, _, _, err := vmlab.Paths()
-	if err != nil {
-		return "", err
-	}
-	ha := filepath.Join(dir, "ha")
-	base, err := os.Stat(filepath.Join(dir, "initramfs.cpio.gz"))
-	if err != nil {
-		return "", err
-	}
-	fi, err := os.Stat(filepath.Join(ha, "initramfs.cpio.gz"))
-	if err == nil && !fi.ModTime().Before(base.ModTime()) {
-		return ha, nil
-	}
-	root := filepath.Dir(filepath.Dir(ha))
-	if r, rerr := moduleRoot(); rerr == nil {
-		root = r
-	}
-	debs, _ := filepath.Glob(filepath.Join(root, "bin", "mdcluster_*.deb"))
-	if len(debs) != 1 {
-		return "", fmt.Errorf("OCF/package lab initramfs missing or stale, and bin/ holds %d package(s): run `make lab-ha`", len(debs))
-	}
-	out, err := exec.Command(filepath.Join(root, "scripts/ocf/build-lab-overlay.sh"), debs[0]).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("build-lab-overlay.sh %s: %w\n%s", debs[0], err, out)
-	}
-	return ha, nil
-}
-
-// moduleRoot is the directory of go.mod above the working directory.
-func moduleRoot() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := wd; filepath.Dir(d) != d; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-	}
-	return "", fmt.Errorf("no go.mod above %s", wd)
-}
 
 // PackageOptions is the lab PackageInstall needs: one guest and one disk, on which the scenario
 // writes the Debian root image (DebianRootImage).
@@ -139,22 +91,6 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// installDeb unpacks /lab/mdcluster.deb onto the guest's root the way dpkg does it, with
-// busybox's ar and tar (the guest has no dpkg): control checks, data.tar into /, every file
-// against the package's md5sums, then the postinst as dpkg runs it ("configure"). It returns the
-// control file.
-func installDeb(ctx context.Context, l *vmlab.Lab, node int) (string, error) {
-	return step(ctx, l, node, slow, "unpack /lab/mdcluster.deb onto / (ar, tar), verify md5sums, run postinst configure", `set -e
-rm -rf /tmp/deb; mkdir -p /tmp/deb/control; cd /tmp/deb
-ar x /lab/mdcluster.deb
-[ "$(cat debian-binary)" = 2.0 ] || { echo "debian-binary: $(cat debian-binary)" >&2; exit 1; }
-tar -xzf control.tar.gz -C control
-tar -xzf data.tar.gz -C /
-cd / && md5sum -c -s /tmp/deb/control/md5sums
-sh /tmp/deb/control/postinst configure
-cat /tmp/deb/control/control`)
-}
-
 // inDebian runs its arguments in the Debian root mounted at /deb, with a clean environment: the
 // PATH dpkg needs (it looks for ldconfig and start-stop-daemon) and the C locale.
 const inDebian = `in_deb() { chroot /deb /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C "$@"; }
@@ -186,6 +122,29 @@ func dpkg(ctx context.Context, l *vmlab.Lab, what, args string) error {
 // conffile, and `dpkg -P` leaves none of the files `dpkg -L` listed before the removal (only
 // directories other packages own).
 func PackageInstall(ctx context.Context, l *vmlab.Lab, img string) error {
+	if err := mountDebianRoot(ctx, l, img); err != nil {
+		return err
+	}
+	version, err := beforeInstall(ctx, l)
+	if err != nil {
+		return err
+	}
+	if err := installAndList(ctx, l, version); err != nil {
+		return err
+	}
+	if err := installedWorks(ctx, l); err != nil {
+		return err
+	}
+	if err := removeAndPurge(ctx, l); err != nil {
+		return err
+	}
+	_, err = step(ctx, l, 1, quick, "unmount the Debian root", "umount /deb/proc /deb/sys /deb/dev /deb")
+	return err
+}
+
+// mountDebianRoot writes the Debian root image to the lab disk and mounts it at /deb in the
+// guest with /proc, /sys and /dev bound and the package copied in.
+func mountDebianRoot(ctx context.Context, l *vmlab.Lab, img string) error {
 	t0 := time.Now()
 	n, err := writeImage(img, l.Disks[0])
 	if err != nil {
@@ -206,26 +165,37 @@ cp /lab/mdcluster.deb /deb/tmp/mdcluster.deb
 	if err := expect("Debian root", release, "Debian GNU/Linux 12 (bookworm)"); err != nil {
 		return err
 	}
+	return nil
+}
+
+// beforeInstall checks the Debian root before the install (dpkg and mdadm installed, mdcluster
+// unknown, the package's control file) and returns the package's version.
+func beforeInstall(ctx context.Context, l *vmlab.Lab) (string, error) {
 	pre, err := step(ctx, l, 1, quick, "Debian root: dpkg and mdadm installed, mdcluster unknown", inDebian+
 		`in_deb dpkg-query -W -f='${Package} ${Status}\n' dpkg mdadm
 in_deb dpkg-query -W mdcluster 2>/dev/null && exit 1
 in_deb dpkg-deb -f /tmp/mdcluster.deb Package Version Architecture Depends`)
 	if err != nil {
-		return err
+		return "", err
 	}
 	lines := vmlab.Lines(pre)
 	if len(lines) != 6 {
-		return fmt.Errorf("the Debian root before the install: %q", lines)
+		return "", fmt.Errorf("the Debian root before the install: %q", lines)
 	}
 	if err := expect("dpkg and mdadm", strings.Join(lines[:2], "; "), "dpkg install ok installed; mdadm install ok installed"); err != nil {
-		return err
+		return "", err
 	}
 	version := strings.TrimPrefix(lines[3], "Version: ")
 	if err := expect("control file", strings.Join([]string{lines[2], lines[4], lines[5]}, "; "),
 		"Package: mdcluster; Architecture: amd64; Depends: mdadm"); err != nil {
-		return err
+		return "", err
 	}
+	return version, nil
+}
 
+// installAndList runs dpkg -i and checks the status, the files dpkg -L lists (kept in
+// /tmp/mdcluster.list for the removal) and the installed programs' versions.
+func installAndList(ctx context.Context, l *vmlab.Lab, version string) error {
 	if err := dpkg(ctx, l, "dpkg -i /tmp/mdcluster.deb", "dpkg -i /tmp/mdcluster.deb"); err != nil {
 		return err
 	}
@@ -261,6 +231,11 @@ while read -r f; do if [ -f "/deb$f" ]; then echo "$f"; fi; done < /tmp/mdcluste
 	if vs := vmlab.Lines(v); len(vs) != 2 || !strings.HasPrefix(vs[0], "mdclusterd ") || !strings.HasPrefix(vs[1], "mdcadm ") {
 		return fmt.Errorf("installed mdclusterd version, mdcadm --version printed %q", v)
 	}
+	return nil
+}
+
+// installedWorks runs the installed programs, OCF agent, unit and man pages in the Debian root.
+func installedWorks(ctx context.Context, l *vmlab.Lab) error {
 	checks := []struct{ what, script string }{
 		// The example names node1's certificates, and check-config reads them: it refuses until
 		// the installed `mdclusterd tls` (the guest has no openssl) made them; they go again
@@ -286,7 +261,12 @@ grep -q '^ExecStart=/usr/sbin/mdclusterd ' /deb/lib/systemd/system/mdclusterd.se
 			return err
 		}
 	}
+	return nil
+}
 
+// removeAndPurge runs dpkg -r (only the conffile stays) and dpkg -P (nothing of the package's
+// own stays).
+func removeAndPurge(ctx context.Context, l *vmlab.Lab) error {
 	if err := dpkg(ctx, l, "dpkg -r mdcluster", "dpkg -r mdcluster"); err != nil {
 		return err
 	}
@@ -323,6 +303,5 @@ echo "$n shared directories of $(grep -c . /tmp/mdcluster.list) paths"`)
 		return fmt.Errorf("after dpkg -P:\n%s", left)
 	}
 	l.Logf("node1:   after dpkg -P: nothing left but %s", left)
-	_, err = step(ctx, l, 1, quick, "unmount the Debian root", "umount /deb/proc /deb/sys /deb/dev /deb")
-	return err
+	return nil
 }
