@@ -378,7 +378,7 @@ func TestMdcadmClusterChunk(t *testing.T) {
 // RAID10 under writes; per-round recovery times (host clock) go to the log.
 func TestClusteredRecoveryRounds(t *testing.T) {
 	port := hostEtcd(t)
-	n := 8
+	n := 5
 	if v := os.Getenv("MDCLUSTER_ROUNDS"); v != "" { // a longer soak
 		var err error
 		if n, err = strconv.Atoi(v); err != nil || n < 1 {
