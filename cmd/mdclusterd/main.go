@@ -185,7 +185,7 @@ func runAgent(c *cli.Context, stderr io.Writer) error {
 
 // systemdWatchdog pets systemd's service watchdog (WatchdogSec=) at half its interval, but only
 // while the agent makes progress: a hung loop or pass gets the agent restarted.
-func systemdWatchdog(ctx context.Context, ag *agent.Agent, log *slog.Logger) {
+func systemdWatchdog(ctx context.Context, ag interface{ Alive() error }, log *slog.Logger) {
 	interval, err := daemon.SdWatchdogEnabled(false)
 	if err != nil || interval == 0 {
 		return
