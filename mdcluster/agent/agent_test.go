@@ -55,7 +55,7 @@ func (c *cluster) agent(name string, id int, md *testMD, run string, arrays ...c
 	}
 	eng := c.svc.Engine()
 	ta.openEngine = func(context.Context) (dlm.Engine, func(), error) { return eng, func() {}, nil }
-	ta.openWatchdog = func(bool) (Watchdog, string) { return ta.wd, "" }
+	ta.openWatchdog = func(time.Duration) (Watchdog, string) { return ta.wd, "" }
 	ta.reset = func() error { ta.resets.Add(1); return nil }
 	ta.init()
 	return ta
@@ -460,7 +460,7 @@ func TestStartPastFencePoint(t *testing.T) {
 		a.md.load(t, "raid5-nobitmap")
 		a.md.busy["md1"] = busy
 		opened := false
-		a.openWatchdog = func(bool) (Watchdog, string) { opened = true; return a.wd, "" }
+		a.openWatchdog = func(time.Duration) (Watchdog, string) { opened = true; return a.wd, "" }
 		writeRecord(t, a, 0x77, time.Now().Add(2*time.Second), 2*time.Second) // F is 6 s ago
 		if busy {
 			ctx, cancel := context.WithCancel(t.Context())
@@ -509,22 +509,26 @@ func TestStartPreviousSessionGone(t *testing.T) {
 // A restarted agent knows its predecessor's recorded deadline before it opens the watchdog:
 // until the lock engine is up it pets only against that deadline, never without one (the model
 // found a restarted agent that petted freely while the engine came up, past the old session's
-// expiry). It asks for the watchdog to stay armed if the set-up fails.
+// expiry). It hands the recorded timeout to the opening (kept armed, never lengthened); a
+// predecessor that ran without a watchdog (timeout 0) hands none, so a failed set-up does not
+// leave an unpetted watchdog counting down (review of c948591).
 func TestStartRecordBeforeWatchdog(t *testing.T) {
-	c := newCluster(t)
-	a := c.agent("node1", 1, nil, t.TempDir(), raid5)
-	a.md.load(t, "raid5-nobitmap")
-	d := time.Now().Add(time.Hour)
-	writeRecord(t, a, 0x77, d, 2*time.Second)
-	var recordedAtOpen *time.Time
-	armed := false
-	a.openWatchdog = func(keepArmed bool) (Watchdog, string) {
-		recordedAtOpen, armed = a.sm.recorded.Load(), keepArmed
-		return a.wd, ""
-	}
-	a.start()
-	if recordedAtOpen == nil || recordedAtOpen.Sub(d).Abs() > time.Millisecond || !armed {
-		t.Fatalf("at the watchdog's opening: recorded deadline %v (want %v), keep armed %v", recordedAtOpen, d, armed)
+	for _, recTimeout := range []time.Duration{2 * time.Second, 0} {
+		c := newCluster(t)
+		a := c.agent("node1", 1, nil, t.TempDir(), raid5)
+		a.md.load(t, "raid5-nobitmap")
+		d := time.Now().Add(time.Hour)
+		writeRecord(t, a, 0x77, d, recTimeout)
+		var recordedAtOpen *time.Time
+		prev := time.Duration(-1)
+		a.openWatchdog = func(p time.Duration) (Watchdog, string) {
+			recordedAtOpen, prev = a.sm.recorded.Load(), p
+			return a.wd, ""
+		}
+		a.start()
+		if recordedAtOpen == nil || recordedAtOpen.Sub(d).Abs() > time.Millisecond || prev != recTimeout {
+			t.Fatalf("record with timeout %s, at the watchdog's opening: recorded deadline %v (want %v), prev %s", recTimeout, recordedAtOpen, d, prev)
+		}
 	}
 }
 

@@ -194,15 +194,23 @@ func sysrqReset(path string) func() error {
 // openWatchdog opens the configured watchdog with the timeout the margin calls for and checks
 // that the driver accepted a timeout that keeps the fencing arithmetic sound. It returns why
 // self-fencing is unavailable when it is.
-// With armed (a previous process's session may still protect something) a watchdog that cannot
-// be set up is left armed rather than stopped.
-func openWatchdog(dev string, ttl, margin, renew, retry time.Duration, armed bool) (watchdogDevice, string) {
+//
+// prev is the timeout a previous process of this boot had the driver accept for a session it
+// recorded (0: none). That process's node may still run under it, so this one never lengthens it
+// (setting a timeout restarts the countdown with the new value: a longer one would move the
+// reset past what the recorded session's fence point allows), and a watchdog that cannot be set
+// up is left armed rather than stopped.
+func openWatchdog(dev string, ttl, margin, renew, retry, prev time.Duration) (watchdogDevice, string) {
 	if dev == "" {
 		return nil, "leases.watchdog is not set"
 	}
 	want := fence.WatchdogTimeout(ttl, margin)
 	if want < time.Second {
 		return nil, fmt.Sprintf("no watchdog timeout fits leases.watchdog_margin %s and leases.ttl %s", margin, ttl)
+	}
+	armed := prev > 0
+	if armed && prev < want {
+		want = prev
 	}
 	var opts []fence.OpenOption
 	if armed {
