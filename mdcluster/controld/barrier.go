@@ -86,6 +86,16 @@ func (d *Daemon) waitStopped(ctx context.Context, ls string, rev int64, need map
 		if err != nil {
 			return fmt.Errorf("controld: read the stops of %s: %w", ls, err)
 		}
+		// Changes the main loop has not applied yet (it is blocked in this wait) are stopped for
+		// here, as the watch below does for later ones: two nodes joining each other's
+		// lockspaces at once would otherwise each wait for the other's stop.
+		for _, kv := range kvs {
+			for _, other := range d.touched(dlm.WatchEvent{KV: kv}) {
+				if err := d.stopFor(ctx, other, kv.ModRevision); err != nil {
+					return err
+				}
+			}
+		}
 		missing := d.notStopped(kvs, ls, rev, need)
 		if len(missing) == 0 {
 			if logged {

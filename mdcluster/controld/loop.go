@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -288,7 +289,8 @@ func (d *Daemon) failedAll(ctx context.Context, failed map[int]string, rev int64
 			return err
 		}
 	}
-	for ls, dead := range in {
+	for _, ls := range slices.Sorted(maps.Keys(in)) {
+		dead := in[ls]
 		if err := d.cfg.FS.SetMembers(ls, nil, dead); err != nil {
 			return err
 		}
