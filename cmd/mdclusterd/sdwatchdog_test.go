@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -34,6 +36,7 @@ func TestSystemdWatchdogFollowsHealth(t *testing.T) {
 	defer conn.Close()
 	t.Setenv("NOTIFY_SOCKET", notify)
 	t.Setenv("WATCHDOG_USEC", "100000") // pets every 50 ms
+	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
 	h := &health{}
 	stuck := errors.New("a pass has run for 10m")
 	h.err.Store(&stuck)
