@@ -16,7 +16,7 @@ SEED         ?= 0
 ROUNDS       ?=
 DURATION     ?=
 FAULTS_OUT   ?=
-FAULTS_CI_DURATION ?= 5m
+FAULTS_CI_DURATION ?= 4m
 export MDCLUSTER_LAB ?= $(CURDIR)/.lab
 
 .PHONY: all help build cmapshim guest-tests lab test test-unit model test-vm demo lint bench bench-vm fuzz clean faults faults-ci
