@@ -21,6 +21,9 @@ import (
 // opTimeout bounds one store request.
 const opTimeout = 10 * time.Second
 
+// errStaleMember: this node's member key of a lockspace it failed to join is still in the store.
+var errStaleMember = errors.New("controld: a member key outlived a failed join")
+
 // loop serves uevents and membership changes, one at a time, in store revision order.
 func (d *Daemon) loop(ctx context.Context, rev int64) error {
 	wctx, cancel := context.WithCancel(ctx)
@@ -37,6 +40,9 @@ func (d *Daemon) loop(ctx context.Context, rev int64) error {
 				return errors.New("controld: the lockspace event source closed")
 			}
 			if err := d.uevent(ctx, ev); err != nil {
+				if errors.Is(err, errStaleMember) {
+					return err // a restarted Run removes the key (adopt)
+				}
 				d.log.Error("lockspace uevent", "action", ev.Action, "lockspace", ev.Lockspace, "err", err)
 			}
 		case wr, ok := <-wch:
@@ -54,7 +60,10 @@ func (d *Daemon) loop(ctx context.Context, rev int64) error {
 func (d *Daemon) uevent(ctx context.Context, ev md.LockspaceEvent) error {
 	switch ev.Action {
 	case "online":
-		return d.join(ctx, ev.Lockspace)
+		if err := d.join(ctx, ev.Lockspace); err != nil {
+			return d.abortJoin(ctx, ev.Lockspace, err)
+		}
+		return nil
 	case "offline":
 		return d.leave(ctx, ev.Lockspace)
 	}
@@ -117,6 +126,37 @@ func (d *Daemon) join(ctx context.Context, ls string) error {
 		return err
 	}
 	d.log.Info("lockspace joined", "lockspace", ls, "members", sortedIDs(members), "id", lockspaceID(ls), "rev", rev)
+	return nil
+}
+
+// abortJoin undoes a join that failed part way (a store error, a configfs write) and fails the
+// kernel's join: the kernel waits for event_done whatever happens, and a join left unanswered
+// hangs the mdadm that started it for good, even after the store is back. Peers that saw this
+// node's member key take it out again when the key goes. It returns the join's error, or an
+// error that ends the loop when the key cannot be deleted (a restarted Run removes it).
+func (d *Daemon) abortJoin(ctx context.Context, ls string, cause error) error {
+	delete(d.local, ls)
+	var err error
+	for _, key := range []string{d.lsKey(ls, d.cfg.NodeID), d.stopKey(ls, d.cfg.NodeID)} {
+		for i := 0; i < 3; i++ {
+			cctx, cancel := context.WithTimeout(ctx, opTimeout)
+			_, err = d.kv.Delete(cctx, key)
+			cancel()
+			if err == nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if ferr := d.cfg.FS.FailJoin(ls); ferr != nil {
+		d.log.Error("cannot fail the kernel's join", "lockspace", ls, "err", ferr)
+	}
+	d.log.Error("lockspace join failed; the kernel's join fails", "lockspace", ls, "err", cause)
+	if err != nil {
+		return fmt.Errorf("%w: join of %s failed (%v), then: %v", errStaleMember, ls, cause, err)
+	}
 	return nil
 }
 
