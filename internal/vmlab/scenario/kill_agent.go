@@ -59,8 +59,7 @@ func KillAgent(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
 		}
 	}
 	time.Sleep(3 * time.Second) // a late stop or a late takeover would show now
-	out, err := step(ctx, l, 1, quick, "count assemblies, session resumptions and gaps on node1",
-		`echo "assembled=$(grep -c 'msg=assembled' /tmp/mdclusterd.log) resumed=$(grep -c 'resumed the previous' /tmp/mdclusterd.log) stopped=$(grep -c 'stopping' /tmp/mdclusterd.log) absent=$(cat /tmp/presence 2>/dev/null | wc -l)"`)
+	out, err := agentTally(ctx, l, 1)
 	if err != nil {
 		return err
 	}

@@ -218,3 +218,31 @@ func findEvent(evs []api.Event, typ, node string) (api.Event, bool) {
 	}
 	return api.Event{}, false
 }
+
+// agentTally counts, from the cluster's event log, node's assemblies, resumed sessions and
+// stopped arrays, and, from the presence sampler, the samples where the array was absent on
+// node: "assembled=A resumed=R stopped=S absent=N".
+func agentTally(ctx context.Context, l *vmlab.Lab, node int) (string, error) {
+	evs, err := mdEvents(ctx, l, node)
+	if err != nil {
+		return "", err
+	}
+	name := fmt.Sprintf("node%d", node)
+	var assembled, resumed, stopped int
+	for _, e := range evs {
+		switch {
+		case e.Node != name:
+		case e.Type == api.EventAssembled:
+			assembled++
+		case e.Type == api.EventSessionOpened && e.Fields["resumed"] == "true":
+			resumed++
+		case e.Type == api.EventStopped:
+			stopped++
+		}
+	}
+	absent, err := step(ctx, l, node, quick, "samples without the array", "cat /tmp/presence 2>/dev/null | wc -l")
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("assembled=%d resumed=%d stopped=%d absent=%s", assembled, resumed, stopped, strings.TrimSpace(absent)), nil
+}

@@ -41,8 +41,10 @@ func startControlPlaneConfig(ctx context.Context, l *vmlab.Lab, node int, cfg st
 	if err := startAgent(ctx, l, node, cfg); err != nil {
 		return err
 	}
-	_, err := step(ctx, l, node, quick, "mdclusterd: DLM control plane ready",
-		`for i in $(seq 1 150); do grep -q 'dlm control plane ready' /tmp/mdclusterd.log && exit 0; sleep 0.2; done; cat /tmp/mdclusterd.log; exit 1`)
+	// Ready is what the kernel's DLM is given: the cluster and this node's own comm (local).
+	_, err := step(ctx, l, node, quick, "mdclusterd: DLM control plane ready", fmt.Sprintf(
+		`for i in $(seq 1 150); do [ "$(cat /sys/kernel/config/dlm/cluster/comms/%d/local 2>/dev/null)" = 1 ] && exit 0; sleep 0.2; done
+ls -R /sys/kernel/config/dlm; tail -n 20 /tmp/mdclusterd.log; exit 1`, node))
 	return err
 }
 

@@ -306,19 +306,18 @@ echo "$d" | tail -n 2 | sed 's/^\[ *\([0-9.]*\)\].*/\1/'`)
 	return c, nil
 }
 
-// confirmations counts, per node, the new-disk confirmations its agent logged.
+// confirmations counts, per node, the new-disk confirmations in the cluster's event log.
 func confirmations(ctx context.Context, l *vmlab.Lab) (map[int]int, error) {
+	evs, err := mdEvents(ctx, l, 1)
+	if err != nil {
+		return nil, err
+	}
 	out := map[int]int{}
-	for n := 1; n <= len(l.VMs); n++ {
-		cctx, cancel := context.WithTimeout(ctx, quick)
-		r, err := l.Node(n).Run(cctx, "grep -c 'confirmed new disk' /tmp/mdclusterd.log; true")
-		cancel()
-		if err != nil {
-			return nil, err
+	for _, e := range evs {
+		var n int
+		if _, err := fmt.Sscanf(e.Node, "node%d", &n); err == nil && e.Type == api.EventNewDiskConfirm {
+			out[n]++
 		}
-		var c int
-		fmt.Sscanf(strings.TrimSpace(r.Stdout), "%d", &c) //nolint:errcheck // no line: 0
-		out[n] = c
 	}
 	return out, nil
 }
@@ -356,4 +355,27 @@ echo "gone $i"`, disk)
 		}
 	}
 	return lingered, nil
+}
+
+// waitSyncDone waits until node's kernel log shows one more of md0's syncs done than before,
+// and returns the lines since before.
+func waitSyncDone(ctx context.Context, l *vmlab.Lab, node int, before mdSyncLog, within time.Duration) (mdSyncLog, error) {
+	end := time.Now().Add(within)
+	for {
+		c, err := readSyncLog(ctx, l, node)
+		if err != nil {
+			return c, err
+		}
+		if c.done > before.done {
+			return c.sub(before), nil
+		}
+		if time.Now().After(end) {
+			return c.sub(before), fmt.Errorf("node%d: no sync of md0 done within %s (since: %s)", node, within, c.sub(before))
+		}
+		select {
+		case <-ctx.Done():
+			return c, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
