@@ -100,6 +100,10 @@ func checkConfigCommand() *cli.Command {
 			}
 			fmt.Fprintf(c.App.Writer, "%s: OK (node %s, cluster %s, %d array(s), lock engine %s)\n",
 				c.Args().First(), cfg.Node.Name, cfg.Cluster.Name, len(cfg.Arrays), cfg.LockEngine.Type)
+			fmt.Fprintf(c.App.Writer, "%s\n", cfg.Timing())
+			if w := cfg.TimingWarning(); w != "" {
+				fmt.Fprintf(c.App.ErrWriter, "mdclusterd: warning: %s\n", w)
+			}
 			return nil
 		},
 	}

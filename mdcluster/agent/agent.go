@@ -96,20 +96,6 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	return a, nil
 }
 
-// needsFencing reports whether this node can run something that must stop before its lease
-// expires: an exclusive array, or md-cluster arrays whose DLM this agent runs.
-func needsFencing(cfg *config.Config) bool {
-	if cfg.DLMControl.Mode == config.ControlMdclusterd && cfg.Leases.Watchdog != "" {
-		return true
-	}
-	for _, a := range cfg.Arrays {
-		if a.Mode == config.ModeExclusive {
-			return true
-		}
-	}
-	return false
-}
-
 // errFenced is returned by Run when the node is being reset (tests only: in production Run
 // stays in hold).
 var errFenced = errors.New("session lost while this node could still write: the node resets itself")
@@ -213,13 +199,17 @@ func (a *Agent) startGuard() error {
 			prev = rec.Timeout
 		}
 	}
+	if warn := a.cfg.TimingWarning(); warn != "" {
+		a.log.Warn(warn)
+	}
 	if a.openWatchdog != nil {
 		w, why := a.openWatchdog(prev)
 		if w != nil {
 			g.w = w
-			a.sm.timeout = w.Timeout()
+			a.sm.timeout.Store(int64(w.Timeout()))
 			a.log.Info("self-fencing armed", "watchdog", a.cfg.Leases.Watchdog, "timeout", w.Timeout(),
-				"ttl", a.cfg.Leases.TTL.Duration, "margin", g.margin)
+				"ttl", a.cfg.Leases.TTL.Duration, "margin", g.margin,
+				"silence_tolerated", fence.StoreSilence(a.cfg.Leases.TTL.Duration, g.margin, w.Timeout()))
 		} else {
 			a.fencing = why
 			a.log.Error("self-fencing unavailable: exclusive arrays will not run here", "why", why)

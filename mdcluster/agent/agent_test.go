@@ -16,6 +16,7 @@ import (
 	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/config"
 	"mdcluster.dev/mdcluster/controld"
+	"mdcluster.dev/mdcluster/fence"
 	"mdcluster.dev/mdcluster/md"
 )
 
@@ -549,6 +550,12 @@ func TestAPIWhileMdadmHangs(t *testing.T) {
 	cancel()
 	if err != nil || len(st.Arrays) != 1 {
 		t.Fatalf("status while mdadm runs: %+v %v", st, err)
+	}
+	// The status says how long the lock service may be silent before this node resets itself,
+	// with the timeout the driver accepted.
+	if l := a.cfg.Leases; st.Session.WatchdogTimeout != a.wd.Timeout() || st.Session.WatchdogTimeout == 0 ||
+		st.Session.SilenceTolerated != fence.StoreSilence(l.TTL.Duration, l.WatchdogMargin.Duration, a.wd.Timeout()) {
+		t.Errorf("status session %+v, watchdog timeout %s", st.Session, a.wd.Timeout())
 	}
 	actx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	_, err = a.Acquire(actx, api.AcquireRequest{Array: "data", Kind: api.KindActivation})

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"mdcluster.dev/mdcluster/config"
 	"mdcluster.dev/mdcluster/fence"
 )
 
@@ -256,3 +257,17 @@ func waitIdle(inflight *atomic.Int64, d time.Duration) bool {
 }
 
 var _ = context.Background
+
+// needsFencing reports whether this node can run something that must stop before its lease
+// expires: an exclusive array, or md-cluster arrays whose DLM this agent runs.
+func needsFencing(cfg *config.Config) bool {
+	if cfg.DLMControl.Mode == config.ControlMdclusterd && cfg.Leases.Watchdog != "" {
+		return true
+	}
+	for _, a := range cfg.Arrays {
+		if a.Mode == config.ModeExclusive {
+			return true
+		}
+	}
+	return false
+}

@@ -38,9 +38,12 @@ var (
 	killpart = []string{"FAULTY=1", "KINDS=10", "BUDGET=2"}
 	// live: liveness, faults end once two were spent.
 	live = []string{"LIVE", "BUDGET=2"}
-	// losses: a renewal lost, on any node (and nothing else): what fence.Healthy promises to
-	// ride out, a late renewal retried after RETRY.
-	losses = []string{"KINDS=16", "BUDGET=1"}
+	// losses: renewals lost, on any node (and nothing else). fence.Healthy promises to ride
+	// out one, a late renewal retried after RETRY; the default leases (30 s, margin 5 s, T 2 s)
+	// ride out five in a row (a renewal and four retries before the fence point), the tightest
+	// accepted configuration one.
+	losses      = []string{"KINDS=16", "BUDGET=5"}
+	tightLosses = []string{"KINDS=16", "BUDGET=1"}
 )
 
 // Switches: the tightest configuration, the fence command.
@@ -98,9 +101,13 @@ func searches() []search {
 	return []search{
 		// (a) exclusive activation.
 		{name: "activation/healthy", model: "activation", defs: losses, checks: ok("healthy")},
-		{name: "activation/tight/healthy", model: "activation", defs: d(o(tight), losses), checks: ok("healthy")},
-		// Two renewals lost in a row reach the fence point (F = D - M - 3T leaves one retry).
-		{name: "activation/limit/two-losses", model: "activation", defs: o("KINDS=16", "BUDGET=2"),
+		{name: "activation/tight/healthy", model: "activation", defs: d(o(tight), tightLosses), checks: ok("healthy")},
+		// One more lost renewal reaches the fence point: the bounds are tight. In the tightest
+		// configuration F = D - M - 3T leaves one retry.
+		{name: "activation/limit/six-losses", model: "activation", defs: o("KINDS=16", "BUDGET=6"),
+			checks: refuted("healthy", "renewal request lost", "renewal request lost", "renewal request lost",
+				"renewal request lost", "renewal request lost", "renewal request lost", "session lost")},
+		{name: "activation/tight/limit/two-losses", model: "activation", defs: d(o(tight), o("KINDS=16", "BUDGET=2")),
 			checks: refuted("healthy", "renewal request lost", "renewal request lost", "session lost")},
 		{name: "activation/all", model: "activation", defs: all, checks: ok("safe"), big: true},
 		{name: "activation/holder", model: "activation", defs: holder, checks: ok("safe"), big: true},

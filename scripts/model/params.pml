@@ -28,14 +28,14 @@
 
 #else
 /* default: config.Default(): leases.ttl and leases.watchdog_margin;
- * ttl 15s, margin 5s, watchdog timeout 2s, fence point D-11s, fence wait 5s; 1 tick = 250ms */
+ * ttl 30s, margin 5s, watchdog timeout 2s, fence point D-11s, fence wait 5s; 1 tick = 500ms */
 #define CONF_NAME  "default"
 #define TTL        60 /* leases.ttl */
 #define RENEW      10 /* TTL/RENEW_DIVISOR: renewal period */
 #define RETRY      5 /* TTL/RETRY_DIVISOR: retry after a failed renewal */
 #define DONE       12 /* TTL/DONE_DIVISOR: keepAlive gives up this long before D */
-#define MARGIN     20 /* leases.watchdog_margin */
-#define WDT        8 /* fence.WatchdogTimeout(ttl, margin) */
-#define FENCE      44 /* D - fence.FencePoint(D, margin, WDT) */
-#define FENCE_WAIT 20 /* config.EffectiveFenceWait() */
+#define MARGIN     10 /* leases.watchdog_margin */
+#define WDT        4 /* fence.WatchdogTimeout(ttl, margin) */
+#define FENCE      22 /* D - fence.FencePoint(D, margin, WDT) */
+#define FENCE_WAIT 10 /* config.EffectiveFenceWait() */
 #endif
