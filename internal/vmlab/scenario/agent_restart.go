@@ -31,7 +31,7 @@ func AgentRestart(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
 		if _, err := signalAgent(ctx, l, 1, "TERM", 30*time.Second); err != nil {
 			return err
 		}
-		if err := startAgent(ctx, l, 1, AgentConfig(1, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
+		if err := startAgent(ctx, l, 1, vmlab.AgentConfig(1, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
 			return err
 		}
 		if err := waitActiveOn(ctx, l, 1, "node1"); err != nil {

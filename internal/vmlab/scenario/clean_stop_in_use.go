@@ -15,22 +15,11 @@ import (
 // array only after that.
 func CleanStopInUse(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
 	const ttl, margin = 10 * time.Second, 4 * time.Second
-	uuid, md1, err := exclusivePair(ctx, l, etcdPort, ttl, margin)
-	if err != nil {
-		return err
-	}
-	lease, err := sessionLease(ctx, l, 1)
-	if err != nil {
-		return err
-	}
-	lw, err := watchLease(ctx, etcdPort, lease)
+	uuid, _, lw, err := watchedWriter(ctx, l, etcdPort, ttl, margin, true)
 	if err != nil {
 		return err
 	}
 	defer lw.Stop()
-	if err := writeLoop(ctx, l, 1, "/dev/"+md1, true); err != nil {
-		return err
-	}
 	time.Sleep(2 * time.Second)
 	term := time.Now()
 	if _, err := step(ctx, l, 1, quick, "SIGTERM to mdclusterd", "kill -TERM $(pidof mdclusterd)"); err != nil {

@@ -55,7 +55,7 @@ func ClusterScrape(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
 	const ttl, margin = 8 * time.Second, 3 * time.Second
 	arrays := fmt.Sprintf("  - {uuid: %s, name: shared, mode: clustered, devices: [/dev/vda, /dev/vdb]}\n", clusterScrapeUUID)
 	for n := 1; n <= 2; n++ {
-		cfg := AgentConfig(n, etcdPort, ttl.String(), margin.String(), arrays) + "dlm_control: {mode: mdclusterd}\n"
+		cfg := vmlab.AgentConfig(n, etcdPort, ttl.String(), margin.String(), arrays) + "dlm_control: {mode: mdclusterd}\n"
 		cfg = strings.Replace(cfg, `metrics: ""`, `metrics: "127.0.0.1:9810"`, 1)
 		if err := startControlPlaneConfig(ctx, l, n, cfg); err != nil {
 			return err

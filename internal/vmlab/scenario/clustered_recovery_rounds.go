@@ -96,7 +96,7 @@ func roundsSetup(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
 	for n := 1; n <= 3; n++ {
 		// A TTL of 20 s with an 8 s margin: the watchdog timeout is 4 s, room for three busy
 		// TCG guests on a shared host.
-		cfg := AgentConfig(n, etcdPort, "20s", "8s", arrays) + "dlm_control: {mode: mdclusterd}\n"
+		cfg := vmlab.AgentConfig(n, etcdPort, "20s", "8s", arrays) + "dlm_control: {mode: mdclusterd}\n"
 		if err := startControlPlaneConfig(ctx, l, n, cfg); err != nil {
 			return err
 		}
@@ -294,24 +294,7 @@ func roundsFinish(ctx context.Context, l *vmlab.Lab) error {
 			return err
 		}
 	}
-	if _, err := step(ctx, l, 1, quick, "start a check of md0", checkScript); err != nil {
-		return err
-	}
-	if _, err := waitSync(ctx, l, 1, "md0"); err != nil {
-		return err
-	}
-	last, err := sysfs(ctx, l, 1, "md0", "last_sync_action")
-	if err != nil {
-		return err
-	}
-	if err := expect("last_sync_action after the check", last, "check"); err != nil {
-		return err
-	}
-	got, err := sysfs(ctx, l, 1, "md0", "mismatch_cnt")
-	if err != nil {
-		return err
-	}
-	if err := expect("mismatch_cnt after the check", got, "0"); err != nil {
+	if err := checkClean(ctx, l, 1); err != nil {
 		return err
 	}
 	for n := 1; n <= 3; n++ {

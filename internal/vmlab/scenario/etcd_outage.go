@@ -13,9 +13,9 @@ import (
 // lock service must change nothing: the array keeps running on node1 (sampled every 0.1 s),
 // node2 never runs it, no node is reset; and nothing is wedged afterwards: both agents have a
 // valid session again, and an operator's mdcadm --stop on node1 hands the array to node2.
-func EtcdOutage(ctx context.Context, l *vmlab.Lab, etcd *RestartableEtcd) error {
+func EtcdOutage(ctx context.Context, l *vmlab.Lab, etcd *vmlab.HostEtcd) error {
 	const ttl, margin = 30 * time.Second, 5 * time.Second
-	uuid, md1, err := exclusivePair(ctx, l, etcd.port, ttl, margin)
+	uuid, md1, err := exclusivePair(ctx, l, etcd.Port(), ttl, margin)
 	if err != nil {
 		return err
 	}

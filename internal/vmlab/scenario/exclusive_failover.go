@@ -21,7 +21,7 @@ func ExclusiveFailover(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl time
 	arrays := fmt.Sprintf("  - {uuid: %s, name: data, mode: exclusive, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
 	margin := ttl * 3 / 8 // at 8s, a 3s margin with a 1s watchdog timeout (fence.WatchdogTimeout)
 	for n := 1; n <= 2; n++ {
-		if err := startAgent(ctx, l, n, AgentConfig(n, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
+		if err := startAgent(ctx, l, n, vmlab.AgentConfig(n, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
 			return 0, err
 		}
 		if n == 1 {

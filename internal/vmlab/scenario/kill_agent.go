@@ -18,7 +18,7 @@ func KillAgent(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
 		return err
 	}
 	arrays := fmt.Sprintf("  - {uuid: %s, name: data, mode: exclusive, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
-	cfg := func(n int) string { return AgentConfig(n, etcdPort, "15s", "5s", arrays) }
+	cfg := func(n int) string { return vmlab.AgentConfig(n, etcdPort, "15s", "5s", arrays) }
 	if err := startAgent(ctx, l, 1, cfg(1)); err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func MdcadmClusterChunk(ctx context.Context, l *vmlab.Lab, etcdPort int) (time.D
 	const ttl, margin = 8 * time.Second, 3 * time.Second
 	arrays := fmt.Sprintf("  - {uuid: %s, name: shared, mode: clustered, devices: [/dev/vda, /dev/vdb]}\n", mdcadmClusterChunkUUID)
 	for n := 1; n <= 2; n++ {
-		cfg := AgentConfig(n, etcdPort, ttl.String(), margin.String(), arrays) + "dlm_control: {mode: mdclusterd}\n"
+		cfg := vmlab.AgentConfig(n, etcdPort, ttl.String(), margin.String(), arrays) + "dlm_control: {mode: mdclusterd}\n"
 		if err := startControlPlaneConfig(ctx, l, n, cfg); err != nil {
 			return 0, err
 		}

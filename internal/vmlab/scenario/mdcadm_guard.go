@@ -44,7 +44,7 @@ func MdcadmGuard(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
 	arrays := fmt.Sprintf("  - {uuid: %s, name: data, mode: exclusive, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
 	var mdName string
 	for n := 1; n <= 2; n++ {
-		if err := startAgent(ctx, l, n, AgentConfig(n, etcdPort, "10s", "4s", arrays)); err != nil {
+		if err := startAgent(ctx, l, n, vmlab.AgentConfig(n, etcdPort, "10s", "4s", arrays)); err != nil {
 			return err
 		}
 		if n == 1 {

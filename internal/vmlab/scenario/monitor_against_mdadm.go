@@ -65,7 +65,7 @@ func MonitorAgainstMdadm(ctx context.Context, l *vmlab.Lab, etcdPort int) (Monit
 	var c MonitorComparison
 	arrays := fmt.Sprintf("  - {uuid: %s, name: shared, mode: clustered, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", monitorUUID)
 	for n := 1; n <= 2; n++ {
-		if err := startControlPlaneConfig(ctx, l, n, AgentConfig(n, etcdPort, "10s", "2s", arrays)+"dlm_control: {mode: mdclusterd}\n"); err != nil {
+		if err := startControlPlaneConfig(ctx, l, n, vmlab.AgentConfig(n, etcdPort, "10s", "2s", arrays)+"dlm_control: {mode: mdclusterd}\n"); err != nil {
 			return c, err
 		}
 	}

@@ -16,22 +16,11 @@ import (
 // against the host etcd's lease). Without, the stop is enough: node1 is not reset (nothing it
 // runs can write any more), as sanlock kills a lease's users rather than the host when it can.
 func NetworkCutSelfFence(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl, margin time.Duration, inUse bool) error {
-	uuid, md1, err := exclusivePair(ctx, l, etcdPort, ttl, margin)
-	if err != nil {
-		return err
-	}
-	lease, err := sessionLease(ctx, l, 1)
-	if err != nil {
-		return err
-	}
-	lw, err := watchLease(ctx, etcdPort, lease)
+	uuid, md1, lw, err := watchedWriter(ctx, l, etcdPort, ttl, margin, inUse)
 	if err != nil {
 		return err
 	}
 	defer lw.Stop()
-	if err := writeLoop(ctx, l, 1, "/dev/"+md1, inUse); err != nil {
-		return err
-	}
 	time.Sleep(time.Second)
 	cut := time.Now()
 	if _, err := step(ctx, l, 1, quick, "cut node1's network (ip link set down on every link)",

@@ -3,8 +3,10 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"mdcluster.dev/internal/vmlab"
+	"mdcluster.dev/mdcluster/api"
 )
 
 // NewDiskConfirm runs md-cluster RAID1 on two guests with agents in clustered mode that also
@@ -15,7 +17,7 @@ func NewDiskConfirm(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
 	const uuid = "4e657744:69736b43:6f6e6669:726d0001" // given to mdadm: the agents know it first
 	arrays := fmt.Sprintf("  - {uuid: %s, name: shared, mode: clustered, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
 	for n := 1; n <= 2; n++ {
-		cfg := AgentConfig(n, etcdPort, "10s", "2s", arrays) + "dlm_control: {mode: mdclusterd}\n"
+		cfg := vmlab.AgentConfig(n, etcdPort, "10s", "2s", arrays) + "dlm_control: {mode: mdclusterd}\n"
 		if err := startControlPlaneConfig(ctx, l, n, cfg); err != nil {
 			return err
 		}
@@ -43,13 +45,26 @@ func NewDiskConfirm(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
 		shimEnv+"mdadm --manage /dev/md0 --add /dev/vdc 2>&1"); err != nil {
 		return err
 	}
-	wctx, cancel := context.WithTimeout(ctx, quick)
-	defer cancel()
-	ln, err := l.Node(2).WaitConsole(wctx, "confirmed new disk")
-	if err != nil {
-		return err
+	// node2's agent confirmed it: the event log says so (device and slot as md asked).
+	var confirmed api.Event
+	for i := 0; ; i++ {
+		evs, err := mdEvents(ctx, l, 1)
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if confirmed, ok = findEvent(evs, api.EventNewDiskConfirm, "node2"); ok {
+			break
+		}
+		if i == 30 {
+			return fmt.Errorf("no new-disk confirmation by node2 in the event log")
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
-	l.Logf("node2 agent: %s", ln.Text)
+	if confirmed.Fields["device"] != "vdc" {
+		return fmt.Errorf("node2 confirmed %q, want vdc: %+v", confirmed.Fields["device"], confirmed)
+	}
+	l.Logf("node2 agent: %s %v", confirmed.Type, confirmed.Fields)
 	for n := 1; n <= 2; n++ {
 		if _, err := step(ctx, l, n, quick, "vdc is a member of md0",
 			"for i in $(seq 1 40); do [ -d /sys/block/md0/md/dev-vdc ] && exit 0; sleep 0.25; done; ls /sys/block/md0/md; exit 1"); err != nil {

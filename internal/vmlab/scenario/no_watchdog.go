@@ -25,7 +25,7 @@ sleep 0.5`); err != nil {
 		return err
 	}
 	arrays := fmt.Sprintf("  - {uuid: %s, name: data, mode: exclusive, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
-	if err := startAgent(ctx, l, 1, AgentConfig(1, etcdPort, "10s", "4s", arrays)); err != nil {
+	if err := startAgent(ctx, l, 1, vmlab.AgentConfig(1, etcdPort, "10s", "4s", arrays)); err != nil {
 		return err
 	}
 	var problem string
@@ -51,7 +51,7 @@ sleep 0.5`); err != nil {
 		return fmt.Errorf("mdcadm --assemble without self-fencing: %q (%v)", r.Stdout, err)
 	}
 	l.Logf("mdcadm: %s", strings.TrimSpace(r.Stdout))
-	cfg := strings.Replace(AgentConfig(1, etcdPort, "10s", "4s", arrays), "watchdog: /dev/watchdog", `watchdog: ""`, 1)
+	cfg := strings.Replace(vmlab.AgentConfig(1, etcdPort, "10s", "4s", arrays), "watchdog: /dev/watchdog", `watchdog: ""`, 1)
 	r, err = l.Step(ctx, 1, quick, "check-config refuses an exclusive array without a watchdog",
 		"cat > /tmp/nowd.yaml <<'EOF'\n"+cfg+"EOF\nmdclusterd check-config /tmp/nowd.yaml 2>&1")
 	if err == nil || !strings.Contains(r.Stdout, "leases.watchdog") {

@@ -65,7 +65,7 @@ func startSlowAgents(ctx context.Context, l *vmlab.Lab, etcdPort int, uuids []st
 			return err
 		}
 		arrays := fmt.Sprintf("  - {uuid: %s, name: data%d, mode: exclusive, devices: [%s, %s]}\n", uuids[n-1], n, devs[n-1][0], devs[n-1][1])
-		if err := startAgent(ctx, l, n, AgentConfig(n, etcdPort, "10s", "2s", arrays)); err != nil {
+		if err := startAgent(ctx, l, n, vmlab.AgentConfig(n, etcdPort, "10s", "2s", arrays)); err != nil {
 			return err
 		}
 	}

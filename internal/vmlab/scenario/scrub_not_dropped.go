@@ -20,7 +20,7 @@ func ScrubNotDropped(ctx context.Context, l *vmlab.Lab, etcdPort int) (uint64, e
 	if err != nil {
 		return 0, err
 	}
-	if err := startAgent(ctx, l, 1, AgentConfig(1, etcdPort, "10s", "3s", scrubArrays(uuid, 0))); err != nil {
+	if err := startAgent(ctx, l, 1, vmlab.AgentConfig(1, etcdPort, "10s", "3s", scrubArrays(uuid, 0))); err != nil {
 		return 0, err
 	}
 	md, _, err := waitAssembled(ctx, l, 1, uuid, time.Minute)

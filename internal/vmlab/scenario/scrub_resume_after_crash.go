@@ -29,7 +29,7 @@ func ScrubResumeAfterCrash(ctx context.Context, l *vmlab.Lab, etcdPort int) (Scr
 	if err != nil {
 		return r, err
 	}
-	cfg := func(n int) string { return AgentConfig(n, etcdPort, "8s", "3s", scrubArrays(uuid, 2000)) }
+	cfg := func(n int) string { return vmlab.AgentConfig(n, etcdPort, "8s", "3s", scrubArrays(uuid, 2000)) }
 	if err := startAgent(ctx, l, 1, cfg(1)); err != nil {
 		return r, err
 	}

@@ -15,22 +15,6 @@ import (
 // etcd on the host's loopback) and three shared disks.
 var AgentOptions = vmlab.Options{Nodes: 2, Disks: 3, UserNet: true}
 
-// AgentConfig is the mdclusterd configuration of one lab node using an external etcd on the
-// host, reached at 10.0.2.2:etcdPort through QEMU user networking.
-func AgentConfig(node, etcdPort int, ttl, margin string, arrays string) string {
-	return fmt.Sprintf(`node: {name: node%[1]d, id: %[1]d, address: 192.168.100.%[1]d}
-cluster: {name: mdlab}
-lock_engine:
-  type: etcd-external
-  endpoints: ["http://10.0.2.2:%[2]d"]
-  insecure: true
-leases: {ttl: %[3]s, watchdog: /dev/watchdog, watchdog_margin: %[4]s}
-resync: {max_concurrent: 1}
-listen: {api_socket: /run/mdcluster/mdclusterd.sock, metrics: ""}
-arrays:
-%[5]s`, node, etcdPort, ttl, margin, arrays)
-}
-
 // startAgent writes the node's configuration and starts mdclusterd in the background; its log
 // goes to /tmp/mdclusterd.log in the guest.
 func startAgent(ctx context.Context, l *vmlab.Lab, node int, cfg string) error {
@@ -104,14 +88,14 @@ func exclusivePair(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl, margin 
 		return "", "", err
 	}
 	arrays := fmt.Sprintf("  - {uuid: %s, name: data, mode: exclusive, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n", uuid)
-	if err := startAgent(ctx, l, 1, AgentConfig(1, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
+	if err := startAgent(ctx, l, 1, vmlab.AgentConfig(1, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
 		return "", "", err
 	}
 	mdName, _, err := waitAssembled(ctx, l, 1, uuid, 60*time.Second)
 	if err != nil {
 		return "", "", err
 	}
-	if err := startAgent(ctx, l, 2, AgentConfig(2, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
+	if err := startAgent(ctx, l, 2, vmlab.AgentConfig(2, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
 		return "", "", err
 	}
 	if err := waitActiveOn(ctx, l, 2, "node1"); err != nil {

@@ -23,7 +23,7 @@ const shimEnv = "LD_LIBRARY_PATH=/usr/lib/mdcluster/cmapshim "
 // ControldConfig is AgentConfig with the agent running the kernel DLM's control plane; the
 // arrays are left to the scenario (no array is managed by the agent).
 func ControldConfig(node, etcdPort int, ttl, margin time.Duration) string {
-	return AgentConfig(node, etcdPort, ttl.String(), margin.String(), "  []\n") +
+	return vmlab.AgentConfig(node, etcdPort, ttl.String(), margin.String(), "  []\n") +
 		"dlm_control: {mode: mdclusterd}\n"
 }
 
@@ -149,21 +149,27 @@ func checkRecovered(ctx context.Context, l *vmlab.Lab) error {
 	if err := waitClean(ctx, l, 1, "/dev/vda", 1); err != nil {
 		return err
 	}
-	if _, err := step(ctx, l, 1, quick, "start a check of md0", checkScript); err != nil {
+	return checkClean(ctx, l, 1)
+}
+
+// checkClean runs a check of md0 on node (under md-cluster, it takes the resync lock and sends
+// its messages) and wants it to end as a check with no mismatch.
+func checkClean(ctx context.Context, l *vmlab.Lab, node int) error {
+	if _, err := step(ctx, l, node, quick, "start a check of md0", checkScript); err != nil {
 		return err
 	}
-	if _, err := waitSync(ctx, l, 1, "md0"); err != nil {
+	if _, err := waitSync(ctx, l, node, "md0"); err != nil {
 		return err
 	}
-	got, err := sysfs(ctx, l, 1, "md0", "mismatch_cnt")
-	if err != nil {
-		return err
-	}
-	last, err := sysfs(ctx, l, 1, "md0", "last_sync_action")
+	last, err := sysfs(ctx, l, node, "md0", "last_sync_action")
 	if err != nil {
 		return err
 	}
 	if err := expect("last_sync_action after the check", last, "check"); err != nil {
+		return err
+	}
+	got, err := sysfs(ctx, l, node, "md0", "mismatch_cnt")
+	if err != nil {
 		return err
 	}
 	return expect("mismatch_cnt after the check", got, "0")

@@ -97,3 +97,25 @@ func sessionLease(ctx context.Context, l *vmlab.Lab, node int) (int64, error) {
 	}
 	return rec.Session, nil
 }
+
+// watchedWriter is the opening of the fencing scenarios: node1 holds the exclusive RAID5 of
+// exclusivePair and writes to it (held open with hold), and the host watches node1's session
+// lease in etcd, the reference for "reset at least the margin before its lease can expire".
+// The caller stops the watch.
+func watchedWriter(ctx context.Context, l *vmlab.Lab, etcdPort int, ttl, margin time.Duration, hold bool) (uuid, md1 string, lw *leaseWatch, err error) {
+	if uuid, md1, err = exclusivePair(ctx, l, etcdPort, ttl, margin); err != nil {
+		return "", "", nil, err
+	}
+	lease, err := sessionLease(ctx, l, 1)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if lw, err = watchLease(ctx, etcdPort, lease); err != nil {
+		return "", "", nil, err
+	}
+	if err := writeLoop(ctx, l, 1, "/dev/"+md1, hold); err != nil {
+		lw.Stop()
+		return "", "", nil, err
+	}
+	return uuid, md1, lw, nil
+}

@@ -12,12 +12,8 @@ import (
 	"mdcluster.dev/internal/vmlab"
 )
 
-// Step timeouts. TCG is slow and the host may be shared, so they are generous; a step that
-// hangs still ends.
-const (
-	quick = 30 * time.Second
-	slow  = 3 * time.Minute
-)
+// Step timeouts (vmlab's).
+const quick, slow = vmlab.StepQuick, vmlab.StepSlow
 
 // step runs a step that must succeed and returns its trimmed stdout.
 func step(ctx context.Context, l *vmlab.Lab, node int, timeout time.Duration, what, script string) (string, error) {

@@ -122,13 +122,13 @@ func TestWatchdogFires(t *testing.T) {
 // hostEtcd runs an etcd member on the host's loopback for the guests (reached at 10.0.2.2).
 func hostEtcd(t *testing.T) int {
 	t.Helper()
-	return restartableHostEtcd(t).port
+	return restartableHostEtcd(t).Port()
 }
 
 // restartableHostEtcd is hostEtcd that the test can stop and start again.
-func restartableHostEtcd(t *testing.T) *RestartableEtcd {
+func restartableHostEtcd(t *testing.T) *vmlab.HostEtcd {
 	t.Helper()
-	e, err := NewRestartableEtcd(t.TempDir())
+	e, err := vmlab.StartHostEtcd(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
