@@ -20,10 +20,10 @@ SEED         ?= 0
 ROUNDS       ?=
 DURATION     ?=
 FAULTS_OUT   ?=
-FAULTS_CI_DURATION ?= 7m30s
+FAULTS_CI_DURATION ?= 4m
 export MDCLUSTER_LAB ?= $(CURDIR)/.lab
 
-.PHONY: all help build cmapshim guest-tests lab test test-unit test-vm demo lint bench bench-vm fuzz clean faults faults-ci
+.PHONY: all help build cmapshim guest-tests lab test test-unit model test-vm demo lint bench bench-vm fuzz clean faults faults-ci
 
 all: build
 
@@ -32,6 +32,7 @@ help:
 	@echo "lab        prepare the VM lab: host packages, Debian kernel, initramfs (in $(MDCLUSTER_LAB))"
 	@echo "test       unit tests, then the VM suite on the real kernel"
 	@echo "test-unit  go test ./... (no VMs)"
+	@echo "model      check the protocol models with spin (scripts/model)"
 	@echo "test-vm    the VM suite (VM_COUNT=5 repeats it, VM_RUN=regexp selects scenarios, VM_SKIP=regexp leaves some out)"
 	@echo "demo       boot the 2-VM cluster and narrate the clustered RAID1 scenario"
 	@echo "lint       gofmt check, go vet, staticcheck"
@@ -69,12 +70,18 @@ lab: build guest-tests
 	scripts/vm/build-initramfs.sh
 
 # The lab first: it also installs the host tools some unit tests run (promtool, ocf-tester).
-test: lab lab-ha lab-debian test-unit test-ocf test-packaging
+test: lab lab-ha lab-debian test-unit model test-ocf test-packaging
 	$(MAKE) --no-print-directory test-vm VM_SKIP='$(CI_VM_SKIP)'
 	$(MAKE) --no-print-directory faults-ci
 
+# The models run in their own target (make test runs both): MDCLUSTER_MODEL=0 skips them here.
 test-unit:
-	$(GO) test -count=1 ./...
+	MDCLUSTER_MODEL=0 $(GO) test -count=1 ./...
+
+# The Promela models (scripts/model/README.md): spin must verify them, refute every mutant and
+# replay each trail; the parameters must match the Go constants. Fails when spin is missing.
+model:
+	MDCLUSTER_MODEL=1 $(GO) test -count=1 -timeout 20m -v ./scripts/model/...
 
 test-vm: lab lab-ha lab-debian
 	$(GO) test -tags vm -p 1 -count=$(VM_COUNT) -timeout 150m -v -run '$(VM_RUN)' -skip '$(VM_SKIP)' ./internal/vmlab/scenario/ ./scripts/vm/capture-md/

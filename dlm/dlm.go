@@ -76,10 +76,18 @@ type SessionOptions struct {
 	TTL time.Duration
 }
 
-// DefaultTTL is the session TTL when WithTTL is not given. It exceeds the
-// etcd leader failover path (5 s + 2 × election timeout) measured in the VM
-// lab, so a leader crash does not expire every survivor's session.
-const DefaultTTL = 15 * time.Second
+// DefaultTTL is the session TTL when WithTTL is not given. A watchdog-fenced
+// node stops at its fence point, well before its session expires: with the
+// default margin (5 s) and watchdog timeout (2 s) a 30 s TTL leaves 11.5 s of
+// lock-service silence before that point, more than an etcd leader change
+// (LeaderFailover); 15 s left 0.25 s, and a leader change reset every node.
+const DefaultTTL = 30 * time.Second
+
+// LeaderFailover is how long an etcd leader crash stalls the survivors' lease
+// renewals, measured in the VM lab: a renewal stuck towards the dead leader
+// blocks the keep-alive stream until the request times out (5 s) and a new
+// leader is elected (2 × the 1 s election timeout).
+const LeaderFailover = 7 * time.Second
 
 // SessionOption configures a Session.
 type SessionOption func(*SessionOptions)

@@ -40,63 +40,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Commands: []*cli.Command{
-			{
-				Name:  "run",
-				Usage: "run the agent",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: "/etc/mdcluster/mdclusterd.yaml", Usage: "configuration file"},
-					&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
-				},
-				Action: func(c *cli.Context) error { return runAgent(c, stderr) },
-			},
-			{
-				Name:      "check-config",
-				Usage:     "validate a configuration file and exit",
-				ArgsUsage: "FILE",
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return cli.Exit("mdclusterd check-config: want exactly one FILE", 2)
-					}
-					cfg, err := config.Load(c.Args().First())
-					if err != nil {
-						return cli.Exit("mdclusterd: "+err.Error(), 1)
-					}
-					fmt.Fprintf(c.App.Writer, "%s: OK (node %s, cluster %s, %d array(s), lock engine %s)\n",
-						c.Args().First(), cfg.Node.Name, cfg.Cluster.Name, len(cfg.Arrays), cfg.LockEngine.Type)
-					return nil
-				},
-			},
-			{
-				Name:  "status",
-				Usage: "print the local agent's view of the cluster as JSON",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "socket", Value: "/run/mdcluster/mdclusterd.sock", Usage: "the agent's API socket"},
-				},
-				Action: func(c *cli.Context) error {
-					ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
-					defer cancel()
-					st, err := api.NewClient(c.String("socket")).Status(ctx)
-					if err != nil {
-						return cli.Exit("mdclusterd status: "+err.Error(), 1)
-					}
-					enc := json.NewEncoder(c.App.Writer)
-					enc.SetIndent("", "  ")
-					return enc.Encode(st)
-				},
-			},
+			runCommand(stderr),
+			checkConfigCommand(),
+			statusCommand(),
 			eventsCommand(),
 			exporterCommand(),
 			tlsCommand(),
 			udevCommand(),
 			doctorCommand(),
-			{
-				Name:  "version",
-				Usage: "print the version and exit",
-				Action: func(c *cli.Context) error {
-					fmt.Fprintln(c.App.Writer, buildinfo.String("mdclusterd"))
-					return nil
-				},
-			},
+			versionCommand(),
 		},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return cli.Exit("mdclusterd: "+err.Error(), 2)
@@ -122,6 +74,78 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+// runCommand is `mdclusterd run`: the agent.
+func runCommand(stderr io.Writer) *cli.Command {
+	return &cli.Command{
+		Name:  "run",
+		Usage: "run the agent",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: "/etc/mdcluster/mdclusterd.yaml", Usage: "configuration file"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		},
+		Action: func(c *cli.Context) error { return runAgent(c, stderr) },
+	}
+}
+
+// checkConfigCommand is `mdclusterd check-config FILE`.
+func checkConfigCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "check-config",
+		Usage:     "validate a configuration file and exit",
+		ArgsUsage: "FILE",
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return cli.Exit("mdclusterd check-config: want exactly one FILE", 2)
+			}
+			cfg, err := config.Load(c.Args().First())
+			if err != nil {
+				return cli.Exit("mdclusterd: "+err.Error(), 1)
+			}
+			fmt.Fprintf(c.App.Writer, "%s: OK (node %s, cluster %s, %d array(s), lock engine %s)\n",
+				c.Args().First(), cfg.Node.Name, cfg.Cluster.Name, len(cfg.Arrays), cfg.LockEngine.Type)
+			fmt.Fprintf(c.App.Writer, "%s\n", cfg.Timing())
+			if w := cfg.TimingWarning(); w != "" {
+				fmt.Fprintf(c.App.ErrWriter, "mdclusterd: warning: %s\n", w)
+			}
+			return nil
+		},
+	}
+}
+
+// statusCommand is `mdclusterd status`: the local agent's status as JSON.
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "print the local agent's view of the cluster as JSON",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "socket", Value: "/run/mdcluster/mdclusterd.sock", Usage: "the agent's API socket"},
+		},
+		Action: func(c *cli.Context) error {
+			ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
+			defer cancel()
+			st, err := api.NewClient(c.String("socket")).Status(ctx)
+			if err != nil {
+				return cli.Exit("mdclusterd status: "+err.Error(), 1)
+			}
+			enc := json.NewEncoder(c.App.Writer)
+			enc.SetIndent("", "  ")
+			return enc.Encode(st)
+		},
+	}
+}
+
+// versionCommand is `mdclusterd version`.
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print the version and exit",
+		Action: func(c *cli.Context) error {
+			fmt.Fprintln(c.App.Writer, buildinfo.String("mdclusterd"))
+			return nil
+		},
+	}
 }
 
 // usageExit2 gives every command the app's usage error handler: urfave/cli applies the app's
@@ -171,7 +195,7 @@ func runAgent(c *cli.Context, stderr io.Writer) error {
 
 // systemdWatchdog pets systemd's service watchdog (WatchdogSec=) at half its interval, but only
 // while the agent makes progress: a hung loop or pass gets the agent restarted.
-func systemdWatchdog(ctx context.Context, ag *agent.Agent, log *slog.Logger) {
+func systemdWatchdog(ctx context.Context, ag interface{ Alive() error }, log *slog.Logger) {
 	interval, err := daemon.SdWatchdogEnabled(false)
 	if err != nil || interval == 0 {
 		return

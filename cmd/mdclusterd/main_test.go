@@ -59,6 +59,18 @@ func TestCheckConfig(t *testing.T) {
 	example := exampleWithTLS(t)
 	if code, out, e := runCLI("check-config", example); code != 0 || !strings.Contains(out, ": OK (node node1, cluster mdlab, 1 array(s), lock engine etcd-cluster)") {
 		t.Fatalf("example config with its certificates: exit %d: %s%s", code, out, e)
+	} else if !strings.Contains(out, "leases: the node resets itself (watchdog timeout 2s) after 11.5s without the lock service (worst case); peers take its leases 30s after its last renewal") || e != "" {
+		t.Fatalf("example config: the leases' timing: %s%s", out, e)
+	}
+	// A TTL whose silence budget an etcd leader change outlasts: accepted, with a warning.
+	short := strings.Replace(readText(t, example), "ttl: 30s", "ttl: 15s", 1)
+	p := filepath.Join(t.TempDir(), "short.yaml")
+	if err := os.WriteFile(p, []byte(short), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, e := runCLI("check-config", p); code != 0 || !strings.Contains(out, "after 250ms without the lock service") ||
+		!strings.Contains(e, "mdclusterd: warning: leases.ttl 15s: the node resets itself after 250ms without the lock service, less than an etcd leader change (up to 7s): a leader crash would reset every node (want leases.ttl 24s or more") {
+		t.Fatalf("ttl 15s: exit %d: %s%s", code, out, e)
 	}
 	// As shipped, the certificates it names do not exist yet.
 	if code, _, e := runCLI("check-config", "../../scripts/mdclusterd.example.yaml"); code != 1 ||
@@ -203,4 +215,13 @@ listen: {api_socket: %s, metrics: %q}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("agent exit after SIGTERM: %v\n%s", err, stderr.String())
 	}
+}
+
+func readText(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -123,7 +123,12 @@ func testStore(t *testing.T, h Harness) {
 	if kvs, _, err := b.Get(ctx, p+"none/", 0); err != nil || len(kvs) != 0 {
 		t.Fatalf("Get of an empty prefix = %+v, %v", kvs, err)
 	}
+	testStoreWatch(t, ctx, a, b, p, r1, want[1], idA)
+}
 
+// testStoreWatch: a watch from revision r1 sees every change after it in order (n2 is the
+// first: b's put of n/2), ends with its context, and a watch from now sees only what follows.
+func testStoreWatch(t *testing.T, ctx context.Context, a, b dlm.Store, p string, r1 int64, n2 dlm.KeyValue, idA dlm.SessionID) {
 	wctx, cancel := context.WithCancel(ctx)
 	wch := b.Watch(wctx, p+"n/", r1)
 	r3, err := a.Put(ctx, p+"n/1", []byte("10.0.0.9"))
@@ -138,7 +143,7 @@ func testStore(t *testing.T, h Harness) {
 		t.Fatalf("deleting a missing key: %v", err)
 	}
 	wantEvs := []dlm.WatchEvent{
-		{KV: want[1]},
+		{KV: n2},
 		{KV: dlm.KeyValue{Key: p + "n/1", Value: []byte("10.0.0.9"), ModRevision: r3, Session: idA}},
 		{Deleted: true, KV: dlm.KeyValue{Key: p + "n/1", ModRevision: r4}},
 	}

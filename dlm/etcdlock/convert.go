@@ -74,8 +74,13 @@ func (l *Lock) upConvert(ctx context.Context, mode dlm.Mode, o dlm.LockOptions) 
 	if werr == nil {
 		return nil
 	}
-	// Leave the convert queue; if the conversion was granted meanwhile,
-	// report the grant instead of the error.
+	return l.leaveConvertQueue(ctx, cRev, oldTok, werr)
+}
+
+// leaveConvertQueue takes the conversion queued at revision cRev back after its wait ended
+// with werr; if the conversion was granted meanwhile (past token oldTok), it reports the grant
+// instead of the error.
+func (l *Lock) leaveConvertQueue(ctx context.Context, cRev int64, oldTok dlm.Token, werr error) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.s.ttl)
 	defer cancel()
 	cresp, err := l.s.cli.Txn(clientv3.WithRequireLeader(cctx)).

@@ -211,19 +211,7 @@ func (l *Lock) Convert(ctx context.Context, mode dlm.Mode, opts ...dlm.LockOptio
 		return nil
 	}
 	if dlm.Covers(cur, mode) {
-		// Down: granted at once, with the value block written from PW or EX.
-		if o.LVB != nil && cur.WritesLVB() {
-			r.lvb = slices.Clone(o.LVB)
-		}
-		svc.rev++
-		q.mode, q.token, q.basted = mode, dlm.Token(svc.rev), false
-		if o.LVB != nil && cur.WritesLVB() {
-			q.lvb = slices.Clone(o.LVB)
-		} else {
-			q.lvb = cloneLVB(lvb)
-		}
-		l.granted()
-		ns := svc.settle(r)
+		ns := l.convertDown(q, r, cur, mode, o.LVB, lvb)
 		svc.mu.Unlock()
 		deliver(ns)
 		return nil
@@ -238,7 +226,33 @@ func (l *Lock) Convert(ctx context.Context, mode dlm.Mode, opts ...dlm.LockOptio
 	ns := svc.settle(r)
 	svc.mu.Unlock()
 	deliver(ns)
-	err = l.wait(ctx, "convert", func() (bool, error) {
+	return l.waitConverted(ctx, q, r, cur, mode, tok)
+}
+
+// convertDown grants a conversion to a mode cur covers at once, with the value block written
+// from PW or EX. It runs with the service's mutex held and returns the notices to deliver.
+func (l *Lock) convertDown(q *request, r *resource, cur, mode dlm.Mode, newLVB, lvb []byte) []notice {
+	svc := l.svc
+	if newLVB != nil && cur.WritesLVB() {
+		r.lvb = slices.Clone(newLVB)
+	}
+	svc.rev++
+	q.mode, q.token, q.basted = mode, dlm.Token(svc.rev), false
+	if newLVB != nil && cur.WritesLVB() {
+		q.lvb = slices.Clone(newLVB)
+	} else {
+		q.lvb = cloneLVB(lvb)
+	}
+	l.granted()
+	return svc.settle(r)
+}
+
+// waitConverted waits for a queued up-conversion (from token tok) to be granted, or for ctx,
+// the session or a deadlock to end it; then it leaves the convert queue, unless the conversion
+// was granted meanwhile, which is reported instead of the error.
+func (l *Lock) waitConverted(ctx context.Context, q *request, r *resource, cur, mode dlm.Mode, tok dlm.Token) error {
+	svc := l.svc
+	err := l.wait(ctx, "convert", func() (bool, error) {
 		switch {
 		case q.granted && !q.conv && q.token > tok:
 			return true, nil
@@ -251,10 +265,9 @@ func (l *Lock) Convert(ctx context.Context, mode dlm.Mode, opts ...dlm.LockOptio
 	if err == nil {
 		return nil
 	}
-	// Leave the convert queue; a conversion granted meanwhile is reported instead of the error.
 	svc.mu.Lock()
+	var ns []notice
 	defer func() { svc.mu.Unlock(); deliver(ns) }()
-	ns = nil
 	if !q.gone && q.granted && !q.conv && q.token > tok {
 		l.granted()
 		return nil

@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"mdcluster.dev/internal/vmlab"
 )
 
-// Step timeouts: TCG is slow and the host is shared, so they are generous; a step that hangs
-// still ends.
-const (
-	quick = 30 * time.Second
-	slow  = 3 * time.Minute
-)
+// Step timeouts (vmlab's).
+const quick, slow = vmlab.StepQuick, vmlab.StepSlow
 
 // nodes is the lab's size.
 const nodes = 3
@@ -41,23 +39,12 @@ const regionBlocks = 512
 
 func regionOffset(node int) int64 { return 16<<20 + int64(node-1)*(8<<20) }
 
-// agentConfig is node's mdclusterd configuration.
+// agentConfig is node's mdclusterd configuration: the lab's (vmlab.AgentConfig) with both
+// arrays, the agents running the kernel DLM.
 func (c *campaign) agentConfig(node int) string {
-	return fmt.Sprintf(`node: {name: node%[1]d, id: %[1]d, address: 192.168.100.%[1]d}
-cluster: {name: mdlab}
-lock_engine:
-  type: etcd-external
-  endpoints: ["http://10.0.2.2:%[2]d"]
-  insecure: true
-leases: {ttl: %[3]s, watchdog: /dev/watchdog, watchdog_margin: %[4]s}
-resync: {max_concurrent: 1}
-listen: {api_socket: /run/mdcluster/mdclusterd.sock, metrics: ""}
-dlm_control: {mode: mdclusterd}
-arrays:
-  - {uuid: %[5]s, name: %[6]s, mode: exclusive, devices: [%[7]s]}
-  - {uuid: %[8]s, name: %[9]s, mode: clustered, devices: [%[10]s]}
-`, node, c.etcd.port, c.o.TTL, c.o.Margin, r5.UUID, r5.Name, strings.Join(r5.Devices, ", "),
-		r10.UUID, r10.Name, strings.Join(r10.Devices, ", "))
+	arrays := fmt.Sprintf("  - {uuid: %s, name: %s, mode: exclusive, devices: [%s]}\n  - {uuid: %s, name: %s, mode: clustered, devices: [%s]}\n",
+		r5.UUID, r5.Name, strings.Join(r5.Devices, ", "), r10.UUID, r10.Name, strings.Join(r10.Devices, ", "))
+	return vmlab.AgentConfig(node, c.etcd.port, c.o.TTL.String(), c.o.Margin.String(), arrays) + "dlm_control: {mode: mdclusterd}\n"
 }
 
 // step runs a guest step that must succeed and returns its trimmed stdout.

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"mdcluster.dev/dlm"
 	"mdcluster.dev/internal/faults/check"
 	"mdcluster.dev/internal/faults/wire"
 	"mdcluster.dev/mdcluster/fence"
@@ -109,9 +108,9 @@ func (c *campaign) recoveryBounds(f Fault, in injected, s settled, res *RoundRes
 }
 
 // tolerance is how long the agents' sessions bear the lock service's silence before the fence
-// point: TTL − one renewal period − margin − FenceTimeouts watchdog timeouts (fence.FencePoint).
+// point (fence.StoreSilence).
 func (o Options) tolerance() time.Duration {
-	return o.TTL - o.TTL/dlm.RenewDivisor - o.Margin - fence.FenceTimeouts*fence.WatchdogTimeout(o.TTL, o.Margin)
+	return fence.StoreSilence(o.TTL, o.Margin, fence.WatchdogTimeout(o.TTL, o.Margin))
 }
 
 // unexpectedResets records nodes reset that the fault did not call for: no invariant is broken

@@ -41,8 +41,10 @@ type Agent struct {
 	mdadm Mdadm
 	// openEngine opens the lock engine (tests give an in-memory one).
 	openEngine func(context.Context) (dlm.Engine, func(), error)
-	// openWatchdog opens the self-fencing device; nil means none is needed.
-	openWatchdog func(armed bool) (Watchdog, string)
+	// openWatchdog opens the self-fencing device; nil means none is needed. prev is the timeout
+	// of a previous process's recorded session (0: none), keepArmed whether a previous process
+	// may have left it armed over something that still runs (see openWatchdog in fencing.go).
+	openWatchdog func(prev time.Duration, keepArmed bool) (Watchdog, string)
 	// reset forces an immediate reset (sysrq b); hold is where Run stays once the node is
 	// being reset: returning would close the watchdog, and the kernel pings it on close.
 	reset func() error
@@ -86,9 +88,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	a.openEngine = func(ctx context.Context) (dlm.Engine, func(), error) { return openLockService(ctx, cfg, log) }
 	a.init()
 	if needsFencing(cfg) {
-		a.openWatchdog = func(armed bool) (Watchdog, string) {
+		a.openWatchdog = func(prev time.Duration, keepArmed bool) (Watchdog, string) {
 			ttl := cfg.Leases.TTL.Duration
-			w, why := openWatchdog(cfg.Leases.Watchdog, ttl, cfg.Leases.WatchdogMargin.Duration, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor, armed)
+			w, why := openWatchdog(cfg.Leases.Watchdog, ttl, cfg.Leases.WatchdogMargin.Duration, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor, prev, keepArmed)
 			if w == nil {
 				return nil, why
 			}
@@ -96,20 +98,6 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		}
 	}
 	return a, nil
-}
-
-// needsFencing reports whether this node can run something that must stop before its lease
-// expires: an exclusive array, or md-cluster arrays whose DLM this agent runs.
-func needsFencing(cfg *config.Config) bool {
-	if cfg.DLMControl.Mode == config.ControlMdclusterd && cfg.Leases.Watchdog != "" {
-		return true
-	}
-	for _, a := range cfg.Arrays {
-		if a.Mode == config.ModeExclusive {
-			return true
-		}
-	}
-	return false
 }
 
 // errFenced is returned by Run when the node is being reset (tests only: in production Run
@@ -215,9 +203,10 @@ func (a *Agent) init() {
 }
 
 // startGuard opens the watchdog (when something here needs fencing) and starts petting it. A
-// restarted agent past its predecessor's fence point must not open it at all (closing it again
-// would make the kernel ping it once more, and every restart would buy another timeout): it
-// stops what that session ran instead, and resets the node if anything may still write.
+// restarted agent past its predecessor's fence point must not open it while that session's
+// arrays may run (closing it again would make the kernel ping it once more, and every restart
+// would buy another timeout): it stops what that session ran instead, resets the node if
+// anything may still write, and opens the watchdog afresh only once nothing does.
 func (a *Agent) startGuard() error {
 	g := &guard{margin: a.cfg.Leases.WatchdogMargin.Duration, sessions: a.sm, onLost: a.sessionLost,
 		reset: a.reset, log: a.log.With("component", "fence"),
@@ -225,33 +214,38 @@ func (a *Agent) startGuard() error {
 	a.g = g
 	a.sm.previousGone = g.previousGone
 	rec, hasRecord := a.sm.readRecord()
+	var prev time.Duration // the recorded session's watchdog timeout, while that session counts
 	if hasRecord {
 		if rec.Timeout > 0 && !fence.PetAllowed(time.Now(), monoToTime(rec.DeadlineMono), g.margin, rec.Timeout) {
-			a.log.Error("starting past the previous process's fence point: not opening the watchdog")
+			a.log.Error("starting past the previous process's fence point: stopping what its session ran before the watchdog opens")
 			if !g.previousGone() {
 				a.hold()
 				return errFenced
 			}
 			a.sm.forget()
-			hasRecord = false
 		} else {
 			// Until the session is resumed, the guard pets only against its recorded deadline.
 			d := monoToTime(rec.DeadlineMono)
 			a.sm.recordedTimeout.Store(int64(rec.Timeout))
 			a.sm.recorded.Store(&d)
+			prev = rec.Timeout
 		}
 	}
 	// A previous process may have left the watchdog armed over something that still runs: its
 	// recorded session, or (a start that failed before its session) an exclusive array or a DLM
 	// lockspace. Neither a failed set-up nor a failed start may then disarm it.
 	a.keepArmed = hasRecord || a.mayWriteAtStart()
+	if warn := a.cfg.TimingWarning(); warn != "" {
+		a.log.Warn(warn)
+	}
 	if a.openWatchdog != nil {
-		w, why := a.openWatchdog(a.keepArmed)
+		w, why := a.openWatchdog(prev, a.keepArmed)
 		if w != nil {
 			g.w = w
-			a.sm.timeout = w.Timeout()
+			a.sm.timeout.Store(int64(w.Timeout()))
 			a.log.Info("self-fencing armed", "watchdog", a.cfg.Leases.Watchdog, "timeout", w.Timeout(),
-				"ttl", a.cfg.Leases.TTL.Duration, "margin", g.margin)
+				"ttl", a.cfg.Leases.TTL.Duration, "margin", g.margin,
+				"silence_tolerated", fence.StoreSilence(a.cfg.Leases.TTL.Duration, g.margin, w.Timeout()))
 		} else {
 			a.fencing = why
 			a.log.Error("self-fencing unavailable: exclusive arrays will not run here", "why", why)

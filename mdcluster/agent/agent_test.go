@@ -16,6 +16,7 @@ import (
 	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/config"
 	"mdcluster.dev/mdcluster/controld"
+	"mdcluster.dev/mdcluster/fence"
 	"mdcluster.dev/mdcluster/md"
 )
 
@@ -55,7 +56,7 @@ func (c *cluster) agent(name string, id int, md *testMD, run string, arrays ...c
 	}
 	eng := c.svc.Engine()
 	ta.openEngine = func(context.Context) (dlm.Engine, func(), error) { return eng, func() {}, nil }
-	ta.openWatchdog = func(bool) (Watchdog, string) { return ta.wd, "" }
+	ta.openWatchdog = func(time.Duration, bool) (Watchdog, string) { return ta.wd, "" }
 	ta.reset = func() error { ta.resets.Add(1); return nil }
 	ta.init()
 	return ta
@@ -460,7 +461,7 @@ func TestStartPastFencePoint(t *testing.T) {
 		a.md.load(t, "raid5-nobitmap")
 		a.md.busy["md1"] = busy
 		opened := false
-		a.openWatchdog = func(bool) (Watchdog, string) { opened = true; return a.wd, "" }
+		a.openWatchdog = func(time.Duration, bool) (Watchdog, string) { opened = true; return a.wd, "" }
 		writeRecord(t, a, 0x77, time.Now().Add(2*time.Second), 2*time.Second) // F is 6 s ago
 		if busy {
 			ctx, cancel := context.WithCancel(t.Context())
@@ -509,21 +510,62 @@ func TestStartPreviousSessionGone(t *testing.T) {
 // A restarted agent knows its predecessor's recorded deadline before it opens the watchdog:
 // until the lock engine is up it pets only against that deadline, never without one (the model
 // found a restarted agent that petted freely while the engine came up, past the old session's
-// expiry). It asks for the watchdog to stay armed if the set-up fails.
+// expiry). It hands the recorded timeout to the opening (kept armed, never lengthened); a
+// predecessor that ran without a watchdog (timeout 0) hands none, so a failed set-up does not
+// leave an unpetted watchdog counting down (review of c948591).
 func TestStartRecordBeforeWatchdog(t *testing.T) {
+	for _, recTimeout := range []time.Duration{2 * time.Second, 0} {
+		c := newCluster(t)
+		a := c.agent("node1", 1, nil, t.TempDir(), raid5)
+		a.md.load(t, "raid5-nobitmap")
+		d := time.Now().Add(time.Hour)
+		writeRecord(t, a, 0x77, d, recTimeout)
+		var recordedAtOpen *time.Time
+		prev := time.Duration(-1)
+		a.openWatchdog = func(p time.Duration, _ bool) (Watchdog, string) {
+			recordedAtOpen, prev = a.sm.recorded.Load(), p
+			return a.wd, ""
+		}
+		a.start()
+		if recordedAtOpen == nil || recordedAtOpen.Sub(d).Abs() > time.Millisecond || prev != recTimeout {
+			t.Fatalf("record with timeout %s, at the watchdog's opening: recorded deadline %v (want %v), prev %s", recTimeout, recordedAtOpen, d, prev)
+		}
+	}
+}
+
+// While mdadm runs (here it hangs), the status answers and a caller that goes away does not
+// interrupt the assembly: no handler waits on a mutex held across mdadm, and the request's
+// context bounds only the caller's wait (review item 12).
+func TestAPIWhileMdadmHangs(t *testing.T) {
 	c := newCluster(t)
 	a := c.agent("node1", 1, nil, t.TempDir(), raid5)
-	a.md.load(t, "raid5-nobitmap")
-	d := time.Now().Add(time.Hour)
-	writeRecord(t, a, 0x77, d, 2*time.Second)
-	var recordedAtOpen *time.Time
-	armed := false
-	a.openWatchdog = func(keepArmed bool) (Watchdog, string) {
-		recordedAtOpen, armed = a.sm.recorded.Load(), keepArmed
-		return a.wd, ""
-	}
+	block := make(chan struct{})
+	a.mdadm.mu.Lock()
+	a.mdadm.block = block
+	a.mdadm.mu.Unlock()
 	a.start()
-	if recordedAtOpen == nil || recordedAtOpen.Sub(d).Abs() > time.Millisecond || !armed {
-		t.Fatalf("at the watchdog's opening: recorded deadline %v (want %v), keep armed %v", recordedAtOpen, d, armed)
+	eventually(t, "mdadm running", func() bool { return len(a.mdadm.log()) == 1 })
+	sctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	st, err := a.Status(sctx)
+	cancel()
+	if err != nil || len(st.Arrays) != 1 {
+		t.Fatalf("status while mdadm runs: %+v %v", st, err)
+	}
+	// The status says how long the lock service may be silent before this node resets itself,
+	// with the timeout the driver accepted.
+	if l := a.cfg.Leases; st.Session.WatchdogTimeout != a.wd.Timeout() || st.Session.WatchdogTimeout == 0 ||
+		st.Session.SilenceTolerated != fence.StoreSilence(l.TTL.Duration, l.WatchdogMargin.Duration, a.wd.Timeout()) {
+		t.Errorf("status session %+v, watchdog timeout %s", st.Session, a.wd.Timeout())
+	}
+	actx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	_, err = a.Acquire(actx, api.AcquireRequest{Array: "data", Kind: api.KindActivation})
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("acquire by a caller that gave up: %v", err)
+	}
+	close(block)
+	eventually(t, "assembled", func() bool { return a.md.present("md1") })
+	if calls := a.mdadm.log(); len(calls) != 1 {
+		t.Fatalf("mdadm ran %d times (%q): the caller's going away interrupted the assembly", len(calls), calls)
 	}
 }

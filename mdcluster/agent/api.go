@@ -10,6 +10,7 @@ import (
 	"mdcluster.dev/dlm"
 	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/config"
+	"mdcluster.dev/mdcluster/fence"
 )
 
 var _ api.Backend = (*Agent)(nil)
@@ -167,7 +168,9 @@ func (a *Agent) Status(ctx context.Context) (api.Status, error) {
 	st := api.Status{Node: a.cfg.Node.Name, NodeID: a.cfg.Node.ID, Cluster: a.cfg.Cluster.Name,
 		Engine: a.cfg.LockEngine.Type, DLMControl: a.cfg.DLMControl.Mode, Observed: time.Now()}
 	s := a.sm.current()
-	st.Session = api.SessionInfo{Valid: s != nil, TTL: a.cfg.Leases.TTL.Duration, Resumed: s != nil && s.resumed}
+	t := time.Duration(a.sm.timeout.Load())
+	st.Session = api.SessionInfo{Valid: s != nil, TTL: a.cfg.Leases.TTL.Duration, Resumed: s != nil && s.resumed,
+		WatchdogTimeout: t, SilenceTolerated: fence.StoreSilence(a.cfg.Leases.TTL.Duration, a.cfg.Leases.WatchdogMargin.Duration, t)}
 	var store dlm.Store
 	if s != nil {
 		if ss, ok := s.Session.(dlm.StoreSession); ok {

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"mdcluster.dev/dlm"
 	"mdcluster.dev/mdcluster/config"
+	"mdcluster.dev/mdcluster/fence"
 	"mdcluster.dev/mdcluster/md"
 )
 
@@ -63,10 +65,10 @@ func TestSysrqReset(t *testing.T) {
 
 // Exclusive arrays need a watchdog that opens: a missing device says why, in one line.
 func TestOpenWatchdogUnavailable(t *testing.T) {
-	if w, why := openWatchdog("", 15*time.Second, 5*time.Second, time.Second, time.Second, false); w != nil || !strings.Contains(why, "leases.watchdog") {
+	if w, why := openWatchdog("", 15*time.Second, 5*time.Second, time.Second, time.Second, 0, false); w != nil || !strings.Contains(why, "leases.watchdog") {
 		t.Fatalf("%v %q", w, why)
 	}
-	if w, why := openWatchdog(filepath.Join(t.TempDir(), "watchdog"), 15*time.Second, 5*time.Second, time.Second, time.Second, true); w != nil || why == "" || strings.Contains(why, "\n") {
+	if w, why := openWatchdog(filepath.Join(t.TempDir(), "watchdog"), 15*time.Second, 5*time.Second, time.Second, time.Second, 2*time.Second, false); w != nil || why == "" || strings.Contains(why, "\n") {
 		t.Fatalf("%v %q", w, why)
 	}
 }
@@ -157,4 +159,61 @@ func TestReadUevents(t *testing.T) {
 		t.Fatalf("a request for an md device that is not here was answered: %d", got)
 	}
 	_ = errors.New
+}
+
+// roundingWatchdog is a driver that accepts a timeout other than the one asked for (drivers
+// round to their granularity; some have a fixed one).
+type roundingWatchdog struct {
+	fakeWatchdog
+	timeout  time.Duration
+	released []bool
+}
+
+func (w *roundingWatchdog) Timeout() time.Duration { return w.timeout }
+func (w *roundingWatchdog) Release(keepArmed bool) { w.released = append(w.released, keepArmed) }
+
+// The timeout the driver accepted is what counts: one that does not fit the margin and TTL
+// means no self-fencing (the watchdog is given back, left armed only for a predecessor's
+// session); one that fits is used. With a predecessor's timeout, the driver is never asked for
+// a longer one (setting it restarts the countdown: a longer one would move the reset of the
+// node the recorded session still protects past its fence point).
+func TestOpenWatchdogAcceptedTimeout(t *testing.T) {
+	defer func(o func(string, time.Duration, ...fence.OpenOption) (watchdogDevice, error)) { openDevice = o }(openDevice)
+	const ttl, margin = 15 * time.Second, 5 * time.Second
+	want := fence.WatchdogTimeout(ttl, margin) // 2s
+	for _, tc := range []struct {
+		prev, asked, accepted time.Duration
+		ok                    bool
+	}{
+		{0, want, 2 * time.Second, true},
+		{0, want, time.Second, true},
+		{time.Second, time.Second, time.Second, true}, // never lengthened past the predecessor's
+		{3 * time.Second, want, 2 * time.Second, true},
+		{0, want, 3 * time.Second, false},               // 5s + 3×3s is past TTL − renew − retry
+		{2 * time.Second, want, 5 * time.Second, false}, // not below the margin
+		{2 * time.Second, want, 30 * time.Second, false},
+	} {
+		d := &roundingWatchdog{timeout: tc.accepted}
+		var asked time.Duration
+		openDevice = func(_ string, to time.Duration, _ ...fence.OpenOption) (watchdogDevice, error) {
+			asked = to
+			return d, nil
+		}
+		w, why := openWatchdog("/dev/watchdog", ttl, margin, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor, tc.prev, false)
+		if asked != tc.asked {
+			t.Fatalf("prev %s: asked the driver for %s, want %s", tc.prev, asked, tc.asked)
+		}
+		if tc.ok {
+			if w == nil || why != "" || len(d.released) != 0 {
+				t.Fatalf("accepted %s: watchdog %v, why %q, released %v", tc.accepted, w, why, d.released)
+			}
+			continue
+		}
+		if w != nil || !strings.Contains(why, "accepted a "+tc.accepted.String()+" timeout") || strings.Contains(why, "\n") {
+			t.Fatalf("accepted %s: watchdog %v, why %q", tc.accepted, w, why)
+		}
+		if armed := tc.prev > 0; len(d.released) != 1 || d.released[0] != armed {
+			t.Fatalf("accepted %s: released %v, want once with keep-armed %v", tc.accepted, d.released, armed)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"mdcluster.dev/mdcluster/config"
 	"mdcluster.dev/mdcluster/fence"
 )
 
@@ -194,9 +195,17 @@ func sysrqReset(path string) func() error {
 // openWatchdog opens the configured watchdog with the timeout the margin calls for and checks
 // that the driver accepted a timeout that keeps the fencing arithmetic sound. It returns why
 // self-fencing is unavailable when it is.
-// With armed (a previous process's session may still protect something) a watchdog that cannot
-// be set up is left armed rather than stopped.
-func openWatchdog(dev string, ttl, margin, renew, retry time.Duration, armed bool) (*fence.Watchdog, string) {
+//
+// prev is the timeout a previous process of this boot had the driver accept for a session it
+// recorded (0: none). That process's node may still run under it, so this one never lengthens it
+// (setting a timeout restarts the countdown with the new value: a longer one would move the
+// reset past what the recorded session's fence point allows), and a watchdog that cannot be set
+// up is left armed rather than stopped.
+//
+// keepArmed: a previous process may have left the watchdog armed over something that still
+// runs without a recorded session (a start that failed before its session, with an exclusive
+// array or a DLM lockspace in use): a failed set-up leaves it armed too.
+func openWatchdog(dev string, ttl, margin, renew, retry, prev time.Duration, keepArmed bool) (watchdogDevice, string) {
 	if dev == "" {
 		return nil, "leases.watchdog is not set"
 	}
@@ -204,11 +213,15 @@ func openWatchdog(dev string, ttl, margin, renew, retry time.Duration, armed boo
 	if want < time.Second {
 		return nil, fmt.Sprintf("no watchdog timeout fits leases.watchdog_margin %s and leases.ttl %s", margin, ttl)
 	}
+	armed := prev > 0 || keepArmed
+	if prev > 0 && prev < want {
+		want = prev
+	}
 	var opts []fence.OpenOption
 	if armed {
 		opts = append(opts, fence.KeepArmed())
 	}
-	w, err := fence.OpenWatchdog(dev, want, opts...)
+	w, err := openDevice(dev, want, opts...)
 	if err != nil {
 		why := err.Error()
 		if errors.Is(err, os.ErrExist) || strings.Contains(why, "device or resource busy") {
@@ -224,6 +237,17 @@ func openWatchdog(dev string, ttl, margin, renew, retry time.Duration, armed boo
 	return w, ""
 }
 
+// watchdogDevice is an opened watchdog: fence.Watchdog, or a driver's stand-in in tests.
+type watchdogDevice interface {
+	Watchdog
+	Release(keepArmed bool)
+}
+
+// openDevice opens the watchdog device; tests replace it with a driver that rounds timeouts.
+var openDevice = func(dev string, timeout time.Duration, opts ...fence.OpenOption) (watchdogDevice, error) {
+	return fence.OpenWatchdog(dev, timeout, opts...)
+}
+
 // waitIdle waits until no pass runs mdadm, at most for d.
 func waitIdle(inflight *atomic.Int64, d time.Duration) bool {
 	deadline := time.Now().Add(d)
@@ -237,3 +261,17 @@ func waitIdle(inflight *atomic.Int64, d time.Duration) bool {
 }
 
 var _ = context.Background
+
+// needsFencing reports whether this node can run something that must stop before its lease
+// expires: an exclusive array, or md-cluster arrays whose DLM this agent runs.
+func needsFencing(cfg *config.Config) bool {
+	if cfg.DLMControl.Mode == config.ControlMdclusterd && cfg.Leases.Watchdog != "" {
+		return true
+	}
+	for _, a := range cfg.Arrays {
+		if a.Mode == config.ModeExclusive {
+			return true
+		}
+	}
+	return false
+}

@@ -12,6 +12,7 @@ import (
 
 	"mdcluster.dev/dlm"
 	"mdcluster.dev/dlm/etcdembed"
+	"mdcluster.dev/internal/pki"
 	"mdcluster.dev/mdcluster/api"
 	"mdcluster.dev/mdcluster/config"
 	"mdcluster.dev/mdcluster/md"
@@ -69,7 +70,7 @@ func TestNew(t *testing.T) {
 	if a.paths != DefaultPaths() || a.openWatchdog == nil || a.rec.array(raid5.UUID) == nil || a.Counters().Actions == nil {
 		t.Fatal("New did not wire the agent")
 	}
-	if _, why := a.openWatchdog(false); !strings.Contains(why, "leases.watchdog") {
+	if _, why := a.openWatchdog(0, false); !strings.Contains(why, "leases.watchdog") {
 		t.Fatalf("no watchdog configured: %q", why)
 	}
 }
@@ -228,4 +229,63 @@ func TestConfirmNewDiskAttempts(t *testing.T) {
 		t.Fatal("no md device: no error")
 	}
 	_ = context.Background
+}
+
+// With TLS in the configuration, the agent's own member serves client and peer URLs with mutual
+// TLS and the agent's client presents the node's certificate; a client without one is turned
+// away (review item 10: anyone on the network could delete lock keys).
+func TestOpenLockServiceTLS(t *testing.T) {
+	ca, err := pki.NewCA("mdlab", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := ca.Issue("node1", nil, time.Time{}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "pki")
+	if err := n.Save(dir, ca); err != nil {
+		t.Fatal(err)
+	}
+	files := config.TLS{CA: filepath.Join(dir, pki.CACert), Cert: filepath.Join(dir, pki.NodeCert), Key: filepath.Join(dir, pki.NodeKey)}
+	urls, err := etcdembed.FreeURLs(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range urls {
+		urls[i] = strings.Replace(urls[i], "http://", "https://", 1)
+	}
+	c := &config.Config{Node: config.Node{Name: "node1", ID: 1}, LockEngine: config.LockEngine{Type: config.EngineEmbedded,
+		DataDir: t.TempDir(), ClientURL: urls[0], PeerURL: urls[1], Prefix: "/mdcluster/", TLS: files}}
+	// A client the member turns away retries: the bound makes that a failure, not a hang.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	eng, closeEngine, err := openLockService(ctx, c, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeEngine()
+	s, err := eng.NewSession(ctx, dlm.WithTTL(5*time.Second))
+	if err != nil {
+		t.Fatalf("session over mutual TLS: %v", err)
+	}
+	defer s.Close()
+	ext := &config.Config{Node: c.Node, LockEngine: config.LockEngine{Type: config.EngineExternal, Endpoints: []string{urls[0]}, Prefix: "/mdcluster/", TLS: files}}
+	eng2, close2, err := openLockService(ctx, ext, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer close2()
+	if _, err := eng2.(dlm.Resumer).Resume(ctx, s.(dlm.Identified).ID()); err != nil {
+		t.Fatalf("resume through an external client with the node's certificate: %v", err)
+	}
+	anon, err := etcdembed.NewClient(etcdembed.ClientConfig{Endpoints: []string{urls[0]}, CAFile: files.CA, Logger: discardLog()})
+	if err == nil {
+		defer anon.Close()
+		actx, acancel := context.WithTimeout(ctx, 3*time.Second)
+		defer acancel()
+		if _, err := anon.Get(actx, "/mdcluster/"); err == nil {
+			t.Fatal("a client without a certificate read the lock keys")
+		}
+	}
 }

@@ -19,11 +19,10 @@ func (r *Reconciler) localResync(st *arrayState, obs *md.Array) *api.Resync {
 		return nil
 	}
 	rs := &api.Resync{Array: st.cfg.Name, Node: r.d.Node.Name, Action: string(obs.SyncAction), Leased: st.sync != nil}
-	if st.cfg.Mode == config.ModeExclusive {
-		rs.Waiting = st.sync == nil
-	} else {
-		rs.Waiting = obs.SyncAction == md.SyncFrozen
-	}
+	// Held back means held back by this agent, for want of the lease or a slot: only exclusive
+	// arrays are. An md-cluster array frozen by someone else (mdadm around a --grow) shows as
+	// md shows it, frozen, but is not waiting for the agent.
+	rs.Waiting = st.cfg.Mode == config.ModeExclusive && st.sync == nil
 	if o := obs.SyncCompleted; o != nil && o.Total > 0 {
 		rs.Progress = float64(o.Done) / float64(o.Total)
 	}

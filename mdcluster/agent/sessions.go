@@ -64,8 +64,8 @@ type sessionManager struct {
 	recordedTimeout atomic.Int64
 	// written is the deadline last written to the session file.
 	written atomic.Int64
-	// timeout is the watchdog timeout in use (recorded for a successor).
-	timeout time.Duration
+	// timeout is the watchdog timeout in use (recorded for a successor; reported by Status).
+	timeout atomic.Int64
 	// previousGone runs the session-lost steps for the previous process's session when it
 	// turns out to be gone (it expired while nobody renewed it): whatever it ran may now run
 	// elsewhere. It reports false when the node is being reset.
@@ -253,7 +253,7 @@ func (m *sessionManager) record(s *session) {
 	if prev := m.written.Load(); prev != 0 && mono-prev < int64(m.ttl/12) && mono >= prev {
 		return
 	}
-	b, _ := json.Marshal(sessionRecord{Session: s.id, BootID: m.bootID, DeadlineMono: mono, Timeout: m.timeout})
+	b, _ := json.Marshal(sessionRecord{Session: s.id, BootID: m.bootID, DeadlineMono: mono, Timeout: time.Duration(m.timeout.Load())})
 	if err := writeFileAtomic(m.paths.sessionFile(), b); err != nil {
 		m.log.Warn("cannot record the session for a restart", "err", err)
 		return

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"mdcluster.dev/dlm"
 )
@@ -44,7 +45,7 @@ func TestStartupFailureDisarmsUnlessProtected(t *testing.T) {
 				return nil, nil, boom
 			}
 			keepArmed := false
-			a.openWatchdog = func(armed bool) (Watchdog, string) { keepArmed = armed; return a.wd, "" }
+			a.openWatchdog = func(_ time.Duration, armed bool) (Watchdog, string) { keepArmed = armed; return a.wd, "" }
 			if tc.record {
 				b, _ := json.Marshal(sessionRecord{Session: 42, BootID: a.paths.bootID(), DeadlineMono: monoNow() + 10e9})
 				if err := os.WriteFile(a.paths.sessionFile(), b, 0o600); err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"mdcluster.dev/mdcluster/config"
+	"mdcluster.dev/mdcluster/md"
 )
 
 // settled returns a node running the exclusive RAID1 (raid1-bitmap, md0) under its
@@ -164,3 +165,19 @@ func TestSyncClusteredNeverFrozen(t *testing.T) {
 }
 
 var _ = config.ModeClustered
+
+// An md-cluster array frozen by someone else (mdadm freezes it around a --grow) is shown as
+// md shows it, but never as held back: the agent holds back no md-cluster sync (seen in
+// MdadmClusterProcedures: status said "held back" after mdadm --grow --size=max).
+func TestLocalResyncClusteredFrozenNotHeldBack(t *testing.T) {
+	r := &Reconciler{d: Deps{Node: config.Node{Name: "node1"}}}
+	for _, tc := range []struct {
+		arr     config.Array
+		waiting bool
+	}{{raid10, false}, {raid5, true}} {
+		rs := r.localResync(&arrayState{cfg: tc.arr}, &md.Array{SyncAction: md.SyncFrozen})
+		if rs == nil || rs.Action != "frozen" || rs.Waiting != tc.waiting {
+			t.Fatalf("%s (%s) frozen by another: %+v, want shown with waiting %v", tc.arr.Name, tc.arr.Mode, rs, tc.waiting)
+		}
+	}
+}

@@ -57,25 +57,9 @@ func (c *Client) Release(ctx context.Context, r ReleaseRequest) error {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://mdclusterd"+path, body)
+	resp, err := c.send(ctx, method, path, in)
 	if err != nil {
 		return err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return fmt.Errorf("%w (%s: %v)", ErrAgentDown, c.Socket, op.Err)
-		}
-		return fmt.Errorf("api %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
@@ -83,11 +67,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("api %s: read reply: %w", path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		re := &RemoteError{Code: resp.StatusCode}
-		if json.Unmarshal(b, &re.Body) != nil || re.Body.Error == "" {
-			re.Body.Error = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
-		}
-		return re
+		return remoteError(resp.StatusCode, b)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
@@ -95,4 +75,39 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		}
 	}
 	return nil
+}
+
+// send makes a request to the agent; a socket nobody listens on is ErrAgentDown. The caller
+// closes the reply's body.
+func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://mdclusterd"+path, body)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, fmt.Errorf("%w (%s: %v)", ErrAgentDown, c.Socket, op.Err)
+		}
+		return nil, fmt.Errorf("api %s: %w", path, err)
+	}
+	return resp, nil
+}
+
+// remoteError is the agent's refusal with status code: its JSON error body, or the raw text.
+func remoteError(code int, b []byte) *RemoteError {
+	re := &RemoteError{Code: code}
+	if json.Unmarshal(b, &re.Body) != nil || re.Body.Error == "" {
+		re.Body.Error = fmt.Sprintf("HTTP %d: %s", code, bytes.TrimSpace(b))
+	}
+	return re
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -72,34 +71,14 @@ func (c *Client) Scrub(ctx context.Context, r ScrubRequest) (ScrubReply, error) 
 
 // stream sends a request and hands every line of a 2xx reply to fn until the reply ends.
 func (c *Client) stream(ctx context.Context, method, path string, in any, fn func([]byte) error) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://mdclusterd"+path, body)
+	resp, err := c.send(ctx, method, path, in)
 	if err != nil {
 		return err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return fmt.Errorf("%w (%s: %v)", ErrAgentDown, c.Socket, op.Err)
-		}
-		return fmt.Errorf("api %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		re := &RemoteError{Code: resp.StatusCode}
-		if json.Unmarshal(b, &re.Body) != nil || re.Body.Error == "" {
-			re.Body.Error = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
-		}
-		return re
+		return remoteError(resp.StatusCode, b)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)

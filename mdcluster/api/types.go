@@ -48,6 +48,11 @@ type SessionInfo struct {
 	TTL   time.Duration `json:"ttl_ns"`
 	// Resumed: this process resumed the session its predecessor left (a restart).
 	Resumed bool `json:"resumed,omitempty"`
+	// WatchdogTimeout is the timeout the watchdog driver accepted (0: no self-fencing).
+	WatchdogTimeout time.Duration `json:"watchdog_timeout_ns"`
+	// SilenceTolerated is how long the lock service may be silent before this node resets
+	// itself (or, with no watchdog, stops its arrays' I/O), in the worst case.
+	SilenceTolerated time.Duration `json:"silence_tolerated_ns"`
 }
 
 // Member is a node that has a live session.

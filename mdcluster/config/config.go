@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"mdcluster.dev/dlm"
 )
 
 // Lock engines.
@@ -164,7 +166,7 @@ func Default() Config {
 	c := Config{
 		LockEngine: LockEngine{Type: EngineEmbedded, DataDir: "/var/lib/mdcluster/etcd",
 			ClientURL: "http://127.0.0.1:2379", Prefix: "/mdcluster/"},
-		Leases:     Leases{TTL: Duration{15 * time.Second}, WatchdogMargin: Duration{5 * time.Second}},
+		Leases:     Leases{TTL: Duration{dlm.DefaultTTL}, WatchdogMargin: Duration{5 * time.Second}},
 		Resync:     Resync{MaxConcurrent: 1},
 		Listen:     Listen{APISocket: "/run/mdcluster/mdclusterd.sock", Metrics: "127.0.0.1:9810"},
 		DLMControl: DLMControl{Mode: ControlOff},

@@ -84,7 +84,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.LockEngine.Type != EngineEmbedded || c.Leases.TTL.Duration != 15*time.Second || c.Resync.MaxConcurrent != 1 {
+	if c.LockEngine.Type != EngineEmbedded || c.Leases.TTL.Duration != 30*time.Second || c.Resync.MaxConcurrent != 1 {
 		t.Errorf("defaults not applied: %+v", c)
 	}
 }

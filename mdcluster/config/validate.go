@@ -113,6 +113,59 @@ func (l *Leases) validateMargin() error {
 	return nil
 }
 
+// WatchdogTimeout is the timeout the agent asks of the watchdog driver (0: no watchdog).
+func (l *Leases) WatchdogTimeout() time.Duration {
+	if l.Watchdog == "" {
+		return 0
+	}
+	return fence.WatchdogTimeout(l.TTL.Duration, l.WatchdogMargin.Duration)
+}
+
+// Timing describes what the leases' timing means for an operator, in one line: how long the
+// lock service may be silent before the node resets itself, and when its arrays move.
+func (c *Config) Timing() string {
+	l := c.Leases
+	t := l.WatchdogTimeout()
+	reset := "stops its arrays' I/O"
+	if t > 0 {
+		reset = fmt.Sprintf("resets itself (watchdog timeout %s)", t)
+	}
+	return fmt.Sprintf("leases: the node %s after %s without the lock service (worst case); peers take its leases %s after its last renewal",
+		reset, fence.StoreSilence(l.TTL.Duration, l.WatchdogMargin.Duration, t), l.TTL.Duration)
+}
+
+// TimingWarning says why the leases' timing risks resetting healthy nodes, or "" when it does
+// not: on an etcd cluster, a leader change stalls renewals for up to dlm.LeaderFailover, and a
+// node whose silence budget is shorter resets itself at every one (a leader crash resets the
+// whole cluster). Not refused: a single-member etcd has no leader changes.
+func (c *Config) TimingWarning() string {
+	if c.LockEngine.Type != EngineCluster && c.LockEngine.Type != EngineExternal {
+		return ""
+	}
+	l := c.Leases
+	if s := fence.StoreSilence(l.TTL.Duration, l.WatchdogMargin.Duration, l.WatchdogTimeout()); s < dlm.LeaderFailover {
+		return fmt.Sprintf("leases.ttl %s: the node resets itself after %s without the lock service, less than an etcd leader change (up to %s): "+
+			"a leader crash would reset every node (want leases.ttl %s or more, or a shorter watchdog_margin)",
+			l.TTL.Duration, s, dlm.LeaderFailover, minTTLFor(l.WatchdogMargin.Duration, l.Watchdog != ""))
+	}
+	return ""
+}
+
+// minTTLFor is the shortest TTL, in whole seconds, whose silence budget covers an etcd leader
+// change with margin m.
+func minTTLFor(m time.Duration, watchdog bool) time.Duration {
+	for ttl := 5 * time.Second; ttl < 5*time.Minute; ttl += time.Second {
+		var t time.Duration
+		if watchdog {
+			t = fence.WatchdogTimeout(ttl, m)
+		}
+		if fence.StoreSilence(ttl, m, t) >= dlm.LeaderFailover {
+			return ttl
+		}
+	}
+	return 5 * time.Minute
+}
+
 // validateTopology refuses arrays that two nodes could both be granted: on a lock service no
 // other node shares, or exclusive ones whose holder cannot reset itself before its lease expires.
 func (c *Config) validateTopology() error {

@@ -26,6 +26,9 @@ func (d *Daemon) adopt(ctx context.Context) error {
 	for _, ls := range kernel {
 		inKernel[ls] = true
 	}
+	if err := d.dropStaleMembers(ctx, inKernel); err != nil {
+		return err
+	}
 	for _, ls := range spaces {
 		if !inKernel[ls] {
 			d.log.Info("dropping a lockspace the kernel no longer has", "lockspace", ls)
@@ -46,6 +49,28 @@ func (d *Daemon) adopt(ctx context.Context) error {
 		}
 	}
 	return d.resume(ctx, math.MaxInt64)
+}
+
+// dropStaleMembers deletes this node's member keys of lockspaces the kernel does not have (a
+// join that failed and whose key could not be deleted then): peers would otherwise keep this
+// node in a lockspace it is not in, and their recovery would wait for it.
+func (d *Daemon) dropStaleMembers(ctx context.Context, inKernel map[string]bool) error {
+	for ls, ids := range d.members {
+		if !ids[d.cfg.NodeID] || inKernel[ls] {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, opTimeout)
+		_, err := d.kv.Delete(cctx, d.lsKey(ls, d.cfg.NodeID))
+		if err == nil {
+			_, err = d.kv.Delete(cctx, d.stopKey(ls, d.cfg.NodeID))
+		}
+		cancel()
+		if err != nil {
+			return fmt.Errorf("controld: drop this node's stale member key of %s: %w", ls, err)
+		}
+		d.log.Info("dropped this node's member key of a lockspace the kernel does not have", "lockspace", ls)
+	}
+	return nil
 }
 
 // adoptSpace takes over one lockspace: stopped (the kernel stopped it when the previous agent's

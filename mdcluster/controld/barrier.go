@@ -76,7 +76,7 @@ func (d *Daemon) resume(ctx context.Context, rev int64) error {
 }
 
 // waitStopped returns once every node of need but this one has stopped ls for rev or a later
-// change, or has failed (its node key is gone).
+// change, has left ls (its member key is gone) or has failed (its node key is gone).
 func (d *Daemon) waitStopped(ctx context.Context, ls string, rev int64, need map[int]bool) error {
 	logged := false
 	for {
@@ -85,6 +85,16 @@ func (d *Daemon) waitStopped(ctx context.Context, ls string, rev int64, need map
 		cancel()
 		if err != nil {
 			return fmt.Errorf("controld: read the stops of %s: %w", ls, err)
+		}
+		// Changes the main loop has not applied yet (it is blocked in this wait) are stopped for
+		// here, as the watch below does for later ones: two nodes joining each other's
+		// lockspaces at once would otherwise each wait for the other's stop.
+		for _, kv := range kvs {
+			for _, other := range d.touched(dlm.WatchEvent{KV: kv}) {
+				if err := d.stopFor(ctx, other, kv.ModRevision); err != nil {
+					return err
+				}
+			}
 		}
 		missing := d.notStopped(kvs, ls, rev, need)
 		if len(missing) == 0 {
@@ -103,14 +113,16 @@ func (d *Daemon) waitStopped(ctx context.Context, ls string, rev int64, need map
 	}
 }
 
-// notStopped lists the nodes of need (this one aside) that are alive and have not stopped ls
-// for rev.
+// notStopped lists the nodes of need (this one aside) that are alive, still members of ls, and
+// have not stopped ls for rev.
 func (d *Daemon) notStopped(kvs []dlm.KeyValue, ls string, rev int64, need map[int]bool) []int {
-	alive, acked := map[int]bool{}, map[int]int64{}
+	alive, member, acked := map[int]bool{}, map[int]bool{}, map[int]int64{}
 	prefix := d.cfg.Prefix + "stop/" + escape(ls) + "/"
 	for _, kv := range kvs {
 		if id, ok := d.nodeID(kv.Key); ok {
 			alive[id] = true
+		} else if mls, id, ok := d.lsMember(kv.Key); ok && mls == ls {
+			member[id] = true
 		} else if rest, ok := strings.CutPrefix(kv.Key, prefix); ok {
 			id, err1 := strconv.Atoi(rest)
 			r, err2 := strconv.ParseInt(string(kv.Value), 10, 64)
@@ -121,7 +133,9 @@ func (d *Daemon) notStopped(kvs []dlm.KeyValue, ls string, rev int64, need map[i
 	}
 	var out []int
 	for id := range need {
-		if id != d.cfg.NodeID && alive[id] && acked[id] < rev {
+		// A node whose member key went has left (or given up its join): its leave is the
+		// next change, and it will never stop for this one.
+		if id != d.cfg.NodeID && alive[id] && member[id] && acked[id] < rev {
 			out = append(out, id)
 		}
 	}

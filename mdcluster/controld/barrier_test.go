@@ -132,3 +132,41 @@ func TestJoinWaitsForEveryMemberToStop(t *testing.T) {
 		eventually(t, fmt.Sprintf("node%d runs with all three", n.id), func() bool { return reflect.DeepEqual(runningSet(n, ls), []int{1, 2, 3}) })
 	}
 }
+
+// Two nodes that join each other's lockspaces at once (node1 runs P and joins Q while node2
+// runs Q and joins P, as at a boot that assembles two md-cluster arrays in different orders)
+// must not wait for each other: each join's wait stops what the other's join changes, though
+// its own loop, blocked in the join, has not applied that change yet.
+func TestCrossJoinsDoNotDeadlock(t *testing.T) {
+	for round := 0; round < 10; round++ {
+		svc := memlock.NewService()
+		n1 := newNode(t, svc, 1, "")
+		n2 := newNode(t, svc, 2, "")
+		for _, n := range []*node{n1, n2} {
+			eventually(t, fmt.Sprintf("node%d has comms for both", n.id), func() bool { c, _ := n.fs.Comms(); return len(c) == 2 })
+		}
+		n1.online(t, "P")
+		n2.online(t, "Q")
+		eventually(t, "node1 runs P, node2 runs Q", func() bool {
+			return reflect.DeepEqual(runningSet(n1, "P"), []int{1}) && reflect.DeepEqual(runningSet(n2, "Q"), []int{2})
+		})
+		var wg sync.WaitGroup
+		for _, j := range []struct {
+			n  *node
+			ls string
+		}{{n1, "Q"}, {n2, "P"}} {
+			wg.Add(1)
+			go func() { defer wg.Done(); j.n.online(t, j.ls) }()
+		}
+		wg.Wait()
+		for _, n := range []*node{n1, n2} {
+			for _, ls := range []string{"P", "Q"} {
+				eventually(t, fmt.Sprintf("round %d: node%d runs %s with both", round, n.id, ls), func() bool {
+					return reflect.DeepEqual(runningSet(n, ls), []int{1, 2})
+				})
+			}
+		}
+		n1.stop()
+		n2.stop()
+	}
+}

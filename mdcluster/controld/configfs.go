@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Default kernel paths.
@@ -196,6 +197,17 @@ func (c ConfigFS) StartJoined(ls string) error {
 // recovery, which Start runs).
 func (c ConfigFS) JoinDone(ls string) error {
 	return c.write(filepath.Join(c.Sys, ls, "event_done"), "0")
+}
+
+// FailJoin fails a join the kernel waits for (it returns the error to the joiner, md-cluster,
+// which fails the assembly) and removes what Prepare made. EAGAIN: the cause is the store or
+// a peer, and the same mdadm command may work later.
+func (c ConfigFS) FailJoin(ls string) error {
+	err := c.write(filepath.Join(c.Sys, ls, "event_done"), "-"+strconv.Itoa(int(syscall.EAGAIN)))
+	if rerr := c.removeSpace(ls); rerr != nil && err == nil {
+		err = rerr
+	}
+	return err
 }
 
 // Leave answers a local leave: the kernel may go on, and the lockspace's directories go.

@@ -2,12 +2,14 @@ package controld
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -225,4 +227,81 @@ func TestConcurrentJoins(t *testing.T) {
 			return reflect.DeepEqual(members(n.fs, ls), []int{1, 2, 3})
 		})
 	}
+}
+
+// flakySession fails the store's reads of one prefix while armed: a store error in the middle
+// of a join, after the member key is written.
+type flakySession struct {
+	*memlock.Session
+	prefix string
+	armed  atomic.Bool
+}
+
+func (s *flakySession) Store() dlm.Store { return flakyStore{s.Session.Store(), s} }
+
+type flakyStore struct {
+	dlm.Store
+	s *flakySession
+}
+
+func (f flakyStore) Get(ctx context.Context, prefix string, rev int64) ([]dlm.KeyValue, int64, error) {
+	if f.s.armed.Load() && strings.HasPrefix(prefix, f.s.prefix) {
+		return nil, 0, errors.New("injected store error")
+	}
+	return f.Store.Get(ctx, prefix, rev)
+}
+
+// TestFailedJoinAnswersTheKernel: a store error in the middle of a join fails the kernel's join
+// (a non-zero event_done: mdadm gets an error instead of hanging for good), takes the member
+// key back (the peer never adds this node) and leaves no configfs space; the same join works
+// once the store does.
+func TestFailedJoinAnswersTheKernel(t *testing.T) {
+	svc := memlock.NewService()
+	n1 := newNode(t, svc, 1, "")
+	n2 := &node{id: 2, fs: fakeFS(t), uev: make(chan md.LockspaceEvent), eng: svc.Engine()}
+	if _, err := n2.fs.Setup("mdlab"); err != nil {
+		t.Fatal(err)
+	}
+	n2.fs.fakeComms(t)
+	n2.sess = n2.open(t)
+	flaky := &flakySession{Session: n2.sess, prefix: "/t/controld/ls/"}
+	n2.d = New(n2.config(""), n2.uev)
+	ctx, cancel := context.WithCancel(context.Background())
+	n2.cancel, n2.done = cancel, make(chan error, 1)
+	go func() { n2.done <- n2.d.Run(ctx, flaky) }()
+	t.Cleanup(n2.stop)
+
+	const ls = "mdlab"
+	eventually(t, "node2 has comms for node1", func() bool { c, _ := n2.fs.Comms(); return reflect.DeepEqual(c, []int{1, 2}) })
+	n1.online(t, ls)
+	eventually(t, "node1 joined alone", func() bool { return reflect.DeepEqual(members(n1.fs, ls), []int{1}) })
+	flaky.armed.Store(true)
+	n2.online(t, ls)
+	done := filepath.Join(n2.fs.Sys, ls, "event_done")
+	eventually(t, "node2 answered the kernel's join", func() bool { _, err := os.Stat(done); return err == nil })
+	if got := readFile(t, done); got != "-11" {
+		t.Errorf("event_done after a failed join = %q, want -11 (EAGAIN)", got)
+	}
+	if _, err := os.Stat(filepath.Join(n2.fs.Cluster, "spaces", ls)); !os.IsNotExist(err) {
+		t.Errorf("configfs space after a failed join: %v, want none", err)
+	}
+	kvs, _, err := n1.sess.Store().Get(context.Background(), "/t/controld/ls/", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range kvs {
+		if strings.HasSuffix(kv.Key, "/2") {
+			t.Errorf("node2's member key %s outlived its failed join", kv.Key)
+		}
+	}
+	eventually(t, "node1 took node2 out again (or never added it)", func() bool { return reflect.DeepEqual(members(n1.fs, ls), []int{1}) })
+	// The store is back: the same join (the kernel's next attempt) works.
+	flaky.armed.Store(false)
+	if err := os.Remove(done); err != nil {
+		t.Fatal(err)
+	}
+	n2.online(t, ls)
+	eventually(t, "node2 joined with node1", func() bool { return reflect.DeepEqual(members(n2.fs, ls), []int{1, 2}) })
+	eventually(t, "node1 added node2", func() bool { return reflect.DeepEqual(members(n1.fs, ls), []int{1, 2}) })
+	eventually(t, "node2 told the kernel the join is done", func() bool { b, _ := os.ReadFile(done); return string(b) == "0" })
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -19,6 +20,9 @@ import (
 
 // opTimeout bounds one store request.
 const opTimeout = 10 * time.Second
+
+// errStaleMember: this node's member key of a lockspace it failed to join is still in the store.
+var errStaleMember = errors.New("controld: a member key outlived a failed join")
 
 // loop serves uevents and membership changes, one at a time, in store revision order.
 func (d *Daemon) loop(ctx context.Context, rev int64) error {
@@ -36,6 +40,9 @@ func (d *Daemon) loop(ctx context.Context, rev int64) error {
 				return errors.New("controld: the lockspace event source closed")
 			}
 			if err := d.uevent(ctx, ev); err != nil {
+				if errors.Is(err, errStaleMember) {
+					return err // a restarted Run removes the key (adopt)
+				}
 				d.log.Error("lockspace uevent", "action", ev.Action, "lockspace", ev.Lockspace, "err", err)
 			}
 		case wr, ok := <-wch:
@@ -53,92 +60,13 @@ func (d *Daemon) loop(ctx context.Context, rev int64) error {
 func (d *Daemon) uevent(ctx context.Context, ev md.LockspaceEvent) error {
 	switch ev.Action {
 	case "online":
-		return d.join(ctx, ev.Lockspace)
+		if err := d.join(ctx, ev.Lockspace); err != nil {
+			return d.abortJoin(ctx, ev.Lockspace, err)
+		}
+		return nil
 	case "offline":
 		return d.leave(ctx, ev.Lockspace)
 	}
-	return nil
-}
-
-// join adds this node to ls in the store and starts the lockspace with the member set of that
-// revision; later changes arrive through the watch, in order, on every node.
-func (d *Daemon) join(ctx context.Context, ls string) error {
-	cctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
-	rev, err := d.kv.Put(cctx, d.lsKey(ls, d.cfg.NodeID), nil)
-	if err != nil {
-		return fmt.Errorf("controld: join %s: %w", ls, err)
-	}
-	kvs, _, err := d.kv.Get(cctx, d.lsPrefix(ls), rev)
-	if err != nil {
-		return fmt.Errorf("controld: members of %s: %w", ls, err)
-	}
-	nodes, _, err := d.kv.Get(cctx, d.cfg.Prefix+"nodes/", rev)
-	if err != nil {
-		return fmt.Errorf("controld: nodes: %w", err)
-	}
-	addrs := map[int]string{}
-	for _, kv := range nodes {
-		if id, err := strconv.Atoi(kv.Key[len(d.cfg.Prefix+"nodes/"):]); err == nil {
-			addrs[id] = string(kv.Value)
-		}
-	}
-	members := map[int]bool{d.cfg.NodeID: true}
-	for _, kv := range kvs {
-		id, err := strconv.Atoi(kv.Key[len(d.lsPrefix(ls)):])
-		if err != nil || addrs[id] == "" {
-			continue
-		}
-		if err := d.cfg.FS.AddComm(id, net.ParseIP(addrs[id]), false); err != nil {
-			return err
-		}
-		members[id] = true
-	}
-	if err := d.cfg.FS.Prepare(ls, sortedIDs(members)); err != nil {
-		return err
-	}
-	l := &localSpace{rev: rev, members: members}
-	d.local[ls] = l
-	// The members stop the lockspace for this join; it starts once they all have.
-	if err := d.stopFor(ctx, ls, rev); err != nil {
-		return err
-	}
-	if err := d.waitStopped(ctx, ls, rev, members); err != nil {
-		return err
-	}
-	if l.stopped == rev {
-		if err := d.cfg.FS.Start(ls); err != nil {
-			return err
-		}
-		l.running = true
-	}
-	if err := d.cfg.FS.JoinDone(ls); err != nil {
-		return err
-	}
-	d.log.Info("lockspace joined", "lockspace", ls, "members", sortedIDs(members), "id", lockspaceID(ls), "rev", rev)
-	return nil
-}
-
-// leave takes this node out of ls in the store, then lets the kernel finish the leave.
-func (d *Daemon) leave(ctx context.Context, ls string) error {
-	var err error
-	for i := 0; i < 3; i++ {
-		cctx, cancel := context.WithTimeout(ctx, opTimeout)
-		_, err = d.kv.Delete(cctx, d.lsKey(ls, d.cfg.NodeID))
-		cancel()
-		if err == nil {
-			break
-		}
-	}
-	if err != nil {
-		// The kernel waits for us whatever the store says; the key goes with the session.
-		d.log.Error("leave: cannot delete the member key", "lockspace", ls, "err", err)
-	}
-	delete(d.local, ls)
-	if err := d.cfg.FS.Leave(ls); err != nil {
-		return err
-	}
-	d.log.Info("lockspace left", "lockspace", ls)
 	return nil
 }
 
@@ -288,7 +216,8 @@ func (d *Daemon) failedAll(ctx context.Context, failed map[int]string, rev int64
 			return err
 		}
 	}
-	for ls, dead := range in {
+	for _, ls := range slices.Sorted(maps.Keys(in)) {
+		dead := in[ls]
 		if err := d.cfg.FS.SetMembers(ls, nil, dead); err != nil {
 			return err
 		}

@@ -38,6 +38,17 @@ func WatchdogTimeout(ttl, margin time.Duration) time.Duration {
 	return min(margin/2, budget/FenceTimeouts).Truncate(time.Second)
 }
 
+// StoreSilence is how long the lock service may stay silent (no renewal gets through) before
+// the node reaches its fence point, in the worst case: the silence begins just before a renewal
+// was due, and the last retry before the fence point comes up to a retry delay early. A leader
+// change in an etcd cluster stalls renewals for up to dlm.LeaderFailover; a node whose silence
+// budget is shorter resets itself at every such change. timeout is the watchdog's (0: none).
+// It is rounded down to the millisecond (the divisions leave nanoseconds over).
+func StoreSilence(ttl, margin, timeout time.Duration) time.Duration {
+	s := ttl - ttl/dlm.RenewDivisor - ttl/dlm.RetryDivisor - margin - FenceTimeouts*timeout
+	return s - (s%time.Millisecond+time.Millisecond)%time.Millisecond // floor, whatever the sign
+}
+
 // FencePoint is the last moment a pet is allowed for a session with deadline d.
 func FencePoint(d time.Time, margin, timeout time.Duration) time.Time {
 	return d.Add(-margin - FenceTimeouts*timeout)

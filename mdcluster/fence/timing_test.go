@@ -56,3 +56,30 @@ func TestFencePoint(t *testing.T) {
 		t.Fatal("a pet after the fence point could let the reset land later than M before D")
 	}
 }
+
+// The silence budget is what is left of the TTL once a renewal period, a retry delay, the margin
+// and three watchdog timeouts are taken: the default leases (30 s, 5 s margin, 2 s timeout)
+// outlast an etcd leader change; the former default (15 s) did not, by far.
+func TestStoreSilence(t *testing.T) {
+	for _, tc := range []struct{ ttl, margin, timeout, want time.Duration }{
+		{30 * time.Second, 5 * time.Second, 2 * time.Second, 11500 * time.Millisecond},
+		{15 * time.Second, 5 * time.Second, 2 * time.Second, 250 * time.Millisecond},
+		{20 * time.Second, 8 * time.Second, 2 * time.Second, time.Second},
+		{30 * time.Second, 5 * time.Second, 0, 17500 * time.Millisecond},
+	} {
+		if got := StoreSilence(tc.ttl, tc.margin, tc.timeout); got != tc.want {
+			t.Errorf("StoreSilence(%s, %s, %s) = %s, want %s", tc.ttl, tc.margin, tc.timeout, got, tc.want)
+		}
+	}
+	if s := StoreSilence(dlm.DefaultTTL, 5*time.Second, WatchdogTimeout(dlm.DefaultTTL, 5*time.Second)); s < dlm.LeaderFailover {
+		t.Errorf("the default TTL leaves %s of silence, less than an etcd leader change (%s)", s, dlm.LeaderFailover)
+	}
+	// Where a timeout fits, a session renewed on schedule keeps a budget of zero or more.
+	for ttl := 5 * time.Second; ttl <= 5*time.Minute; ttl += time.Second {
+		for m := MinMargin; m <= ttl/2; m += 250 * time.Millisecond {
+			if to := WatchdogTimeout(ttl, m); to > 0 && StoreSilence(ttl, m, to) < 0 {
+				t.Fatalf("ttl %s margin %s timeout %s: negative silence budget", ttl, m, to)
+			}
+		}
+	}
+}

@@ -3,8 +3,8 @@
 #
 #  - apt-get installs qemu-system-x86, busybox-static, kmod, cpio, mdadm and gcc, and for the
 #    OCF agent, package and metrics tests resource-agents (ocf-tester), libxml2-utils (xmllint),
-#    groff-base and prometheus (promtool), and debootstrap and e2fsprogs (mke2fs) for the Debian
-#    root below (the first install can fail once on these images when the docker-clean hook races
+#    groff-base and prometheus (promtool), spin for the protocol models (make model), and
+#    debootstrap and e2fsprogs (mke2fs) for the Debian root below (the first install can fail once on these images when the docker-clean hook races
 #    an upgrade: retried);
 #  - downloads (never installs) the real Debian kernel package behind linux-image-amd64 and
 #    libdlm3, unpacks them with dpkg-deb -x under $LAB, and runs depmod on the unpacked tree;
@@ -27,7 +27,7 @@ export DEBIAN_FRONTEND=noninteractive
 log() { printf '%s setup-host: %s\n' "$(date +%T)" "$*"; }
 
 need_pkgs=()
-for p in qemu-system-x86 busybox-static kmod cpio mdadm gcc libc6-dev resource-agents libxml2-utils groff-base prometheus debootstrap e2fsprogs; do
+for p in qemu-system-x86 busybox-static kmod cpio mdadm gcc libc6-dev resource-agents libxml2-utils groff-base prometheus spin debootstrap e2fsprogs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$p")
 done
 apt_updated=0

@@ -31,7 +31,7 @@ func AgentRestart(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
 		if _, err := signalAgent(ctx, l, 1, "TERM", 30*time.Second); err != nil {
 			return err
 		}
-		if err := startAgent(ctx, l, 1, AgentConfig(1, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
+		if err := startAgent(ctx, l, 1, vmlab.AgentConfig(1, etcdPort, ttl.String(), margin.String(), arrays)); err != nil {
 			return err
 		}
 		if err := waitActiveOn(ctx, l, 1, "node1"); err != nil {
@@ -39,13 +39,12 @@ func AgentRestart(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
 		}
 	}
 	time.Sleep(ttl) // a late takeover would show now
-	out, err := step(ctx, l, 1, quick, "count assemblies, resumptions and gaps on node1",
-		`echo "assembled=$(grep -c 'msg=assembled' /tmp/mdclusterd.log) resumed=$(grep -c 'resumed the previous' /tmp/mdclusterd.log) absent=$(cat /tmp/presence 2>/dev/null | wc -l)"`)
+	out, err := agentTally(ctx, l, 1)
 	if err != nil {
 		return err
 	}
 	l.Logf("node1: %s", out)
-	if err := expect("node1 after two restarts under writes", out, "assembled=1 resumed=2 absent=0"); err != nil {
+	if err := expect("node1 after two restarts under writes", out, "assembled=1 resumed=2 stopped=0 absent=0"); err != nil {
 		return err
 	}
 	if l.Node(1).Exited() {

@@ -3,8 +3,8 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"mdcluster.dev/internal/vmlab"
@@ -54,7 +54,8 @@ func (r RecoveryRound) String() string {
 
 // ClusteredRecoveryRounds is review item 16 on the real kernel: a clustered RAID10 on three
 // guests whose kernel DLM mdclusterd runs (dlm_control mdclusterd), the agents configured with
-// the array (mode clustered), every node writing to its own region all along. Each round, a
+// the array (mode clustered), every node writing to its own region all along (but for the
+// peers' writes from each add until its recovery runs: a kernel deadlock, see holdWrites). Each round, a
 // node in turn fails a member with mdadm --fail, removes it at once with --remove, then adds
 // it back: wiped (--zero-superblock, then --add: a full recovery) or as it was (--re-add: a
 // bitmap-based recovery). Every round, within RecoveryBound, md0 must be whole and idle on
@@ -95,7 +96,7 @@ func roundsSetup(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
 	for n := 1; n <= 3; n++ {
 		// A TTL of 20 s with an 8 s margin: the watchdog timeout is 4 s, room for three busy
 		// TCG guests on a shared host.
-		cfg := AgentConfig(n, etcdPort, "20s", "8s", arrays) + "dlm_control: {mode: mdclusterd}\n"
+		cfg := vmlab.AgentConfig(n, etcdPort, "20s", "8s", arrays) + "dlm_control: {mode: mdclusterd}\n"
 		if err := startControlPlaneConfig(ctx, l, n, cfg); err != nil {
 			return err
 		}
@@ -140,10 +141,15 @@ func roundsSetup(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
 func regionBase(n int) int64 { return int64(n) * 16 << 20 }
 
 // startRegionWriter starts O_DIRECT writes of numbered 4 KiB blocks into node's own region of
-// md0 in the background; every acknowledged write appends its number to /tmp/acked.
+// md0 in the background; every acknowledged write appends its number to /tmp/acked. While
+// /tmp/writes.hold exists the writer holds its next write and says so in /tmp/writes.held.
 func startRegionWriter(ctx context.Context, l *vmlab.Lab, node int) error {
 	_, err := step(ctx, l, node, quick, "write to md0 in the background (own region)", fmt.Sprintf(`: > /tmp/acked
-(i=0; while :; do mdlab odwrite /dev/md0 $((%[1]d + 4096*(i%%256))) node%[2]d-seq-$i 2>/dev/null && echo $i >> /tmp/acked; i=$((i+1)); sleep 0.1; done) >/dev/null 2>&1 &
+(i=0; while :; do
+  if [ -e /tmp/writes.hold ]; then : > /tmp/writes.held; sleep 0.1; continue; fi
+  rm -f /tmp/writes.held
+  mdlab odwrite /dev/md0 $((%[1]d + 4096*(i%%256))) node%[2]d-seq-$i 2>/dev/null && echo $i >> /tmp/acked; i=$((i+1)); sleep 0.1
+done) >/dev/null 2>&1 &
 echo $! > /tmp/writer.pid`, regionBase(node), node))
 	return err
 }
@@ -175,6 +181,11 @@ func recoveryRound(ctx context.Context, l *vmlab.Lab, r *RecoveryRound) error {
 		return err
 	}
 	r.Lingered = lingered
+	// The peers' writes wait from the add until the recovery runs (kernel deadlock, see
+	// holdWrites).
+	if err := holdWrites(ctx, l, peers, true); err != nil {
+		return err
+	}
 	script := shimEnv + "mdadm /dev/md0 --re-add " + dev + " 2>&1"
 	if r.Kind == "add" {
 		script = "mdadm --zero-superblock " + dev + " || exit 1\n" + shimEnv + "mdadm /dev/md0 --add " + dev + " 2>&1"
@@ -189,6 +200,12 @@ func recoveryRound(ctx context.Context, l *vmlab.Lab, r *RecoveryRound) error {
 		return fmt.Errorf("mdadm window: %w: %q", err, out)
 	}
 	added := time.Now()
+	if err := recoveryUnderway(ctx, l, r.Node, peers); err != nil {
+		return err
+	}
+	if err := holdWrites(ctx, l, peers, false); err != nil {
+		return err
+	}
 	done, err := waitSettled(ctx, l, []int{1, 2, 3}, mdWant{raidDisks: 3}, RecoveryBound)
 	if err != nil {
 		return err
@@ -255,58 +272,6 @@ func otherNodes(node, n int) []int {
 	return out
 }
 
-// confirmations counts, per node, the new-disk confirmations its agent logged.
-func confirmations(ctx context.Context, l *vmlab.Lab) (map[int]int, error) {
-	out := map[int]int{}
-	for n := 1; n <= len(l.VMs); n++ {
-		cctx, cancel := context.WithTimeout(ctx, quick)
-		r, err := l.Node(n).Run(cctx, "grep -c 'confirmed new disk' /tmp/mdclusterd.log; true")
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-		var c int
-		fmt.Sscanf(strings.TrimSpace(r.Stdout), "%d", &c) //nolint:errcheck // no line: 0
-		out[n] = c
-	}
-	return out, nil
-}
-
-// removedEverywhere waits (up to 15 s, in parallel) until disk is no longer bound to md0 on
-// every peer. Where it stays bound, it is recorded with its state and removed there.
-func removedEverywhere(ctx context.Context, l *vmlab.Lab, peers []int, disk string) ([]string, error) {
-	script := fmt.Sprintf(`D=/sys/block/md0/md/dev-%[1]s; i=0
-while [ -e $D/state ] && [ $i -lt 60 ]; do sleep 0.25; i=$((i+1)); done
-[ -e $D/state ] && { echo "lingers $(cat $D/state)"; exit 0; }
-echo "gone $i"`, disk)
-	res := make([]string, len(peers))
-	errs := make([]error, len(peers))
-	var wg sync.WaitGroup
-	for i, n := range peers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res[i], errs[i] = step(ctx, l, n, quick, "wait until "+disk+" is no longer bound to md0", script)
-		}()
-	}
-	wg.Wait()
-	var lingered []string
-	for i, n := range peers {
-		if errs[i] != nil {
-			return nil, errs[i]
-		}
-		if !strings.HasPrefix(res[i], "lingers") {
-			continue
-		}
-		lingered = append(lingered, fmt.Sprintf("node%d kept %s (%s)", n, disk, strings.TrimPrefix(res[i], "lingers ")))
-		if _, err := step(ctx, l, n, quick, "operator removes the lingering "+disk+" on node"+fmt.Sprint(n),
-			shimEnv+"mdadm /dev/md0 --remove /dev/"+disk+" 2>&1"); err != nil {
-			return nil, err
-		}
-	}
-	return lingered, nil
-}
-
 // roundsFinish stops the writers, reads every node's last acknowledged write on the next node,
 // and runs a check on node1: no mismatch.
 func roundsFinish(ctx context.Context, l *vmlab.Lab) error {
@@ -329,28 +294,63 @@ func roundsFinish(ctx context.Context, l *vmlab.Lab) error {
 			return err
 		}
 	}
-	if _, err := step(ctx, l, 1, quick, "start a check of md0", checkScript); err != nil {
-		return err
-	}
-	if _, err := waitSync(ctx, l, 1, "md0"); err != nil {
-		return err
-	}
-	last, err := sysfs(ctx, l, 1, "md0", "last_sync_action")
-	if err != nil {
-		return err
-	}
-	if err := expect("last_sync_action after the check", last, "check"); err != nil {
-		return err
-	}
-	got, err := sysfs(ctx, l, 1, "md0", "mismatch_cnt")
-	if err != nil {
-		return err
-	}
-	if err := expect("mismatch_cnt after the check", got, "0"); err != nil {
+	if err := checkClean(ctx, l, 1); err != nil {
 		return err
 	}
 	for n := 1; n <= 3; n++ {
 		if _, err := agentNeverHeldBack(ctx, l, n, roundsUUID, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// holdWrites holds (or lets go) the background writers of nodes. Debian's 6.1 md-cluster RAID10
+// can deadlock the whole cluster when a peer has a write in flight at the moment the recovering
+// node's first RESYNCING message arrives while that peer's md thread waits for the token to
+// write the superblock of the spare it just activated: the recovering node holds the token
+// while it waits for the peer's ack; the peer's receive thread, before it acks, quiesces RAID10
+// (raise_barrier), which waits for the write; the write waits for raid10d to submit it; raid10d
+// waits for the token (seen in round 10 of a 15-round soak: md0_resync in resync_info_update,
+// md0_cluster_recv in raise_barrier, md0_raid10 in metadata_update_start, a writer in
+// pwrite64). No agent takes part in that cycle, and none can break it short of a node reset.
+// The rounds therefore hold the peers' writes from the add until the recovery runs;
+// MDCLUSTER_WRITES_DURING_ADD=1 keeps them going, to reproduce it.
+func holdWrites(ctx context.Context, l *vmlab.Lab, nodes []int, hold bool) error {
+	if os.Getenv("MDCLUSTER_WRITES_DURING_ADD") == "1" {
+		return nil
+	}
+	what, script := "let the writer go", "rm -f /tmp/writes.hold"
+	if hold {
+		what, script = "hold the writer (no write in flight)", "touch /tmp/writes.hold; rm -f /tmp/writes.held\n"+
+			"i=0; until [ -e /tmp/writes.held ]; do i=$((i+1)); [ $i -lt 400 ] || exit 1; sleep 0.05; done"
+	}
+	for _, n := range nodes {
+		if _, err := step(ctx, l, n, quick, what, script); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recoveryUnderway waits until the recovery started by node's add runs past its first window
+// (its first RESYNCING message went round: every peer quiesced and acked it) or is already
+// over, and every peer shows it (resync=REMOTE or recover=REMOTE) or the array whole, with no superblock write
+// pending.
+func recoveryUnderway(ctx context.Context, l *vmlab.Lab, node int, peers []int) error {
+	if _, err := step(ctx, l, node, quick, "recovery past its first window", `first=
+i=0; while [ $i -lt 500 ]; do
+  c=$(cat /sys/block/md0/md/sync_completed); a=$(cat /sys/block/md0/md/sync_action)
+  case "$c" in none) [ "$a" = idle ] && [ "$(cat /sys/block/md0/md/degraded)" = 0 ] && exit 0 ;; *) n=${c%% *}; [ -z "$first" ] && first=$n; [ "$n" != "$first" ] && exit 0 ;; esac
+  i=$((i+1)); sleep 0.05
+done; echo "sync_completed $c, sync_action $a"; exit 1`); err != nil {
+		return err
+	}
+	for _, n := range peers {
+		if _, err := step(ctx, l, n, quick, "the peer sees the recovery", `i=0; while [ $i -lt 500 ]; do
+  if grep -qE '=REMOTE|\[UUU\]' /proc/mdstat && [ "$(cat /sys/block/md0/md/array_state)" != write-pending ]; then exit 0; fi
+  i=$((i+1)); sleep 0.05
+done; cat /proc/mdstat; exit 1`); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"mdcluster.dev/internal/pki"
+	"mdcluster.dev/internal/vmlab"
 	"mdcluster.dev/mdcluster/config"
 )
 
@@ -18,7 +19,7 @@ func TestScenarioConfigsValid(t *testing.T) {
 	exclusive := "  - {uuid: fd4485b9:5882c440:166d447e:b3049159, name: data, mode: exclusive, devices: [/dev/vda, /dev/vdb, /dev/vdc]}\n"
 	tls := t.TempDir()
 	cfgs := map[string]string{
-		"AgentConfig":          AgentConfig(2, 23790, "10s", "2s", exclusive),
+		"AgentConfig":          vmlab.AgentConfig(2, 23790, "10s", "2s", exclusive),
 		"ClusterAgentConfig":   ClusterAgentConfig(3, "15s", "5s", exclusive),
 		"ControldConfig":       ControldConfig(1, 23790, 20*time.Second, 9*time.Second),
 		"privateEtcdConfig(1)": privateEtcdConfig(1),
@@ -42,7 +43,7 @@ func TestScenarioConfigsValid(t *testing.T) {
 		{15 * time.Second, 5 * time.Second}, // the production topology (ProdConfig), the README's guide
 		{7 * time.Second, 2 * time.Second},  // DebianDoctor's too-short TTL
 	} {
-		cfgs[fmt.Sprintf("AgentConfig %s/%s", p.ttl, p.margin)] = AgentConfig(1, 23790, p.ttl.String(), p.margin.String(), exclusive)
+		cfgs[fmt.Sprintf("AgentConfig %s/%s", p.ttl, p.margin)] = vmlab.AgentConfig(1, 23790, p.ttl.String(), p.margin.String(), exclusive)
 		cfgs[fmt.Sprintf("ControldConfig %s/%s", p.ttl, p.margin)] = ControldConfig(1, 23790, p.ttl, p.margin)
 	}
 	for name, c := range cfgs {

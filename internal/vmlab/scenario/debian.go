@@ -50,7 +50,7 @@ func DebianConfig(node, etcdPort int, arrays string) string {
 	if arrays == "" {
 		arrays = "  []\n"
 	}
-	return AgentConfig(node, etcdPort, DebianTTL, DebianMargin, arrays) + "dlm_control: {mode: mdclusterd}\n"
+	return vmlab.AgentConfig(node, etcdPort, DebianTTL, DebianMargin, arrays) + "dlm_control: {mode: mdclusterd}\n"
 }
 
 // writeConfig writes node's /etc/mdcluster/mdclusterd.yaml (mode 0600), checks it and syncs it

@@ -123,9 +123,10 @@ func (p *procedures) confirmed(ctx context.Context, what string, f func() error)
 	if err := f(); err != nil {
 		return err
 	}
-	// The confirmation is logged right after the ioctl returns: give the log a moment.
+	// The confirmation's event is written to the log right after the ioctl returns: give it
+	// a moment.
 	var after map[int]int
-	for i := 0; i < 10; i++ {
+	for i := 0; i < 20; i++ {
 		if after, err = confirmations(ctx, p.l); err != nil {
 			return err
 		}
@@ -202,13 +203,19 @@ func (p *procedures) createSwitchResync(ctx context.Context) error {
 		return fmt.Errorf("switch-resync: node1's resync ended before node1 stopped (speed limit too high for this host)")
 	}
 	p.l.Logf("switch-resync: node2 shows resync=%s; node1 stops at %s", w, done)
+	before, err := readSyncLog(ctx, p.l, 2)
+	if err != nil {
+		return err
+	}
 	if _, err := p.mdadm(ctx, 1, "--stop /dev/md0"); err != nil {
 		return err
 	}
-	if _, err := p.waitMdstat(ctx, 2, "switch-resync: node2 takes the resync over", "resync ="); err != nil {
-		// A fast node2 may finish between two looks: settled below says whether it did.
-		p.l.Logf("switch-resync: node2's resync not seen running (%v)", err)
+	// node2's resync may run and end between two looks at mdstat: its kernel lines say it ran.
+	ran, err := waitSyncDone(ctx, p.l, 2, before, procSettle)
+	if err != nil {
+		return fmt.Errorf("switch-resync: node2 did not take the resync over: %w", err)
 	}
+	p.l.Logf("switch-resync: node2 ran the rest of the resync (syncs started/done/interrupted %s)", ran)
 	if _, err := waitSettled(ctx, p.l, []int{2}, mdWant{raidDisks: 2}, procSettle); err != nil {
 		return fmt.Errorf("switch-resync: %w", err)
 	}

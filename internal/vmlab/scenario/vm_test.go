@@ -122,13 +122,13 @@ func TestWatchdogFires(t *testing.T) {
 // hostEtcd runs an etcd member on the host's loopback for the guests (reached at 10.0.2.2).
 func hostEtcd(t *testing.T) int {
 	t.Helper()
-	return restartableHostEtcd(t).port
+	return restartableHostEtcd(t).Port()
 }
 
 // restartableHostEtcd is hostEtcd that the test can stop and start again.
-func restartableHostEtcd(t *testing.T) *RestartableEtcd {
+func restartableHostEtcd(t *testing.T) *vmlab.HostEtcd {
 	t.Helper()
-	e, err := NewRestartableEtcd(t.TempDir())
+	e, err := vmlab.StartHostEtcd(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +378,7 @@ func TestMdcadmClusterChunk(t *testing.T) {
 // RAID10 under writes; per-round recovery times (host clock) go to the log.
 func TestClusteredRecoveryRounds(t *testing.T) {
 	port := hostEtcd(t)
-	n := 8
+	n := 5
 	if v := os.Getenv("MDCLUSTER_ROUNDS"); v != "" { // a longer soak
 		var err error
 		if n, err = strconv.Atoi(v); err != nil || n < 1 {

@@ -11,6 +11,9 @@ import (
 	"mdcluster.dev/internal/vmlab/scenario"
 )
 
+// stepFunc runs a step on node n that must succeed and returns its trimmed stdout.
+type stepFunc func(n int, timeout time.Duration, what, script string) (string, error)
+
 // captureNewDisk runs md-cluster's new-disk protocol on two guests whose kernel DLM mdclusterd
 // runs: node 1 adds /dev/vdc to a clustered RAID1 with mdadm (ADD_NEW_DISK, MD_DISK_CLUSTER_ADD);
 // node 2's agent answers the ADD_DEVICE uevent through the md package ("confirm": ADD_NEW_DISK
@@ -33,10 +36,26 @@ func captureNewDisk(dir, answer string) error {
 		return err
 	}
 	defer stopEtcd()
-	step := func(n int, timeout time.Duration, what, script string) (string, error) {
+	var step stepFunc = func(n int, timeout time.Duration, what, script string) (string, error) {
 		r, err := l.Step(ctx, n, timeout, what, script)
 		return strings.TrimSpace(r.Stdout), err
 	}
+	if err := newDiskArray(ctx, l, port, step, answer); err != nil {
+		return err
+	}
+	addOut, addErr, testOut, err := addWhileNode2Answers(ctx, l, step, answer)
+	if err != nil {
+		return err
+	}
+	if err := writeCaptures(dir, testOut); err != nil {
+		return err
+	}
+	return addOutcome(l, step, answer, addOut, addErr)
+}
+
+// newDiskArray starts mdclusterd's control plane on both nodes, creates the clustered RAID1 on
+// node 1 and assembles it read-write on node 2 (which, for a nack, does not see /dev/vdc).
+func newDiskArray(ctx context.Context, l *vmlab.Lab, port int, step stepFunc, answer string) error {
 	// mdclusterd runs the kernel DLM on both nodes; it manages no array, so the new-disk request
 	// is left to the test on node 2.
 	for n := 1; n <= 2; n++ {
@@ -63,6 +82,13 @@ func captureNewDisk(dir, answer string) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// addWhileNode2Answers runs the guest test on node 2 that answers the new-disk request, and
+// mdadm --add on node 1 once it listens; it returns the add's output and error and the test's
+// output.
+func addWhileNode2Answers(ctx context.Context, l *vmlab.Lab, step stepFunc, answer string) (addOut string, addErr error, testOut string, err error) {
 	type result struct {
 		out string
 		err error
@@ -77,24 +103,27 @@ func captureNewDisk(dir, answer string) error {
 	for listening := false; !listening; {
 		select {
 		case res := <-done:
-			return fmt.Errorf("node2 stopped before the add: %v\n%s", res.err, res.out)
+			return "", nil, "", fmt.Errorf("node2 stopped before the add: %v\n%s", res.err, res.out)
 		case <-time.After(500 * time.Millisecond):
 		}
 		r, err := l.Node(2).Run(ctx, "test -e /tmp/md-newdisk-listening")
 		if err != nil {
-			return err
+			return "", nil, "", err
 		}
 		listening = r.RC == 0
 	}
-	addOut, addErr := step(1, 2*time.Minute, "mdadm --add /dev/vdc on node1", "mdadm --manage /dev/md0 --add /dev/vdc 2>&1")
+	addOut, addErr = step(1, 2*time.Minute, "mdadm --add /dev/vdc on node1", "mdadm --manage /dev/md0 --add /dev/vdc 2>&1")
 	res := <-done
 	if res.err != nil {
 		log, _ := step(2, 30*time.Second, "node2's agent log", "tail -40 /tmp/mdclusterd.log; dmesg | tail -20")
-		return fmt.Errorf("node2: %w\nnode2's agent log and kernel messages:\n%s", res.err, log)
+		return "", nil, "", fmt.Errorf("node2: %w\nnode2's agent log and kernel messages:\n%s", res.err, log)
 	}
-	if err := writeCaptures(dir, res.out); err != nil {
-		return err
-	}
+	return addOut, addErr, res.out, nil
+}
+
+// addOutcome requires both nodes' mdstat to agree with the answer: vdc added when confirmed,
+// not when refused.
+func addOutcome(l *vmlab.Lab, step stepFunc, answer, addOut string, addErr error) error {
 	for n := 1; n <= 2; n++ {
 		st, err := step(n, 30*time.Second, "mdstat", "cat /proc/mdstat")
 		if err != nil {
