@@ -103,7 +103,7 @@ func TestDebianOperatorGuide(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			t.Logf("FIGURE guide cluster (etcd-cluster, TLS, TTL 15s): node1 crashed, node%d assembled data %.1fs later", n, time.Since(t0).Seconds())
+			t.Logf("FIGURE guide cluster (etcd-cluster, TLS, TTL 30s): node1 crashed, node%d assembled data %.1fs later", n, time.Since(t0).Seconds())
 			return nil
 		case "boot node1":
 			_, err := l.Restart(ctx, 1)
@@ -117,7 +117,7 @@ func TestDebianOperatorGuide(t *testing.T) {
 }
 
 // prodLab boots the production topology: three Debian guests whose agents form the etcd
-// cluster with mutual TLS (certificates from `mdclusterd tls`), TTL 15s, margin 5s.
+// cluster with mutual TLS (certificates from `mdclusterd tls`), TTL 30s (the default), margin 5s.
 func prodLab(t *testing.T, limit time.Duration) (*vmlab.Lab, context.Context) {
 	t.Helper()
 	l, ctx := startLabFor(t, ProdOptions, limit)
@@ -133,7 +133,7 @@ func prodLab(t *testing.T, limit time.Duration) (*vmlab.Lab, context.Context) {
 func TestDebianDoctor(t *testing.T) {
 	l, ctx := prodLab(t, 30*time.Minute)
 	cfg := func(arrays string) func(int) string {
-		return func(n int) string { return ProdConfig(n, "15s", "5s", "", arrays) }
+		return func(n int) string { return ProdConfig(n, "30s", "5s", "", arrays) }
 	}
 	if err := StartProd(ctx, l, cfg("")); err != nil {
 		t.Fatal(err)
@@ -188,12 +188,12 @@ func TestDebianFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := StartProd(ctx, l, func(n int) string { return ProdConfig(n, "15s", "5s", raft, debianArrays(uuid5, "")) }); err != nil {
+	if err := StartProd(ctx, l, func(n int) string { return ProdConfig(n, "30s", "5s", raft, debianArrays(uuid5, "")) }); err != nil {
 		t.Fatal(err)
 	}
 	rs, err := ProdFailover(ctx, l, uuid5, rounds)
 	for _, r := range rs {
-		t.Logf("FIGURE failover, etcd-cluster with TLS, TTL 15s %s: holder node%d (led etcd: %v) crashed -> lease granted elsewhere %.1fs, md started %.1fs, seen %.1fs later",
+		t.Logf("FIGURE failover, etcd-cluster with TLS, TTL 30s %s: holder node%d (led etcd: %v) crashed -> lease granted elsewhere %.1fs, md started %.1fs, seen %.1fs later",
 			raft, r.Holder, r.Leader, r.Granted.Seconds(), r.Started.Seconds(), r.Failover.Seconds())
 	}
 	if err != nil {
