@@ -12,7 +12,8 @@
 //     (check.Exclusive) and from the agents' fencing-token logs (check.Tokens);
 //   - the activation lease's history — etcd as the host saw it, the agents' logs, md's samples —
 //     is linearizable (check.Linearizable, porcupine);
-//   - recovery took at most TTL + margin + Options.RecoveryBound;
+//   - recovery took at most TTL + margin + Options.RecoveryBound (+ Options.RebuildBound after a
+//     disk failure: md rebuilds the member);
 //   - no agent panicked.
 //
 // At the end a `check` of both arrays must find no mismatch. Every record is a JSON line in
@@ -44,6 +45,11 @@ type Options struct {
 	// RecoveryBound is what recovery may take beyond TTL + margin: the failover's assembly, the
 	// DLM's recovery, the writers finding the device again, all under TCG (default 30s).
 	RecoveryBound time.Duration
+	// RebuildBound is what a disk failure's recovery may take beyond that: the RAID10's member
+	// comes back wiped (a re-add is refused on a clustered array) and md rebuilds it whole,
+	// the peers' writes to the region under rebuild waiting meanwhile (default 2m: the lab's
+	// 96 MiB member under TCG, as TestClusteredRecoveryRounds).
+	RebuildBound  time.Duration
 	WriteInterval time.Duration // pause between two writes of one writer (default 40ms)
 	Kinds         []Kind        // the faults to draw from (default all)
 	Out           string        // directory for the histories and the report
@@ -63,6 +69,9 @@ func (o *Options) defaults() {
 	if o.RecoveryBound == 0 {
 		o.RecoveryBound = 30 * time.Second
 	}
+	if o.RebuildBound == 0 {
+		o.RebuildBound = 2 * time.Minute
+	}
 	if o.WriteInterval == 0 {
 		o.WriteInterval = 40 * time.Millisecond
 	}
@@ -70,6 +79,14 @@ func (o *Options) defaults() {
 
 // bound is the longest a recovery may take.
 func (o Options) bound() time.Duration { return o.TTL + o.Margin + o.RecoveryBound }
+
+// boundFor is the longest the recovery from f may take: a disk failure adds a rebuild.
+func (o Options) boundFor(f Fault) time.Duration {
+	if f.Kind == DiskFail {
+		return o.bound() + o.RebuildBound
+	}
+	return o.bound()
+}
 
 // stuckWrite is how long a write may stay in md before it counts as stuck.
 func (o Options) stuckWrite() time.Duration { return o.bound() }

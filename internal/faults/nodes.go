@@ -125,8 +125,14 @@ echo $! > /tmp/workload.pid`, c.round, node, c.epoch[node], targets, c.o.WriteIn
 
 // pauseWorkloads pauses every running node's writers and waits until each says it is idle.
 func (c *campaign) pauseWorkloads(ctx context.Context) error {
+	return c.pauseNodes(ctx, allNodes())
+}
+
+// pauseNodes pauses the writers of those of ns still running and waits until each says it is
+// idle (no write in flight).
+func (c *campaign) pauseNodes(ctx context.Context, ns []int) error {
 	var errs []string
-	for n := 1; n <= nodes; n++ {
+	for _, n := range ns {
 		if c.lab.Node(n).Exited() {
 			continue
 		}
@@ -150,8 +156,11 @@ func (c *campaign) pauseWorkloads(ctx context.Context) error {
 }
 
 // resumeWorkloads lets every running node's writers go on, in the current round.
-func (c *campaign) resumeWorkloads(ctx context.Context) {
-	for n := 1; n <= nodes; n++ {
+func (c *campaign) resumeWorkloads(ctx context.Context) { c.resumeNodes(ctx, allNodes()) }
+
+// resumeNodes lets the writers of those of ns still running go on, in the current round.
+func (c *campaign) resumeNodes(ctx context.Context, ns []int) {
+	for _, n := range ns {
 		if !c.lab.Node(n).Exited() {
 			_, _ = c.quiet(ctx, n, fmt.Sprintf("echo %d > /tmp/workload.round; kill -USR2 $(cat /tmp/workload.pid)", c.round))
 		}
@@ -177,4 +186,13 @@ func (c *campaign) holder() int {
 		}
 	}
 	return 0
+}
+
+// allNodes lists the lab's nodes, 1..nodes.
+func allNodes() []int {
+	ns := make([]int, nodes)
+	for i := range ns {
+		ns[i] = i + 1
+	}
+	return ns
 }

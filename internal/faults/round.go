@@ -79,7 +79,7 @@ func (c *campaign) runRound(ctx context.Context, f Fault) error {
 // recoveryBounds checks the round's recovery against TTL + margin + the stated bound. Time spent
 // booting reset nodes does not count against it: it is the lab's, not the cluster's.
 func (c *campaign) recoveryBounds(f Fault, in injected, s settled, res *RoundResult) {
-	bound := c.o.bound()
+	bound := c.o.boundFor(f)
 	for what, d := range map[string]time.Duration{"RAID5 write gap": s.R5Gap - s.Provision, "RAID10 write gap": s.R10Gap} {
 		if d > bound {
 			c.violation(check.Violation{Check: "recovery", What: fmt.Sprintf("%s: %s %.1fs, above the bound %s", f, what, d.Seconds(), bound)})

@@ -27,11 +27,11 @@ type settled struct {
 
 // settle waits until the cluster is steady after a fault: every node runs (reset nodes booted and
 // provisioned again), every agent runs, every node writes to the RAID10, one node writes to the
-// RAID5, and neither array syncs or is degraded. It gives up after the recovery bound plus the
-// time reboots took.
+// RAID5, and neither array syncs or is degraded. It gives up after the recovery bound (for a
+// disk failure, with the rebuild's) plus the time reboots took.
 func (c *campaign) settle(ctx context.Context, f Fault, in injected) (settled, error) {
 	var s settled
-	deadline := in.End.Add(c.o.bound())
+	deadline := in.End.Add(c.o.boundFor(f))
 	for {
 		if err := c.rebootExited(ctx, &s, &deadline); err != nil {
 			return s, err
@@ -42,7 +42,7 @@ func (c *campaign) settle(ctx context.Context, f Fault, in injected) (settled, e
 			break
 		}
 		if time.Now().After(deadline) {
-			return s, fmt.Errorf("not recovered %s after the fault (bound %s): %s", time.Since(in.End).Round(time.Second), c.o.bound(), why)
+			return s, fmt.Errorf("not recovered %s after the fault (bound %s): %s", time.Since(in.End).Round(time.Second), c.o.boundFor(f), why)
 		}
 		time.Sleep(time.Second)
 	}

@@ -218,7 +218,7 @@ func TestConfirmNewDiskAttempts(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dev, "md0"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, _, _, err := findByDeviceUUID(filepath.Join(a.paths.Sys, "class", "block"), dev, md.UUID{9})
+	_, _, _, _, err := findByDeviceUUID(filepath.Join(a.paths.Sys, "class", "block"), dev, md.UUID{9})
 	if err == nil {
 		t.Fatal("an unknown device UUID was found")
 	}

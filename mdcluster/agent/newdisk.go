@@ -25,19 +25,25 @@ func (a *Agent) confirmNewDisk(ev *md.NewDiskEvent) error {
 		return fmt.Errorf("open /dev/%s: %w", ev.Array, err)
 	}
 	defer dev.Close()
-	major, minor, name, err := findByDeviceUUID(filepath.Join(a.paths.Sys, "class", "block"), a.paths.Dev, ev.DeviceUUID)
-	if errors.Is(err, errNoSuchDevice) {
+	major, minor, name, sb, err := findByDeviceUUID(filepath.Join(a.paths.Sys, "class", "block"), a.paths.Dev, ev.DeviceUUID)
+	why := ""
+	switch {
+	case errors.Is(err, errNoSuchDevice):
+		why = "no local device carries it"
+	case err != nil:
+		return err
+	default:
+		why = reAddRefusal(sb)
+	}
+	if why != "" {
 		a.rec.countNewDisk(false)
-		a.log.Warn("new disk not found here: NACK", "md", ev.Array, "device_uuid", ev.DeviceUUID.String(), "raid_disk", ev.RaidDisk)
-		a.events.emit(api.Event{Type: api.EventNewDiskNack, Reason: "no local device carries it", Fields: fields("md", ev.Array,
+		a.log.Warn("new disk refused: NACK", "md", ev.Array, "device", name, "device_uuid", ev.DeviceUUID.String(), "raid_disk", ev.RaidDisk, "why", why)
+		a.events.emit(api.Event{Type: api.EventNewDiskNack, Reason: why, Fields: fields("md", ev.Array, "device", name,
 			"device_uuid", ev.DeviceUUID.String(), "raid_disk", fmt.Sprint(ev.RaidDisk))})
 		if nerr := dev.ClusteredDiskNack(); nerr != nil {
 			return fmt.Errorf("nack new disk %s on %s: %w", ev.DeviceUUID, ev.Array, nerr)
 		}
 		return nil
-	}
-	if err != nil {
-		return err
 	}
 	info := md.DiskInfo{Major: int32(major), Minor: int32(minor), RaidDisk: int32(ev.RaidDisk), State: md.DiskCandidate}
 	if err := dev.AddNewDisk(info); err != nil {
@@ -50,12 +56,28 @@ func (a *Agent) confirmNewDisk(ev *md.NewDiskEvent) error {
 	return nil
 }
 
+// reAddRefusal says why a device md-cluster asks this node to take may not be confirmed, or ""
+// when it may. A device whose own superblock still gives it an active slot is a re-add (mdadm
+// --re-add, or --add of a member that was failed and removed): the node that re-adds it recovers
+// it from its own bitmap only — the other nodes' bitmaps are gathered only by a re-add written
+// to sysfs — so the writes other nodes made while it was out are never copied to it, and reads
+// served from it return old data (the fault campaign's finding: acknowledged writes of node2
+// read back stale from node1 after node3 re-added a member). Refused: the operator zeroes its
+// superblock and adds it again, and the whole member is rebuilt.
+func reAddRefusal(sb *bitmap.Superblock) string {
+	if r := sb.Role(); r <= bitmap.RoleMax {
+		return fmt.Sprintf("a re-add (its superblock still names it member %d): md-cluster would rebuild it from the re-adding node's bitmap only and lose the other nodes' writes made meanwhile; zero its superblock and add it again", r)
+	}
+	return ""
+}
+
 // findByDeviceUUID scans the block devices under sysBlock (/sys/class/block) and returns the one
-// whose md v1 superblock (1.2, 1.1 or 1.0, read with the bitmap package) has device UUID want.
-func findByDeviceUUID(sysBlock, devDir string, want md.UUID) (major, minor uint32, name string, err error) {
+// whose md v1 superblock (1.2, 1.1 or 1.0, read with the bitmap package) has device UUID want,
+// with that superblock.
+func findByDeviceUUID(sysBlock, devDir string, want md.UUID) (major, minor uint32, name string, sb *bitmap.Superblock, err error) {
 	entries, err := os.ReadDir(sysBlock)
 	if err != nil {
-		return 0, 0, "", fmt.Errorf("list block devices: %w", err)
+		return 0, 0, "", nil, fmt.Errorf("list block devices: %w", err)
 	}
 	for _, e := range entries {
 		n := e.Name()
@@ -68,17 +90,17 @@ func findByDeviceUUID(sysBlock, devDir string, want md.UUID) (major, minor uint3
 		}
 		mm, err := os.ReadFile(filepath.Join(sysBlock, n, "dev"))
 		if err != nil {
-			return 0, 0, "", err
+			return 0, 0, "", nil, err
 		}
 		parts := strings.SplitN(strings.TrimSpace(string(mm)), ":", 2)
 		ma, err1 := strconv.ParseUint(parts[0], 10, 32)
 		mi, err2 := strconv.ParseUint(parts[len(parts)-1], 10, 32)
 		if len(parts) != 2 || err1 != nil || err2 != nil {
-			return 0, 0, "", fmt.Errorf("%s/dev: malformed %q", n, mm)
+			return 0, 0, "", nil, fmt.Errorf("%s/dev: malformed %q", n, mm)
 		}
-		return uint32(ma), uint32(mi), n, nil
+		return uint32(ma), uint32(mi), n, sb, nil
 	}
-	return 0, 0, "", errNoSuchDevice
+	return 0, 0, "", nil, errNoSuchDevice
 }
 
 func readSuperblock(dev, sizeFile string) (*bitmap.Superblock, error) {

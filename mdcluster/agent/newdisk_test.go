@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"mdcluster.dev/bitmap"
 	"mdcluster.dev/mdcluster/md"
 )
 
@@ -55,11 +57,33 @@ func TestFindByDeviceUUID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	major, minor, name, err := findByDeviceUUID(sysBlock, devDir, md.UUID(sb.DeviceUUID))
-	if err != nil || name != "vdb" || major != 254 || minor != 16 {
+	major, minor, name, found, err := findByDeviceUUID(sysBlock, devDir, md.UUID(sb.DeviceUUID))
+	if err != nil || name != "vdb" || major != 254 || minor != 16 || found == nil || found.DeviceUUID != sb.DeviceUUID {
 		t.Fatalf("found %s %d:%d, %v; want vdb 254:16", name, major, minor, err)
 	}
-	if _, _, _, err := findByDeviceUUID(sysBlock, devDir, md.UUID{1, 2, 3}); !errors.Is(err, errNoSuchDevice) {
+	if _, _, _, _, err := findByDeviceUUID(sysBlock, devDir, md.UUID{1, 2, 3}); !errors.Is(err, errNoSuchDevice) {
 		t.Fatalf("unknown UUID: %v, want errNoSuchDevice", err)
+	}
+}
+
+// A member whose own superblock still names its slot is a re-add: md-cluster would rebuild it
+// from the re-adding node's bitmap only, so the peers refuse it; a device added as a spare (what
+// mdadm writes for --add of a wiped disk) is confirmed. The superblock is a member's, captured
+// from the lab's kernel.
+func TestReAddRefused(t *testing.T) {
+	sysBlock, devDir := lab(t)
+	sb, err := readSuperblock(filepath.Join(devDir, "vdb"), filepath.Join(sysBlock, "vdb", "size"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := sb.Role(); r > bitmap.RoleMax {
+		t.Fatalf("the captured member's role is %#x, want a slot", r)
+	}
+	if why := reAddRefusal(sb); !strings.Contains(why, "re-add") || !strings.Contains(why, "zero its superblock") {
+		t.Fatalf("re-add of a member: %q", why)
+	}
+	sb.DevRoles[sb.DevNumber] = bitmap.RoleSpare
+	if why := reAddRefusal(sb); why != "" {
+		t.Fatalf("a spare is refused: %q", why)
 	}
 }

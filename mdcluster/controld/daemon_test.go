@@ -305,3 +305,25 @@ func TestFailedJoinAnswersTheKernel(t *testing.T) {
 	eventually(t, "node1 added node2", func() bool { return reflect.DeepEqual(members(n1.fs, ls), []int{1, 2}) })
 	eventually(t, "node2 told the kernel the join is done", func() bool { b, _ := os.ReadFile(done); return string(b) == "0" })
 }
+
+// TestAdoptDropsStaleMemberKey: a member key of this node's for a lockspace the kernel does not
+// have (a failed join whose key could not be deleted then) is deleted when the control plane
+// starts, so peers do not keep this node in that lockspace.
+func TestAdoptDropsStaleMemberKey(t *testing.T) {
+	svc := memlock.NewService()
+	n := &node{id: 1, fs: fakeFS(t), uev: make(chan md.LockspaceEvent), eng: svc.Engine()}
+	if _, err := n.fs.Setup("mdlab"); err != nil {
+		t.Fatal(err)
+	}
+	n.fs.fakeComms(t)
+	n.sess = n.open(t)
+	const key = "/t/controld/ls/gone/1"
+	if _, err := n.sess.Store().Put(context.Background(), key, nil); err != nil {
+		t.Fatal(err)
+	}
+	n.start(t, "")
+	eventually(t, "the stale member key is deleted", func() bool {
+		kvs, _, err := n.sess.Store().Get(context.Background(), key, 0)
+		return err == nil && len(kvs) == 0
+	})
+}

@@ -29,7 +29,7 @@ type RecoveryRound struct {
 	N    int
 	Node int    // the node that ran mdadm
 	Disk string // the member failed, removed and added back (vda…)
-	Kind string // "add" (the member wiped first) or "re-add"
+	Kind string // "add" (the member wiped first) or "re-add" (refused by every peer, then as add)
 	// Took runs from the add returning to every node whole and idle (host clock).
 	Took time.Duration
 	// Syncs counts, per node (index node-1), md's kernel lines of the round: syncs started
@@ -38,6 +38,10 @@ type RecoveryRound struct {
 	// Lingered lists the nodes where the member was still bound and faulty 15 s after the
 	// initiator's --fail and --remove returned (md-cluster's REMOVE race).
 	Lingered []string
+	// PeerWrites counts, per node (index node-1), the writes acknowledged from the writers'
+	// release to every node whole and idle (the recovering node's own included): md-cluster
+	// holds a peer's writes to the region its resync window covers.
+	PeerWrites [3]int
 }
 
 func (r RecoveryRound) String() string {
@@ -46,6 +50,7 @@ func (r RecoveryRound) String() string {
 	for i, c := range r.Syncs {
 		s += fmt.Sprintf(" node%d %s", i+1, c)
 	}
+	s += fmt.Sprintf("; writes acknowledged during the recovery %v", r.PeerWrites)
 	if len(r.Lingered) > 0 {
 		s += "; REMOVE race: " + strings.Join(r.Lingered, ", ")
 	}
@@ -57,8 +62,10 @@ func (r RecoveryRound) String() string {
 // the array (mode clustered), every node writing to its own region all along (but for the
 // peers' writes from each add until its recovery runs: a kernel deadlock, see holdWrites). Each round, a
 // node in turn fails a member with mdadm --fail, removes it at once with --remove, then adds
-// it back: wiped (--zero-superblock, then --add: a full recovery) or as it was (--re-add: a
-// bitmap-based recovery). Every round, within RecoveryBound, md0 must be whole and idle on
+// it back wiped (--zero-superblock, then --add: a full recovery); every other round it first
+// tries --re-add, which every peer's agent must refuse (a re-add rebuilds the member from the
+// re-adding node's bitmap only and loses the other nodes' writes made while it was out: the
+// fault campaign's finding) and mdadm must fail. Every round, within RecoveryBound, md0 must be whole and idle on
 // every node; no agent may freeze or start md's sync (status counters sync_frozen and
 // sync_started stay 0; md's sync_action never reads "frozen" except inside mdadm's own
 // --add/--re-add, which freezes around ADD_NEW_DISK); every peer's agent confirms the new disk
@@ -186,9 +193,11 @@ func recoveryRound(ctx context.Context, l *vmlab.Lab, r *RecoveryRound) error {
 	if err := holdWrites(ctx, l, peers, true); err != nil {
 		return err
 	}
-	script := shimEnv + "mdadm /dev/md0 --re-add " + dev + " 2>&1"
-	if r.Kind == "add" {
-		script = "mdadm --zero-superblock " + dev + " || exit 1\n" + shimEnv + "mdadm /dev/md0 --add " + dev + " 2>&1"
+	script := "mdadm --zero-superblock " + dev + " || exit 1\n" + shimEnv + "mdadm /dev/md0 --add " + dev + " 2>&1"
+	if r.Kind == "re-add" {
+		// Every peer's agent must refuse the re-add (it would lose their writes made while the
+		// member was out); the member is then wiped and added, as the refusal says.
+		script = "if " + shimEnv + "mdadm /dev/md0 --re-add " + dev + " 2>&1; then echo RE-ADDED; exit 1; fi\n" + script
 	}
 	out, err := step(ctx, l, r.Node, slow, fmt.Sprintf("round %d: mdadm --%s %s", r.N, r.Kind, dev),
 		"read u1 _ < /proc/uptime\n"+script+"\nrc=$?; read u2 _ < /proc/uptime; echo \"window $u1 $u2\"; exit $rc")
@@ -203,6 +212,10 @@ func recoveryRound(ctx context.Context, l *vmlab.Lab, r *RecoveryRound) error {
 	if err := recoveryUnderway(ctx, l, r.Node, peers); err != nil {
 		return err
 	}
+	acked0, err := ackedCounts(ctx, l)
+	if err != nil {
+		return err
+	}
 	if err := holdWrites(ctx, l, peers, false); err != nil {
 		return err
 	}
@@ -211,6 +224,13 @@ func recoveryRound(ctx context.Context, l *vmlab.Lab, r *RecoveryRound) error {
 		return err
 	}
 	r.Took = done.Sub(added)
+	acked1, err := ackedCounts(ctx, l)
+	if err != nil {
+		return err
+	}
+	for i := range acked1 {
+		r.PeerWrites[i] = acked1[i] - acked0[i]
+	}
 	for n := 1; n <= 3; n++ {
 		samples, err := takeSamples(ctx, l, n)
 		if err != nil {
@@ -234,18 +254,24 @@ func recoveryRound(ctx context.Context, l *vmlab.Lab, r *RecoveryRound) error {
 
 // roundChecks checks the agents and the kernel logs after a round: nothing held back, one
 // new-disk confirmation per peer, no kernel complaint.
-func roundChecks(ctx context.Context, l *vmlab.Lab, r *RecoveryRound, before map[int]int) error {
+func roundChecks(ctx context.Context, l *vmlab.Lab, r *RecoveryRound, before newDiskAnswers) error {
 	after, err := confirmations(ctx, l)
 	if err != nil {
 		return err
 	}
 	for n := 1; n <= 3; n++ {
-		want := 1
-		if n == r.Node {
-			want = 0
+		want, wantNack := 1, 0
+		if r.Kind == "re-add" {
+			wantNack = 1
 		}
-		if got := after[n] - before[n]; got != want {
+		if n == r.Node {
+			want, wantNack = 0, 0
+		}
+		if got := after.confirmed[n] - before.confirmed[n]; got != want {
 			return fmt.Errorf("node%d's agent confirmed the new disk %d times this round, want %d", n, got, want)
+		}
+		if got := after.nacked[n] - before.nacked[n]; got != wantNack {
+			return fmt.Errorf("node%d's agent refused (NACK) a new disk %d times this round, want %d", n, got, wantNack)
 		}
 		if _, err := agentNeverHeldBack(ctx, l, n, roundsUUID, true); err != nil {
 			return err
@@ -259,6 +285,21 @@ func roundChecks(ctx context.Context, l *vmlab.Lab, r *RecoveryRound, before map
 		}
 	}
 	return nil
+}
+
+// ackedCounts reads how many writes each node's writer has had acknowledged so far.
+func ackedCounts(ctx context.Context, l *vmlab.Lab) ([3]int, error) {
+	var out [3]int
+	for n := 1; n <= 3; n++ {
+		s, err := step(ctx, l, n, quick, "writes acknowledged so far", "wc -l < /tmp/acked")
+		if err != nil {
+			return out, err
+		}
+		if _, err := fmt.Sscan(s, &out[n-1]); err != nil {
+			return out, fmt.Errorf("node%d: acknowledged writes %q: %w", n, s, err)
+		}
+	}
+	return out, nil
 }
 
 // otherNodes lists the nodes of a lab of size n except node.

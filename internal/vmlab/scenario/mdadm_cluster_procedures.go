@@ -33,8 +33,8 @@ const procSettle = time.Minute
 // never holds back.
 //
 // A RAID1 (no --assume-clean, so node1 resyncs) covers create, switch-resync (node1 stops
-// mid-resync, node2 finishes it), resize (--size max, then back), re-add, manage add (a wiped
-// disk recovers; one more becomes a spare), grow --add (raid-devices 2→3 with --add). A RAID10
+// mid-resync, node2 finishes it), resize (--size max, then back), re-add (node2's agent refuses
+// it; the member is then wiped and added), manage add (a wiped disk recovers; one more becomes a spare), grow --add (raid-devices 2→3 with --add). A RAID10
 // (--assume-clean, with a spare) covers create with a spare, add-spare and switch-recovery
 // (node1 fails a member, stops mid-recovery, node2 finishes it).
 func MdadmClusterProcedures(ctx context.Context, l *vmlab.Lab, etcdPort int) error {
@@ -116,6 +116,18 @@ func (p *procedures) agentsAndKernel(ctx context.Context, nodes []int, uuid stri
 // confirmed runs f and checks that node2's agent confirmed exactly one new disk meanwhile (and
 // node1's none: the initiator is not asked).
 func (p *procedures) confirmed(ctx context.Context, what string, f func() error) error {
+	return p.answered(ctx, what, true, f)
+}
+
+// answered runs f and checks that node2's agent answered exactly one new-disk request
+// meanwhile, a confirmation (confirm) or a NACK, and node1's none: the initiator is not asked.
+func (p *procedures) answered(ctx context.Context, what string, confirm bool, f func() error) error {
+	count := func(a newDiskAnswers) map[int]int {
+		if confirm {
+			return a.confirmed
+		}
+		return a.nacked
+	}
 	before, err := confirmations(ctx, p.l)
 	if err != nil {
 		return err
@@ -123,20 +135,20 @@ func (p *procedures) confirmed(ctx context.Context, what string, f func() error)
 	if err := f(); err != nil {
 		return err
 	}
-	// The confirmation's event is written to the log right after the ioctl returns: give it
-	// a moment.
-	var after map[int]int
+	// The answer's event is written to the log right after the ioctl returns: give it a moment.
+	var after newDiskAnswers
 	for i := 0; i < 20; i++ {
 		if after, err = confirmations(ctx, p.l); err != nil {
 			return err
 		}
-		if after[2] > before[2] {
+		if count(after)[2] > count(before)[2] {
 			break
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	if d1, d2 := after[1]-before[1], after[2]-before[2]; d1 != 0 || d2 != 1 {
-		return fmt.Errorf("%s: new-disk confirmations node1 %d, node2 %d; want 0 and 1", what, d1, d2)
+	b, a := count(before), count(after)
+	if d1, d2 := a[1]-b[1], a[2]-b[2]; d1 != 0 || d2 != 1 {
+		return fmt.Errorf("%s: new-disk answers (confirmed %v) node1 %d, node2 %d; want 0 and 1", what, confirm, d1, d2)
 	}
 	return nil
 }
@@ -271,18 +283,36 @@ func (p *procedures) failRemove(ctx context.Context, disk string) error {
 	return nil
 }
 
-// reAdd: fail and remove vda, re-add it (a bitmap-based recovery).
+// reAdd: fail and remove vda, then try to re-add it. node2's agent must refuse it (a NACK: a
+// re-add on a clustered array rebuilds the member from node1's bitmap only, and node2's writes
+// made meanwhile would be lost), mdadm must fail and md0 stay degraded; then vda is wiped and
+// added (confirmed: a full recovery).
 func (p *procedures) reAdd(ctx context.Context) error {
 	if err := p.failRemove(ctx, "vda"); err != nil {
 		return err
 	}
-	if err := p.confirmed(ctx, "re-add", func() error {
-		_, err := p.mdadm(ctx, 1, "--manage /dev/md0 --re-add /dev/vda")
+	if err := p.answered(ctx, "re-add", false, func() error {
+		out, err := p.mdadm(ctx, 1, "--manage /dev/md0 --re-add /dev/vda")
+		if err == nil {
+			return fmt.Errorf("mdadm --re-add of vda on the clustered md0 succeeded (%q): node2's agent must refuse it", out)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if _, err := step(ctx, p.l, 1, quick, "vda is not in md0", "[ ! -e /sys/block/md0/md/dev-vda ] && cat /sys/block/md0/md/degraded | grep -qx 1"); err != nil {
+		return err
+	}
+	if err := p.confirmed(ctx, "add after the refused re-add", func() error {
+		if _, err := step(ctx, p.l, 1, quick, "wipe vda", "mdadm --zero-superblock /dev/vda 2>&1"); err != nil {
+			return err
+		}
+		_, err := p.mdadm(ctx, 1, "--manage /dev/md0 --add /dev/vda")
 		return err
 	}); err != nil {
 		return err
 	}
-	return p.settle(ctx, "re-add", mdWant{raidDisks: 2}, procRAID1UUID)
+	return p.settle(ctx, "re-add refused, then add", mdWant{raidDisks: 2}, procRAID1UUID)
 }
 
 // manageAdd: fail and remove vdb, add the blank vdc (it recovers), then add vdb wiped to the

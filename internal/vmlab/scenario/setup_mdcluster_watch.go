@@ -306,20 +306,31 @@ echo "$d" | tail -n 2 | sed 's/^\[ *\([0-9.]*\)\].*/\1/'`)
 	return c, nil
 }
 
-// confirmations counts, per node, the new-disk confirmations in the cluster's event log.
-func confirmations(ctx context.Context, l *vmlab.Lab) (map[int]int, error) {
+// newDiskAnswers is, per node, how many of md-cluster's new-disk requests its agent answered,
+// by kind.
+type newDiskAnswers struct{ confirmed, nacked map[int]int }
+
+// confirmations counts, per node, the new-disk confirmations and NACKs in the cluster's event
+// log.
+func confirmations(ctx context.Context, l *vmlab.Lab) (newDiskAnswers, error) {
+	a := newDiskAnswers{confirmed: map[int]int{}, nacked: map[int]int{}}
 	evs, err := mdEvents(ctx, l, 1)
 	if err != nil {
-		return nil, err
+		return a, err
 	}
-	out := map[int]int{}
 	for _, e := range evs {
 		var n int
-		if _, err := fmt.Sscanf(e.Node, "node%d", &n); err == nil && e.Type == api.EventNewDiskConfirm {
-			out[n]++
+		if _, err := fmt.Sscanf(e.Node, "node%d", &n); err != nil {
+			continue
+		}
+		switch e.Type {
+		case api.EventNewDiskConfirm:
+			a.confirmed[n]++
+		case api.EventNewDiskNack:
+			a.nacked[n]++
 		}
 	}
-	return out, nil
+	return a, nil
 }
 
 // removedEverywhere waits (up to 15 s, in parallel) until disk is no longer bound to md0 on

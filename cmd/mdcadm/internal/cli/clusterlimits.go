@@ -73,6 +73,12 @@ var manageLimits = []clusterLimit{
 	// The same for failfast.
 	{[]int{optFailFast, optNoFailFast}, "a failfast change",
 		"it is a device flag md sets on this node only"},
+	// A re-add goes through md-cluster's new-disk request, and the node
+	// that re-adds rebuilds the member from its own bitmap only: the
+	// other nodes' writes made while it was out are lost (the fault
+	// campaign's finding; the agents refuse the request too).
+	{[]int{optReAdd}, "the other nodes' writes to a re-added member",
+		"this node would rebuild it from its own bitmap only; zero its superblock (--zero-superblock) and --add it for a full rebuild"},
 }
 
 // clusterRefusal refuses a --grow or --manage of a clustered array that

@@ -46,6 +46,8 @@ func TestClusterRefusals(t *testing.T) {
 		{"clear write-mostly", "raid1", 2, func(md string) []string { return []string{"--manage", md, "--readwrite", "--re-add", "/dev/vdc"} }, "write-mostly"},
 		{"failfast", "raid1", 2, func(md string) []string { return []string{"--manage", md, "--failfast", "--add", "/dev/vdc"} }, "failfast"},
 		{"nofailfast", "raid1", 2, func(md string) []string { return []string{"--manage", md, "--nofailfast", "--re-add", "/dev/vdc"} }, "failfast"},
+		{"re-add", "raid10", 2, func(md string) []string { return []string{"--manage", md, "--re-add", "/dev/vdc"} }, "re-added member"},
+		{"re-add, no --manage", "raid1", 2, func(md string) []string { return []string{md, "--re-add", "/dev/vdc"} }, "zero its superblock"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := twoNodes()
