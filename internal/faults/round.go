@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -55,6 +57,7 @@ func (c *campaign) runRound(ctx context.Context, f Fault) error {
 	res.Rebooted, res.ProvisionS = s.Rebooted, s.Provision.Seconds()
 	if err != nil {
 		c.violation(check.Violation{Check: "recovery", What: fmt.Sprintf("%s: %v", f, err)})
+		c.blockedTasks(ctx)
 		return err
 	}
 	res.RecoveryS, res.R5GapS, res.R10GapS = s.At.Sub(in.End).Seconds(), s.R5Gap.Seconds(), s.R10Gap.Seconds()
@@ -207,4 +210,23 @@ func (c *campaign) readBack(ctx context.Context, reader int, a array, node int) 
 		out = append(out, b)
 	}
 	return out, nil
+}
+
+// blockedTasks has every running node's kernel list its blocked tasks (sysrq w) and keeps the
+// kernel log's end in blocked-nodeN.txt: a round that never recovers is most often threads
+// waiting on each other in md, md-cluster or the DLM, and their stacks say which.
+func (c *campaign) blockedTasks(ctx context.Context) {
+	for n := 1; n <= nodes; n++ {
+		if c.lab.Node(n).Exited() {
+			continue
+		}
+		out, ok := c.quiet(ctx, n, "echo w > /proc/sysrq-trigger; sleep 1; dmesg | tail -n 600")
+		if !ok {
+			continue
+		}
+		name := filepath.Join(c.o.Out, fmt.Sprintf("blocked-node%d.txt", n))
+		if err := os.WriteFile(name, []byte(out+"\n"), 0o644); err == nil {
+			c.logf("node%d: blocked tasks (sysrq w) in %s", n, name)
+		}
+	}
 }
