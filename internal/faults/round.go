@@ -47,6 +47,7 @@ func (c *campaign) runRound(ctx context.Context, f Fault) error {
 	time.Sleep(f.Warmup)
 	in, err := c.inject(ctx, f)
 	if err != nil {
+		c.blockedTasks(ctx)
 		return fmt.Errorf("inject %s: %w", f.Kind, err)
 	}
 	res.Node, res.Reset, res.FaultS = in.Node, in.Reset, in.End.Sub(in.At).Seconds()
@@ -83,9 +84,12 @@ func (c *campaign) runRound(ctx context.Context, f Fault) error {
 // booting reset nodes does not count against it: it is the lab's, not the cluster's.
 func (c *campaign) recoveryBounds(f Fault, in injected, s settled, res *RoundResult) {
 	bound := c.o.boundFor(f)
-	for what, d := range map[string]time.Duration{"RAID5 write gap": s.R5Gap - s.Provision, "RAID10 write gap": s.R10Gap} {
-		if d > bound {
-			c.violation(check.Violation{Check: "recovery", What: fmt.Sprintf("%s: %s %.1fs, above the bound %s", f, what, d.Seconds(), bound)})
+	for _, g := range []struct {
+		what  string
+		d, of time.Duration
+	}{{"RAID5 write gap", s.R5Gap - s.Provision, c.o.bound()}, {"RAID10 write gap", s.R10Gap, bound}} {
+		if g.d > g.of {
+			c.violation(check.Violation{Check: "recovery", What: fmt.Sprintf("%s: %s %.1fs, above the bound %s", f, g.what, g.d.Seconds(), g.of)})
 		}
 	}
 	if f.Kind == RebootAll || in.Node == 0 {
