@@ -35,7 +35,7 @@ func (c *campaign) diskFail(ctx context.Context, f Fault) (int, error) {
 	if err == nil && a.Tag == r10.Tag {
 		err = c.clusteredAdd(ctx, n, md, dev)
 	}
-	if err != nil && c.gone(n) {
+	if err != nil && c.failedOnReset(ctx, n) {
 		return n, nil
 	}
 	if err == nil && a.Tag == r10.Tag {
