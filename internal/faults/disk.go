@@ -35,7 +35,7 @@ func (c *campaign) diskFail(ctx context.Context, f Fault) (int, error) {
 	if err == nil && a.Tag == r10.Tag {
 		err = c.clusteredAdd(ctx, n, md, dev)
 	}
-	if err != nil && c.gone(n) {
+	if err != nil && c.failedOnReset(ctx, n) {
 		return n, nil
 	}
 	if err == nil && a.Tag == r10.Tag {
@@ -44,6 +44,8 @@ func (c *campaign) diskFail(ctx context.Context, f Fault) (int, error) {
 	return n, err
 }
 
+// failAndRemove fails dev in md on node n and removes it after f.Delay (retried while md still
+// holds it).
 func (c *campaign) failAndRemove(ctx context.Context, n int, md, dev string, f Fault) error {
 	_, err := c.step(ctx, n, slow, fmt.Sprintf("fail %s in %s, remove it after %s", dev, md, f.Delay), fmt.Sprintf(
 		`export LD_LIBRARY_PATH=/usr/lib/mdcluster/cmapshim
@@ -66,10 +68,10 @@ func (c *campaign) clusteredAdd(ctx context.Context, n int, md, dev string) erro
 			peers = append(peers, m)
 		}
 	}
+	defer c.resumeNodes(ctx, peers) // also those paused before a pause failed
 	if err := c.pauseNodes(ctx, peers); err != nil {
 		return err
 	}
-	defer c.resumeNodes(ctx, peers)
 	out, err := c.step(ctx, n, slow, "re-add "+dev+" (the peers must refuse it), then wipe it and add it", fmt.Sprintf(
 		`export LD_LIBRARY_PATH=/usr/lib/mdcluster/cmapshim
 if mdadm /dev/%[1]s --re-add %[2]s 2>&1; then echo RE-ADDED; exit 0; fi
@@ -124,7 +126,7 @@ func (c *campaign) staleFaulty(ctx context.Context, from int, dev string) {
 		if strings.HasPrefix(out, "faulty") {
 			c.rep.Known["md-cluster REMOVE race (kernel)"]++
 			c.h.events.add(map[string]any{"t": c.obs.now(), "node": m, "known_kernel_issue": "md-cluster REMOVE race", "member": name, "state": out})
-			c.logf("node%d: %s still bound and faulty 10 s after node%d re-added it (md-cluster REMOVE race, kernel)", m, name, from)
+			c.logf("node%d: %s still bound and faulty 10 s after node%d added it back (md-cluster REMOVE race, kernel)", m, name, from)
 		}
 	}
 }

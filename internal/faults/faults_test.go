@@ -159,3 +159,22 @@ func TestKernelPatterns(t *testing.T) {
 		t.Error("slot recovery line")
 	}
 }
+
+// TestBoundFor: a disk failure on the clustered RAID10 may take a rebuild more than the other
+// faults; the RAID5's member is re-added from its bitmap and gets no more.
+func TestBoundFor(t *testing.T) {
+	o := Options{}
+	o.defaults()
+	for _, c := range []struct {
+		f    Fault
+		want time.Duration
+	}{
+		{Fault{Kind: DiskFail, Array: r10.Tag}, o.bound() + o.RebuildBound},
+		{Fault{Kind: DiskFail, Array: r5.Tag}, o.bound()},
+		{Fault{Kind: Crash}, o.bound()},
+	} {
+		if got := o.boundFor(c.f); got != c.want {
+			t.Errorf("boundFor(%s %s) = %s, want %s", c.f.Kind, c.f.Array, got, c.want)
+		}
+	}
+}

@@ -84,6 +84,17 @@ func (c *campaign) crash(ctx context.Context, n int) error {
 // gone reports whether node exited (a reset): the rest of a fault on it is moot.
 func (c *campaign) gone(n int) bool { return c.lab.Node(n).Exited() }
 
+// resetGrace is how long a guest may take from its kernel's reboot to its QEMU process's exit.
+const resetGrace = 10 * time.Second
+
+// failedOnReset reports, after a step on node n failed, whether n is being reset: its control
+// channel breaks as the kernel reboots (a watchdog reset, as after a kill -9 of the agent whose
+// restart came too late), a moment before its QEMU process exits (seed 20261206, round 45).
+func (c *campaign) failedOnReset(ctx context.Context, n int) bool {
+	c.waitOrReset(ctx, n, resetGrace)
+	return c.gone(n)
+}
+
 // waitOrReset waits d, or less if node n exits meanwhile.
 func (c *campaign) waitOrReset(ctx context.Context, n int, d time.Duration) {
 	select {
@@ -99,7 +110,7 @@ func (c *campaign) signalThenRestart(ctx context.Context, n int, sig string, del
 	if _, err := c.step(ctx, n, 45*time.Second, "kill -"+sig+" mdclusterd and wait for it to exit", fmt.Sprintf(
 		`p=$(pidof mdclusterd) || exit 1; kill -%s $p
 for i in $(seq 1 400); do kill -0 $p 2>/dev/null || exit 0; sleep 0.1; done; exit 1`, sig)); err != nil {
-		if c.gone(n) {
+		if c.failedOnReset(ctx, n) {
 			return nil
 		}
 		return err
@@ -114,7 +125,7 @@ for i in $(seq 1 400); do kill -0 $p 2>/dev/null || exit 0; sleep 0.1; done; exi
 	if c.gone(n) {
 		return nil
 	}
-	if err := c.startAgent(ctx, n); err != nil && !c.gone(n) {
+	if err := c.startAgent(ctx, n); err != nil && !c.failedOnReset(ctx, n) {
 		return err
 	}
 	return nil
@@ -131,7 +142,7 @@ func (c *campaign) pauseAgent(ctx context.Context, n int) error {
 		return nil
 	}
 	_, err := c.step(ctx, n, quick, "SIGCONT mdclusterd", "kill -CONT $(pidof mdclusterd)")
-	if c.gone(n) {
+	if err != nil && c.failedOnReset(ctx, n) {
 		return nil
 	}
 	return err
@@ -148,7 +159,7 @@ func (c *campaign) netCut(ctx context.Context, n int) error {
 		return nil
 	}
 	_, err := c.step(ctx, n, quick, "restore every link", fmt.Sprintf(links, "up"))
-	if c.gone(n) {
+	if err != nil && c.failedOnReset(ctx, n) {
 		return nil
 	}
 	return err

@@ -103,6 +103,10 @@ func findByDeviceUUID(sysBlock, devDir string, want md.UUID) (major, minor uint3
 	return 0, 0, "", nil, errNoSuchDevice
 }
 
+// readSuperblock reads dev's md v1 superblock. bitmap.Open drops the pages an earlier reader
+// cached: the role in it decides whether a new disk is confirmed, and the node that added it
+// wrote it around this node's page cache (a device md still holds here, after md-cluster's
+// REMOVE race, keeps the old pages).
 func readSuperblock(dev, sizeFile string) (*bitmap.Superblock, error) {
 	b, err := os.ReadFile(sizeFile)
 	if err != nil {
@@ -112,11 +116,11 @@ func readSuperblock(dev, sizeFile string) (*bitmap.Superblock, error) {
 	if err != nil || sectors == 0 {
 		return nil, fmt.Errorf("%s: size %q", dev, b)
 	}
-	f, err := os.Open(dev)
+	f, err := bitmap.Open(dev)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	sb, _, err := bitmap.NewReader(f, sectors*512).ProbeSuperblock()
+	sb, _, err := bitmap.NewReader(f.File, sectors*512).ProbeSuperblock()
 	return sb, err
 }

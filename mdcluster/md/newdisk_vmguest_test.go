@@ -48,7 +48,7 @@ func TestCaptureNewDisk(t *testing.T) {
 			ev, _ = e.(*NewDiskEvent)
 		}
 		t.Logf("new-disk request %+v", ev)
-		want := map[string]string{"confirm": "confirmed new disk", "nack": "new disk not found here: NACK"}[*newDisk]
+		want := map[string]string{"confirm": "confirmed new disk", "nack": "new disk refused: NACK"}[*newDisk]
 		waitFor(t, "mdclusterd's answer: "+want, func() (bool, string) {
 			b, _ := os.ReadFile("/tmp/mdclusterd.log")
 			return strings.Contains(string(b), want), ""

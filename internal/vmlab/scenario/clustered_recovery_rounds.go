@@ -38,10 +38,10 @@ type RecoveryRound struct {
 	// Lingered lists the nodes where the member was still bound and faulty 15 s after the
 	// initiator's --fail and --remove returned (md-cluster's REMOVE race).
 	Lingered []string
-	// PeerWrites counts, per node (index node-1), the writes acknowledged from the writers'
-	// release to every node whole and idle (the recovering node's own included): md-cluster
-	// holds a peer's writes to the region its resync window covers.
-	PeerWrites [3]int
+	// Writes counts, per node (index node-1), the writes acknowledged from the writers'
+	// release to every node whole and idle: md-cluster holds a peer's writes to the region the
+	// recovery's window covers.
+	Writes [3]int
 }
 
 func (r RecoveryRound) String() string {
@@ -50,7 +50,7 @@ func (r RecoveryRound) String() string {
 	for i, c := range r.Syncs {
 		s += fmt.Sprintf(" node%d %s", i+1, c)
 	}
-	s += fmt.Sprintf("; writes acknowledged during the recovery %v", r.PeerWrites)
+	s += fmt.Sprintf("; writes acknowledged during the recovery %v", r.Writes)
 	if len(r.Lingered) > 0 {
 		s += "; REMOVE race: " + strings.Join(r.Lingered, ", ")
 	}
@@ -188,35 +188,8 @@ func recoveryRound(ctx context.Context, l *vmlab.Lab, r *RecoveryRound) error {
 		return err
 	}
 	r.Lingered = lingered
-	// The peers' writes wait from the add until the recovery runs (kernel deadlock, see
-	// holdWrites).
-	if err := holdWrites(ctx, l, peers, true); err != nil {
-		return err
-	}
-	script := "mdadm --zero-superblock " + dev + " || exit 1\n" + shimEnv + "mdadm /dev/md0 --add " + dev + " 2>&1"
-	if r.Kind == "re-add" {
-		// Every peer's agent must refuse the re-add (it would lose their writes made while the
-		// member was out); the member is then wiped and added, as the refusal says.
-		script = "if " + shimEnv + "mdadm /dev/md0 --re-add " + dev + " 2>&1; then echo RE-ADDED; exit 1; fi\n" + script
-	}
-	out, err := step(ctx, l, r.Node, slow, fmt.Sprintf("round %d: mdadm --%s %s", r.N, r.Kind, dev),
-		"read u1 _ < /proc/uptime\n"+script+"\nrc=$?; read u2 _ < /proc/uptime; echo \"window $u1 $u2\"; exit $rc")
+	w, added, acked0, err := addBack(ctx, l, r, peers)
 	if err != nil {
-		return err
-	}
-	var w window
-	if _, err := fmt.Sscanf(out[strings.LastIndex(out, "window "):], "window %f %f", &w.from, &w.to); err != nil {
-		return fmt.Errorf("mdadm window: %w: %q", err, out)
-	}
-	added := time.Now()
-	if err := recoveryUnderway(ctx, l, r.Node, peers); err != nil {
-		return err
-	}
-	acked0, err := ackedCounts(ctx, l)
-	if err != nil {
-		return err
-	}
-	if err := holdWrites(ctx, l, peers, false); err != nil {
 		return err
 	}
 	done, err := waitSettled(ctx, l, []int{1, 2, 3}, mdWant{raidDisks: 3}, RecoveryBound)
@@ -229,7 +202,7 @@ func recoveryRound(ctx context.Context, l *vmlab.Lab, r *RecoveryRound) error {
 		return err
 	}
 	for i := range acked1 {
-		r.PeerWrites[i] = acked1[i] - acked0[i]
+		r.Writes[i] = acked1[i] - acked0[i]
 	}
 	for n := 1; n <= 3; n++ {
 		samples, err := takeSamples(ctx, l, n)
@@ -285,6 +258,44 @@ func roundChecks(ctx context.Context, l *vmlab.Lab, r *RecoveryRound, before new
 		}
 	}
 	return nil
+}
+
+// addBack adds round r's member back on r.Node, the peers' writes held from the add until the
+// recovery runs (kernel deadlock, see holdWrites); a re-add round first tries --re-add, which
+// every peer's agent must refuse (it would lose their writes made while the member was out), and
+// then wipes and adds it, as the refusal says. It returns the add's window on r.Node's clock,
+// when mdadm returned (host clock) and the writes each node had acknowledged when the writers
+// went on.
+func addBack(ctx context.Context, l *vmlab.Lab, r *RecoveryRound, peers []int) (w window, added time.Time, acked [3]int, err error) {
+	if err := holdWrites(ctx, l, peers, true); err != nil {
+		return w, added, acked, err
+	}
+	defer func() {
+		if err != nil {
+			_ = holdWrites(ctx, l, peers, false)
+		}
+	}()
+	dev := "/dev/" + r.Disk
+	script := "mdadm --zero-superblock " + dev + " || exit 1\n" + shimEnv + "mdadm /dev/md0 --add " + dev + " 2>&1"
+	if r.Kind == "re-add" {
+		script = "if " + shimEnv + "mdadm /dev/md0 --re-add " + dev + " 2>&1; then echo RE-ADDED; exit 1; fi\n" + script
+	}
+	out, err := step(ctx, l, r.Node, slow, fmt.Sprintf("round %d: mdadm --%s %s", r.N, r.Kind, dev),
+		"read u1 _ < /proc/uptime\n"+script+"\nrc=$?; read u2 _ < /proc/uptime; echo \"window $u1 $u2\"; exit $rc")
+	if err != nil {
+		return w, added, acked, err
+	}
+	if _, err := fmt.Sscanf(out[strings.LastIndex(out, "window "):], "window %f %f", &w.from, &w.to); err != nil {
+		return w, added, acked, fmt.Errorf("mdadm window: %w: %q", err, out)
+	}
+	added = time.Now()
+	if err := recoveryUnderway(ctx, l, r.Node, peers); err != nil {
+		return w, added, acked, err
+	}
+	if acked, err = ackedCounts(ctx, l); err != nil {
+		return w, added, acked, err
+	}
+	return w, added, acked, holdWrites(ctx, l, peers, false)
 }
 
 // ackedCounts reads how many writes each node's writer has had acknowledged so far.

@@ -76,9 +76,12 @@ var manageLimits = []clusterLimit{
 	// A re-add goes through md-cluster's new-disk request, and the node
 	// that re-adds rebuilds the member from its own bitmap only: the
 	// other nodes' writes made while it was out are lost (the fault
-	// campaign's finding; the agents refuse the request too).
-	{[]int{optReAdd}, "the other nodes' writes to a re-added member",
-		"this node would rebuild it from its own bitmap only; zero its superblock (--zero-superblock) and --add it for a full rebuild"},
+	// campaign's finding; the agents refuse the request too). A plain
+	// --add of a former member passes here: mdadm tries a re-add first
+	// (Manage.c), which the agents refuse, and then will not turn an
+	// active member into a spare until its superblock is zeroed.
+	{[]int{optReAdd}, "a re-add",
+		"the re-adding node would rebuild the member from its own bitmap only, losing the other nodes' writes made while it was out; zero its superblock (--zero-superblock) and --add it for a full rebuild"},
 }
 
 // clusterRefusal refuses a --grow or --manage of a clustered array that

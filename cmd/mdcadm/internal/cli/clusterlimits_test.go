@@ -46,7 +46,7 @@ func TestClusterRefusals(t *testing.T) {
 		{"clear write-mostly", "raid1", 2, func(md string) []string { return []string{"--manage", md, "--readwrite", "--re-add", "/dev/vdc"} }, "write-mostly"},
 		{"failfast", "raid1", 2, func(md string) []string { return []string{"--manage", md, "--failfast", "--add", "/dev/vdc"} }, "failfast"},
 		{"nofailfast", "raid1", 2, func(md string) []string { return []string{"--manage", md, "--nofailfast", "--re-add", "/dev/vdc"} }, "failfast"},
-		{"re-add", "raid10", 2, func(md string) []string { return []string{"--manage", md, "--re-add", "/dev/vdc"} }, "re-added member"},
+		{"re-add", "raid10", 2, func(md string) []string { return []string{"--manage", md, "--re-add", "/dev/vdc"} }, "does not carry a re-add to the other nodes (the re-adding node would rebuild"},
 		{"re-add, no --manage", "raid1", 2, func(md string) []string { return []string{md, "--re-add", "/dev/vdc"} }, "zero its superblock"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
