@@ -42,6 +42,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Commands: []*cli.Command{
 			runCommand(stderr),
 			checkConfigCommand(),
+			reloadCommand(),
 			statusCommand(),
 			eventsCommand(),
 			exporterCommand(),
@@ -175,8 +176,12 @@ func runAgent(c *cli.Context, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP is caught before anything else runs: its default action would end the agent.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	go systemdWatchdog(ctx, ag, log)
-	go reexecOnHUP(ctx, c.String("config"), log)
+	go reexecOnHUP(ctx, hup, c.String("config"), log)
 	if cfg.Listen.Metrics != "" {
 		if err := serveAgentMetrics(ctx, cfg, ag, log); err != nil {
 			return cli.Exit("mdclusterd: "+err.Error(), 1)

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"os/signal"
 	"syscall"
 	"time"
 
@@ -22,10 +21,7 @@ import (
 // leases; no array is stopped and nothing is handed over. A clean stop would instead stop every
 // exclusive array not in use and hand it to another node. The new binary must accept the
 // configuration first: if it refuses it, this process keeps running and says why.
-func reexecOnHUP(ctx context.Context, cfgPath string, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+func reexecOnHUP(ctx context.Context, hup <-chan os.Signal, cfgPath string, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():

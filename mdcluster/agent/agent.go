@@ -34,11 +34,14 @@ const workers = 4
 
 // Agent is one mdclusterd.
 type Agent struct {
-	cfg   *config.Config
-	log   *slog.Logger
-	paths Paths
-	md    MD
-	mdadm Mdadm
+	// started tells this process from the one it replaced at a reload (same PID): `mdclusterd
+	// reload` waits for a status with another start time.
+	started time.Time
+	cfg     *config.Config
+	log     *slog.Logger
+	paths   Paths
+	md      MD
+	mdadm   Mdadm
 	// openEngine opens the lock engine (tests give an in-memory one).
 	openEngine func(context.Context) (dlm.Engine, func(), error)
 	// openWatchdog opens the self-fencing device; nil means none is needed. prev is the timeout
@@ -160,6 +163,7 @@ func (a *Agent) Run(ctx context.Context, ready func(status string)) error {
 
 // init builds the queue, the session manager and the reconciler from the agent's dependencies.
 func (a *Agent) init() {
+	a.started = time.Now()
 	a.runCtx, a.cancelRun = context.WithCancel(context.Background())
 	a.q = newQueue()
 	a.sm = &sessionManager{ttl: a.cfg.Leases.TTL.Duration, paths: a.paths, bootID: a.paths.bootID(), log: a.log,

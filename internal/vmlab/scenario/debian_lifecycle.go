@@ -170,15 +170,16 @@ func DebianUpgrade(ctx context.Context, lc *lifecycle) error {
 	if err != nil {
 		return err
 	}
-	// The reload runs the new binary once it accepted the configuration: wait until the
-	// process runs the installed file (no longer the deleted one) and answers.
-	out, err := step(ctx, l, h, slow, "dpkg -i the newer build", `dpkg -i /root/debs/next/mdcluster_*+next_amd64.deb 2>&1 | grep -v '^(Reading database'
+	// postinst's systemctl reload returns once the new binary answers with its session
+	// (mdclusterd reload): right after dpkg, the process runs the installed file, not the
+	// deleted one, and its status shows another start time.
+	out, err := step(ctx, l, h, slow, "dpkg -i the newer build", `started() { mdclusterd status | grep -m1 '"started"'; }
+old=$(started) || exit 1
+dpkg -i /root/debs/next/mdcluster_*+next_amd64.deb 2>&1 | grep -v '^(Reading database'
+new=$(started) || { echo "no status right after dpkg -i"; exit 1; }
+[ "$new" != "$old" ] || { echo "the old process still answers right after dpkg -i: $old"; exit 1; }
 dpkg-query -W -f='${Version}\n' mdcluster
-pid=$(systemctl show -p MainPID --value mdclusterd)
-for i in $(seq 1 150); do
-  [ "$(readlink /proc/$pid/exe)" = /usr/sbin/mdclusterd ] && mdclusterd status >/dev/null 2>&1 && break; sleep 0.2
-done
-readlink /proc/$pid/exe`)
+readlink /proc/$(systemctl show -p MainPID --value mdclusterd)/exe`)
 	if err != nil {
 		return err
 	}
