@@ -39,7 +39,21 @@ type Guest struct {
 func NewGuest(node int, conn io.ReadWriter) *Guest { return &Guest{Node: node, conn: conn} }
 
 // Serve sends a hello event, then serves requests until the host asks for power-off or conn fails.
+// It also returns when ctx ends (SIGTERM): the read of the port does not, and systemd's last
+// step of a Debian guest's shutdown waited 90 s for this process to exit on SIGTERM before it
+// killed it (a 90-s poweroff after everything else had stopped).
 func (g *Guest) Serve(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- g.serve(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+func (g *Guest) serve(ctx context.Context) error {
 	g.send(Message{Event: "hello", Node: g.Node, Kernel: kernelRelease()})
 	sc := bufio.NewScanner(g.conn)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)

@@ -157,6 +157,11 @@ func TestDebianDoctor(t *testing.T) {
 			"udevadm trigger --subsystem-match=block --action=change && udevadm settle"); err != nil {
 			t.Fatal(err)
 		}
+		// The operator's guide's step: Debian's default INITRDSTART='all' is a failure.
+		if _, err := step(ctx, l, n, quick, "INITRDSTART='none' in /etc/default/mdadm",
+			`sed -i "s/^INITRDSTART=.*/INITRDSTART='none'/" /etc/default/mdadm && grep -qx "INITRDSTART='none'" /etc/default/mdadm`); err != nil {
+			t.Fatal(err)
+		}
 	}
 	holder, _, err := waitAssembledAnywhere(ctx, l, uuid5, 3*time.Minute)
 	if err != nil {
