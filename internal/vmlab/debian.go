@@ -91,17 +91,8 @@ echo "analyze $(systemd-analyze 2>/dev/null | head -1)"`)
 // SetTime sets the guest's wall clock to the host's (to within the request's transit time):
 // what NTP does on servers, which the clock check of `mdclusterd doctor` expects.
 func (v *VM) SetTime(ctx context.Context) error {
-	ch := make(chan Message, 1)
-	v.mu.Lock()
-	v.nextID++
-	id := v.nextID
-	v.pending[id] = ch
-	v.mu.Unlock()
-	defer func() {
-		v.mu.Lock()
-		delete(v.pending, id)
-		v.mu.Unlock()
-	}()
+	id, ch, done := v.expect()
+	defer done()
 	if err := v.send(Request{ID: id, Op: OpSetTime, TimeNS: time.Now().UnixNano()}); err != nil {
 		return err
 	}

@@ -7,6 +7,11 @@
 // every scenario step has a timeout and a machine-readable result.
 package vmlab
 
+import (
+	"encoding/json"
+	"fmt"
+)
+
 // CtlPortName is the virtio-serial port name the guest agent looks for.
 const CtlPortName = "mdlab.ctl"
 
@@ -50,4 +55,33 @@ type Message struct {
 	Uptime float64 `json:"uptime"`
 	// Kernel is the guest's kernel release (hello only).
 	Kernel string `json:"kernel,omitempty"`
+}
+
+// send writes one request line to the guest.
+func (v *VM) send(r Request) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("node %d: encode request: %w", v.Node, err)
+	}
+	v.wmu.Lock()
+	defer v.wmu.Unlock()
+	if _, err := v.conn.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("node %d: send request: %w", v.Node, err)
+	}
+	return nil
+}
+
+// expect registers a new request ID whose reply the reader delivers on ch; done forgets it.
+func (v *VM) expect() (id uint64, ch chan Message, done func()) {
+	ch = make(chan Message, 1)
+	v.mu.Lock()
+	v.nextID++
+	id = v.nextID
+	v.pending[id] = ch
+	v.mu.Unlock()
+	return id, ch, func() {
+		v.mu.Lock()
+		delete(v.pending, id)
+		v.mu.Unlock()
+	}
 }

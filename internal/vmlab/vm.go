@@ -263,17 +263,8 @@ func (v *VM) Run(ctx context.Context, script string, env ...string) (Result, err
 		defer cancel()
 		deadline, _ = ctx.Deadline()
 	}
-	ch := make(chan Message, 1)
-	v.mu.Lock()
-	v.nextID++
-	id := v.nextID
-	v.pending[id] = ch
-	v.mu.Unlock()
-	defer func() {
-		v.mu.Lock()
-		delete(v.pending, id)
-		v.mu.Unlock()
-	}()
+	id, ch, done := v.expect()
+	defer done()
 	// The guest gives up a little before the host does, so a timeout comes back as a reply.
 	guestTimeout := time.Until(deadline) - 500*time.Millisecond
 	if guestTimeout < 100*time.Millisecond {
@@ -294,19 +285,6 @@ func (v *VM) Run(ctx context.Context, script string, env ...string) (Result, err
 	case <-ctx.Done():
 		return Result{RC: -1}, fmt.Errorf("node %d: %s: %w", v.Node, firstLine(script), ctx.Err())
 	}
-}
-
-func (v *VM) send(r Request) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("node %d: encode request: %w", v.Node, err)
-	}
-	v.wmu.Lock()
-	defer v.wmu.Unlock()
-	if _, err := v.conn.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("node %d: send request: %w", v.Node, err)
-	}
-	return nil
 }
 
 // Crash panics the guest kernel (sysrq c) and waits until QEMU has exited. Nothing is flushed:
