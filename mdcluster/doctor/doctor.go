@@ -104,9 +104,9 @@ type MdadmConfFact struct {
 	Files []string `json:"files,omitempty"`
 	// Listed names exclusive arrays that an ARRAY line lists without <ignore>.
 	Listed []string `json:"listed,omitempty"`
-	// Initramfs is set when mdadm's initramfs script would assemble every array at boot
-	// (initramfs-tools installed, INITRDSTART 'all').
-	Initramfs string `json:"initramfs,omitempty"`
+	// Initramfs names the exclusive arrays the initramfs would assemble at boot: mdadm's
+	// initramfs hook is installed and no `ARRAY <ignore>` line names them.
+	Initramfs []string `json:"initramfs,omitempty"`
 	Err       string `json:"err,omitempty"`
 }
 

@@ -150,12 +150,12 @@ func checkMdadmConf(f Facts) Result {
 		r.Status = StatusFail
 		r.Detail = "ARRAY lines name exclusive arrays: " + strings.Join(m.Listed, ", ") + ": mdadm --assemble --scan and the initramfs would run them without the lease"
 		r.Advice = "delete those ARRAY lines or write them `ARRAY <ignore> UUID=…`, then `update-initramfs -u`"
-	case m.Initramfs != "":
+	case len(m.Initramfs) > 0:
 		r.Status = StatusFail
-		r.Detail = "the initramfs assembles every array it finds at boot: " + m.Initramfs
-		r.Advice = "set INITRDSTART='none' (or the root arrays only) in /etc/default/mdadm, then `update-initramfs -u`"
+		r.Detail = "no `ARRAY <ignore>` line for " + strings.Join(m.Initramfs, ", ") + ": the initramfs (mdadm's hook: its incremental-assembly rule, and ARRAY lines for every array on the disks when mdadm.conf has none) would assemble it at boot on every node, before the agent"
+		r.Advice = "add `ARRAY <ignore> UUID=<uuid>` for each to /etc/mdadm/mdadm.conf (keep the ARRAY lines of the arrays this server boots from), then `update-initramfs -u`"
 	default:
-		r.Status, r.Detail = StatusOK, "no ARRAY line for an exclusive array"
+		r.Status, r.Detail = StatusOK, "every exclusive array is left to the agent (no ARRAY line, or <ignore>)"
 		if len(m.Files) > 0 {
 			r.Detail += " (" + strings.Join(m.Files, " ") + ")"
 		}

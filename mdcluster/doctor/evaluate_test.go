@@ -90,6 +90,9 @@ func TestEvaluateBroken(t *testing.T) {
 		{"mdadm.conf lists", "mdadm.conf", "node3", "data", func(m map[string]*Facts) {
 			m["node3"].MdadmConf.Listed = []string{"data (/etc/mdadm/mdadm.conf)"}
 		}},
+		{"initramfs assembles", "mdadm.conf", "node2", "ARRAY <ignore>", func(m map[string]*Facts) {
+			m["node2"].MdadmConf.Initramfs = []string{"data"}
+		}},
 		{"device missing", "devices data", "node2", "no such device", func(m map[string]*Facts) {
 			m["node2"].Arrays[0].Devices[1] = DeviceFact{Path: "/dev/disk/by-id/wwn-2", Err: "no such device"}
 		}},

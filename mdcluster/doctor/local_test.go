@@ -163,21 +163,22 @@ ARRAY <ignore> UUID=fd4485b9:5882c440:166d447e:b3049159
 ARRAY /dev/md/shared metadata=1.2 UUID=4e657744:69736b43:6f6e6669:726d0001
 `)
 	h := tr.host()
-	if got := h.mdadmConf(cfg); len(got.Listed) != 0 || got.Initramfs != "" {
+	if got := h.mdadmConf(cfg); len(got.Listed) != 0 || len(got.Initramfs) != 0 {
 		t.Errorf("ignored and clustered arrays: %+v", got)
 	}
+	// Debian 12's mdadm hook puts mdadm's incremental assembly in the initramfs: only an
+	// <ignore> line keeps the exclusive array out of it.
+	tr.write("usr/share/initramfs-tools/hooks/mdadm", "")
+	if got := h.mdadmConf(cfg); len(got.Initramfs) != 0 {
+		t.Errorf("initramfs, the exclusive array ignored: %+v", got)
+	}
+	tr.write("etc/mdadm/mdadm.conf", "HOMEHOST <system>\n# ARRAY <ignore> UUID=fd4485b9:5882c440:166d447e:b3049159\n")
+	if got := h.mdadmConf(cfg); cmp.Diff([]string{"data"}, got.Initramfs) != "" {
+		t.Errorf("initramfs, no <ignore> line: %+v", got)
+	}
 	tr.write("etc/mdadm/mdadm.conf.d/local.conf", "arr /dev/md/data\n   uuid=FD4485B9-5882-C440-166D-447EB3049159 name=x:data\n")
-	if got := h.mdadmConf(cfg); cmp.Diff([]string{"data (/etc/mdadm/mdadm.conf.d/local.conf)"}, got.Listed) != "" {
+	if got := h.mdadmConf(cfg); cmp.Diff([]string{"data (/etc/mdadm/mdadm.conf.d/local.conf)"}, got.Listed) != "" || cmp.Diff([]string{"data"}, got.Initramfs) != "" {
 		t.Errorf("abbreviated, continued ARRAY line: %+v", got)
-	}
-	tr.write("usr/share/initramfs-tools/scripts/local-block/mdadm", "")
-	tr.write("etc/default/mdadm", "INITRDSTART='all'\n")
-	if got := h.mdadmConf(cfg); got.Initramfs == "" {
-		t.Errorf("initramfs with INITRDSTART all: %+v", got)
-	}
-	tr.write("etc/default/mdadm", "INITRDSTART='none'\n")
-	if got := h.mdadmConf(cfg); got.Initramfs != "" {
-		t.Errorf("initramfs with INITRDSTART none: %+v", got)
 	}
 }
 

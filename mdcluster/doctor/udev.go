@@ -84,8 +84,11 @@ func (h Host) deferred(path string) bool {
 // mdadmConf reads mdadm's configuration (mdadm.conf and the files of mdadm.conf.d, as mdadm
 // does) for ARRAY lines that name an exclusive array without <ignore>: `mdadm --assemble
 // --scan`, the initramfs and the incremental assembly of listed arrays would run it on any
-// node. It also looks at the initramfs: Debian's mdadm script there assembles every array it
-// finds when INITRDSTART is 'all' (the default).
+// node. It also looks at the initramfs: Debian 12's mdadm hook puts its incremental-assembly
+// udev rule there (not the package's rule that defers to the agent) and, when mdadm.conf has no
+// ARRAY line, ARRAY lines for every array on the disks (mkconf), so the initramfs assembles
+// every exclusive array at boot on every node unless an `ARRAY <ignore>` line names it.
+// (INITRDSTART in /etc/default/mdadm, which older mdadm packages read, is gone from Debian 12.)
 func (h Host) mdadmConf(cfg *config.Config) MdadmConfFact {
 	var mf MdadmConfFact
 	var files []string
@@ -106,6 +109,7 @@ func (h Host) mdadmConf(cfg *config.Config) MdadmConfFact {
 			exclusive[a.UUID] = a.Name
 		}
 	}
+	ignored := map[string]bool{}
 	for _, f := range files {
 		mf.Files = append(mf.Files, "/"+f)
 		b, err := os.ReadFile(h.path(f))
@@ -114,22 +118,21 @@ func (h Host) mdadmConf(cfg *config.Config) MdadmConfFact {
 			continue
 		}
 		for _, ln := range arrayLines(string(b)) {
-			if name, ok := listsArray(ln, exclusive); ok {
+			name, ok := namesArray(ln, exclusive)
+			switch {
+			case !ok:
+			case strings.Fields(ln)[1] == "<ignore>":
+				ignored[name] = true
+			default:
 				mf.Listed = append(mf.Listed, fmt.Sprintf("%s (/%s)", name, f))
 			}
 		}
 	}
-	if _, err := os.Stat(h.path("usr/share/initramfs-tools/scripts/local-block/mdadm")); err == nil && len(exclusive) > 0 {
-		start := "all"
-		if b, err := os.ReadFile(h.path("etc/default/mdadm")); err == nil {
-			for _, ln := range strings.Split(string(b), "\n") {
-				if v, ok := strings.CutPrefix(strings.TrimSpace(ln), "INITRDSTART="); ok {
-					start = strings.Trim(v, `'"`)
-				}
+	if _, err := os.Stat(h.path("usr/share/initramfs-tools/hooks/mdadm")); err == nil {
+		for _, a := range cfg.Arrays {
+			if a.Mode == config.ModeExclusive && !ignored[a.Name] {
+				mf.Initramfs = append(mf.Initramfs, a.Name)
 			}
-		}
-		if start == "all" {
-			mf.Initramfs = "INITRDSTART='all' (/etc/default/mdadm)"
 		}
 	}
 	return mf
@@ -161,11 +164,10 @@ func arrayLines(conf string) []string {
 	return out
 }
 
-// listsArray reports whether an ARRAY line names one of the arrays (by uuid=, any spelling)
-// without <ignore> as its device.
-func listsArray(line string, arrays map[string]string) (string, bool) {
+// namesArray reports which of the arrays (by uuid=, any spelling) an ARRAY line names.
+func namesArray(line string, arrays map[string]string) (string, bool) {
 	f := strings.Fields(line)
-	if len(f) > 1 && f[1] == "<ignore>" {
+	if len(f) < 2 {
 		return "", false
 	}
 	for _, w := range f[1:] {
