@@ -144,6 +144,7 @@ func (a *Agent) Run(ctx context.Context, ready func(status string)) error {
 	a.startWorkers(runCtx, &wg)
 	go a.watchUevents(runCtx)
 	go a.tick(runCtx)
+	go a.placeLeader(runCtx, eng)
 	// The event writer outlives the workers: a clean stop logs its stops and releases.
 	evCtx, stopEvents := context.WithCancel(context.Background())
 	defer stopEvents()

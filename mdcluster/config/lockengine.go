@@ -38,10 +38,14 @@ func (e *LockEngine) ClientTLSFiles() (t TLS, ok bool) {
 	return TLS{}, false
 }
 
+// RunsMember reports whether this node's agent runs an etcd member of the lock service
+// (etcd-embedded, etcd-cluster), not only a client of it.
+func (e *LockEngine) RunsMember() bool { return e.Type == EngineEmbedded || e.Type == EngineCluster }
+
 // PeerTLSFiles is what the member serves its peer URL with and presents to the other members:
 // peer_tls, or tls when peer_tls is empty; ok is false when the peer URLs are plain http.
 func (e *LockEngine) PeerTLSFiles() (t TLS, ok bool) {
-	if e.Type != EngineEmbedded && e.Type != EngineCluster {
+	if !e.RunsMember() {
 		return TLS{}, false
 	}
 	t = e.PeerTLS
@@ -141,7 +145,7 @@ func (e *LockEngine) validateRaftTiming() error {
 	if hb == 0 && el == 0 {
 		return nil
 	}
-	if e.Type != EngineEmbedded && e.Type != EngineCluster {
+	if !e.RunsMember() {
 		return keyErr("lock_engine.election_timeout", "", "only for etcd-embedded and etcd-cluster, whose member this node runs")
 	}
 	hb, el = e.RaftTiming()

@@ -107,7 +107,7 @@ type MdadmConfFact struct {
 	// Initramfs names the exclusive arrays the initramfs would assemble at boot: mdadm's
 	// initramfs hook is installed and no `ARRAY <ignore>` line names them.
 	Initramfs []string `json:"initramfs,omitempty"`
-	Err       string `json:"err,omitempty"`
+	Err       string   `json:"err,omitempty"`
 }
 
 // ArrayFact is one configured array's member devices on this node.

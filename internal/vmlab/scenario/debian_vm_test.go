@@ -178,12 +178,13 @@ func TestDebianDoctor(t *testing.T) {
 	}
 }
 
-// TestDebianFailover measures failover on the production topology: the RAID5's holder crashes
-// (MDCLUSTER_FAILOVER_ROUNDS times, default 4, alternately leading etcd and not) and another
-// node assembles the array; the time is taken on the host's clock.
+// TestDebianFailover measures failover on the production topology: the RAID5's holder is given
+// etcd's leadership, its agent must hand it on (a holder that leads costs an election on top of
+// the TTL), then it crashes (MDCLUSTER_FAILOVER_ROUNDS times, default 3) and another node
+// assembles the array; the time is taken on the host's clock.
 // MDCLUSTER_RAFT sets lock_engine's raft timing keys (e.g. "election_timeout: 500ms").
 func TestDebianFailover(t *testing.T) {
-	rounds := 4
+	rounds := 3
 	if s := os.Getenv("MDCLUSTER_FAILOVER_ROUNDS"); s != "" {
 		fmt.Sscanf(s, "%d", &rounds)
 	}
@@ -198,8 +199,8 @@ func TestDebianFailover(t *testing.T) {
 	}
 	rs, err := ProdFailover(ctx, l, uuid5, rounds)
 	for _, r := range rs {
-		t.Logf("FIGURE failover, etcd-cluster with TLS, TTL 30s %s: holder node%d (led etcd: %v) crashed -> lease granted elsewhere %.1fs, md started %.1fs, seen %.1fs later",
-			raft, r.Holder, r.Leader, r.Granted.Seconds(), r.Started.Seconds(), r.Failover.Seconds())
+		t.Logf("FIGURE failover, etcd-cluster with TLS, TTL 30s %s: holder node%d (handed on etcd's leadership in %.1fs) crashed -> lease granted elsewhere %.1fs, md started %.1fs, seen %.1fs later",
+			raft, r.Holder, r.Moved.Seconds(), r.Granted.Seconds(), r.Started.Seconds(), r.Failover.Seconds())
 	}
 	if err != nil {
 		t.Fatal(err)
