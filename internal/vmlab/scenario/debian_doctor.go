@@ -131,7 +131,10 @@ func DoctorBreakages(uuid5 string, holder int) []Breakage {
 			Break: "cp " + cfg + " /tmp/cfg.ok && sed -i 's|cluster: {name: mdlab}|cluster: {name: other}|' " + cfg,
 			Undo:  "cp /tmp/cfg.ok " + cfg},
 		{Name: "a clock 5 s ahead", Node: b, Check: "clock", Row: nodeName(b),
-			Break: `date -s "@$(( $(date +%s) + 5 ))" >/dev/null`, Undo: `date -s "@$(( $(date +%s) - 5 ))" >/dev/null`},
+			// To the microsecond: whole seconds left the clock up to 1 s off after the undo, which
+			// the healthy run after the breakages then warned about.
+			Break: `date -s "@$(date +%s.%N | awk '{printf "%.6f", $1 + 5}')" >/dev/null`,
+			Undo:  `date -s "@$(date +%s.%N | awk '{printf "%.6f", $1 - 5}')" >/dev/null`},
 		{Name: "a TTL shorter than etcd's leader failover", Node: a, Check: "timing", Row: nodeName(a),
 			Break: "sed 's|ttl: 30s, watchdog: /dev/watchdog, watchdog_margin: 5s|ttl: 7s, watchdog: /dev/watchdog, watchdog_margin: 2s|' " + cfg + " > /tmp/short.yaml && chmod 600 /tmp/short.yaml && grep -q 'ttl: 7s' /tmp/short.yaml",
 			Args:  "--config /tmp/short.yaml", Undo: "rm /tmp/short.yaml"},
