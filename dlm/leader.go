@@ -6,7 +6,8 @@ import "context"
 // run (etcd's raft). The leader's node matters to failover: when it dies, the survivors first
 // elect a new leader (at least one election timeout), and etcd's new leader then extends every
 // lease to its whole TTL plus an election timeout (the remaining TTLs are not carried over:
-// etcd checkpoints them every 5 minutes, which its embedding API does not let us shorten). A
+// etcd's lease checkpoints are off by default, and their interval, 5 minutes, is not settable
+// through its embedding API, so they would never cover a 30-s lease). A
 // holder that also led etcd was therefore taken over TTL + 2-3 s after its crash, one that did
 // not within the TTL. The agent uses this to keep the leader off the nodes that hold leases.
 type LeaderMover interface {

@@ -161,6 +161,11 @@ func usageExit2(cmds []*cli.Command, h cli.OnUsageErrorFunc) {
 }
 
 func runAgent(c *cli.Context, stderr io.Writer) error {
+	// SIGHUP (systemctl reload) is caught first: its default action would end the agent, and a
+	// reload's new process comes through here again.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
 		return cli.Exit(fmt.Sprintf("mdclusterd: --log-level %q: want debug, info, warn or error", c.String("log-level")), 2)
@@ -176,10 +181,6 @@ func runAgent(c *cli.Context, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	// SIGHUP is caught before anything else runs: its default action would end the agent.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go systemdWatchdog(ctx, ag, log)
 	go reexecOnHUP(ctx, hup, c.String("config"), log)
 	if cfg.Listen.Metrics != "" {

@@ -105,7 +105,7 @@ func TestCheckConfig(t *testing.T) {
 	}
 	for _, args := range [][]string{{"check-config"}, {"check-config", "a", "b"}, {"check-config", "--bogus", "x"}, {"frobnicate"},
 		{"tls", "init-ca"}, {"tls", "init-ca", "--bogus", "x"},
-		{"reload"}, {"reload", "--pid", "1"}, {"reload", "--pid", "x"}, {"tls", "issue", "--out", "x", "n1"}, {"tls", "issue", "--ca", "x", "--out", "y"}} {
+		{"reload"}, {"reload", "--pid", "1"}, {"reload", "--pid", "x"}, {"reload", "--pid", "42", "--timeout", "0s"}, {"tls", "issue", "--out", "x", "n1"}, {"tls", "issue", "--ca", "x", "--out", "y"}} {
 		if code, _, _ := runCLI(args...); code != 2 {
 			t.Errorf("%q: exit %d, want 2 (usage)", args, code)
 		}

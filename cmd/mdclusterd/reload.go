@@ -24,15 +24,21 @@ func reloadCommand() *cli.Command {
 		Name:  "reload",
 		Usage: "run the installed binary in place of the running agent and wait until it answers (systemctl reload)",
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "pid", Usage: "the running agent's PID (systemd's $MAINPID)"},
+			// systemd sets MAINPID in ExecReload's environment (empty when the service has no
+			// main process: then this refuses, exit 2).
+			&cli.IntFlag{Name: "pid", EnvVars: []string{"MAINPID"}, Usage: "the running agent's PID (default: $MAINPID, as systemd sets it)"},
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: "/etc/mdcluster/mdclusterd.yaml", Usage: "configuration file"},
+			&cli.StringFlag{Name: "socket", Usage: "the running agent's API socket (default: the configuration's listen.api_socket)"},
 			// Under systemd's reload timeout (TimeoutStartSec, 90 s by default), so that this
 			// command's reason, not systemd's kill, ends a reload that does not come back.
 			&cli.DurationFlag{Name: "timeout", Value: 80 * time.Second, Usage: "how long to wait for the new process to answer"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.Int("pid") <= 1 {
-				return cli.Exit(fmt.Sprintf("mdclusterd reload: --pid %d: want the agent's PID", c.Int("pid")), 2)
+				return cli.Exit(fmt.Sprintf("mdclusterd reload: --pid %d: want the agent's PID (or $MAINPID)", c.Int("pid")), 2)
+			}
+			if c.Duration("timeout") <= 0 {
+				return cli.Exit(fmt.Sprintf("mdclusterd reload: --timeout %s: want a positive duration", c.Duration("timeout")), 2)
 			}
 			cfgPath := c.String("config")
 			cfg, err := config.Load(cfgPath)
@@ -40,13 +46,17 @@ func reloadCommand() *cli.Command {
 				return cli.Exit("mdclusterd reload: refused, the running agent is unchanged: "+err.Error(), 1)
 			}
 			pid := c.Int("pid")
+			socket := cfg.Listen.APISocket
+			if c.String("socket") != "" {
+				socket = c.String("socket")
+			}
 			r := reloader{
 				check:   func(ctx context.Context) error { return checkInstalled(ctx, cfgPath) },
-				status:  api.NewClient(cfg.Listen.APISocket).Status,
+				status:  api.NewClient(socket).Status,
 				signal:  func() error { return syscall.Kill(pid, syscall.SIGHUP) },
 				poll:    200 * time.Millisecond,
 				timeout: c.Duration("timeout"),
-				what:    fmt.Sprintf("the agent (PID %d, socket %s)", pid, cfg.Listen.APISocket),
+				what:    fmt.Sprintf("the agent (PID %d, socket %s)", pid, socket),
 			}
 			st, err := r.reload(c.Context)
 			if err != nil {

@@ -59,6 +59,7 @@ func (l *Lab) waitSystemd(ctx context.Context, vm *VM, what string) error {
 		return err
 	}
 	r, err := vm.Run(ctx, `until systemctl is-active -q multi-user.target; do
+  systemctl is-failed -q multi-user.target && break
   case $(systemctl is-system-running) in maintenance|stopping|offline) break;; esac; sleep 0.2
 done
 echo "state $(systemctl is-system-running)"

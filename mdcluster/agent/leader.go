@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"path"
 	"slices"
 	"time"
 
@@ -19,7 +20,9 @@ const (
 // and a member on a node that holds none, with a live agent, can lead (see dlm.LeaderMover:
 // a holder that also led etcd was taken over TTL + 2-3 s after its crash, one that did not
 // within the TTL). The move is safe at any time: etcd's new leader extends every lease, it
-// never shortens one. Engines that are not LeaderMovers (the kernel DLM, an external etcd
+// never shortens one. It costs time only when it falls while a dead node's lease waits to
+// expire (that lease is extended too): a holder leads only just after an election, so that
+// takes another holder's crash within the few seconds before this agent's next look. Engines that are not LeaderMovers (the kernel DLM, an external etcd
 // whose members the agents do not run) are left alone.
 func (a *Agent) placeLeader(ctx context.Context, eng dlm.Engine) {
 	lm, ok := eng.(dlm.LeaderMover)
@@ -29,12 +32,14 @@ func (a *Agent) placeLeader(ctx context.Context, eng dlm.Engine) {
 	t := time.NewTicker(leaderPeriod)
 	defer t.Stop()
 	var quiet time.Time // no attempt before (monotonic)
+	var pub published
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		pub = a.publishHolding(ctx, pub)
 		if time.Now().Before(quiet) {
 			continue
 		}
@@ -45,10 +50,59 @@ func (a *Agent) placeLeader(ctx context.Context, eng dlm.Engine) {
 	}
 }
 
+// published is what this agent last published about its activation leases.
+type published struct {
+	session dlm.SessionID
+	holds   bool
+}
+
+// publishHolding keeps the key leaseholders/<node> (bound to the session, so it vanishes with
+// it) present exactly while this node holds an activation lease. The other agents read it:
+// their own configurations may not list this node's arrays (an N+1 standby shares each array
+// with one node), and two holders that each took the other for free would pass the leadership
+// back and forth, every move giving every lease its whole TTL again (a dead node's included:
+// its arrays would never be taken over).
+func (a *Agent) publishHolding(ctx context.Context, last published) published {
+	s := a.sm.current()
+	if s == nil {
+		return published{}
+	}
+	ss, ok := s.Session.(dlm.StoreSession)
+	if !ok {
+		return last
+	}
+	now := published{session: s.id, holds: a.activationHolders()[a.cfg.Node.Name]}
+	if now == last {
+		return last
+	}
+	cctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	key := a.key("leaseholders", a.cfg.Node.Name)
+	var err error
+	if now.holds {
+		_, err = ss.Store().Put(cctx, key, []byte("1"))
+	} else {
+		_, err = ss.Store().Delete(cctx, key)
+	}
+	if err != nil {
+		a.log.Debug("could not publish whether this node holds activation leases; next look", "err", err)
+		return published{} // unknown: written again next time
+	}
+	return now
+}
+
 // moveLeaderOnce hands the leadership on if this node leads and should not.
 func (a *Agent) moveLeaderOnce(ctx context.Context, lm dlm.LeaderMover) error {
 	holders := a.activationHolders()
 	if !holders[a.cfg.Node.Name] {
+		return nil
+	}
+	s := a.sm.current()
+	if s == nil {
+		return nil
+	}
+	ss, ok := s.Session.(dlm.StoreSession)
+	if !ok {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, opTimeout)
@@ -58,16 +112,19 @@ func (a *Agent) moveLeaderOnce(ctx context.Context, lm dlm.LeaderMover) error {
 		return nil // not ours to move (a failed read: the next look decides)
 	}
 	live := map[string]bool{}
-	if s := a.sm.current(); s != nil {
-		if ss, ok := s.Session.(dlm.StoreSession); ok {
-			ms, err := a.members(cctx, ss.Store())
-			if err != nil {
-				return nil
-			}
-			for _, m := range ms {
-				live[m.Name] = true
-			}
-		}
+	ms, err := a.members(cctx, ss.Store())
+	if err != nil {
+		return nil
+	}
+	for _, m := range ms {
+		live[m.Name] = true
+	}
+	kvs, _, err := ss.Store().Get(cctx, a.key("leaseholders")+"/", 0)
+	if err != nil {
+		return nil
+	}
+	for _, kv := range kvs {
+		holders[path.Base(kv.Key)] = true
 	}
 	to, ok := leaderTarget(l, a.cfg.Node.Name, holders, live)
 	if !ok {
@@ -81,8 +138,8 @@ func (a *Agent) moveLeaderOnce(ctx context.Context, lm dlm.LeaderMover) error {
 	return nil
 }
 
-// activationHolders is the set of nodes that hold an activation lease, as this node last saw
-// them.
+// activationHolders is the set of nodes that hold an activation lease of this node's arrays,
+// as this node last saw them.
 func (a *Agent) activationHolders() map[string]bool {
 	out := map[string]bool{}
 	for _, as := range a.rec.states() {
@@ -98,7 +155,7 @@ func (a *Agent) activationHolders() map[string]bool {
 }
 
 // leaderTarget picks the member to lead instead of self: the first, by name, that is not self,
-// holds no activation lease and runs a live agent. It returns false when self does not lead,
+// holds no activation lease (its own key or this node's view) and runs a live agent. It returns false when self does not lead,
 // holds nothing, or no member qualifies (every node holds leases: the leader stays).
 func leaderTarget(l dlm.Leadership, self string, holders, live map[string]bool) (string, bool) {
 	if l.Leader != self || l.Self != self || !holders[self] {

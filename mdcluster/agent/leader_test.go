@@ -80,3 +80,61 @@ func TestMoveLeaderOffHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// sharedLeader is one lock service's leadership as every agent's client sees it: moves apply.
+type sharedLeader struct {
+	leader string
+	moves  []string
+}
+
+type leaderView struct {
+	self string
+	sh   *sharedLeader
+}
+
+func (v leaderView) Leadership(context.Context) (dlm.Leadership, error) {
+	return dlm.Leadership{Self: v.self, Leader: v.sh.leader, Members: []string{"node1", "node2", "node3"}}, nil
+}
+
+func (v leaderView) MoveLeader(_ context.Context, m string) error {
+	v.sh.moves = append(v.sh.moves, m)
+	v.sh.leader = m
+	return nil
+}
+
+// Two holders whose configurations do not list each other's arrays (an N+1 standby shares each
+// with one node) each took the other for free and passed the leadership back and forth, every
+// move giving every lease its whole TTL again. Each agent now publishes whether it holds an
+// activation lease: the leadership goes once, to the node that holds nothing, and stays there.
+func TestMoveLeaderNoPingPong(t *testing.T) {
+	c := newCluster(t)
+	a := c.agent("node1", 1, nil, t.TempDir(), raid5)
+	b := c.agent("node2", 2, nil, t.TempDir(), raid1)
+	n3 := c.agent("node3", 3, nil, t.TempDir())
+	for _, x := range []*tagent{a, b, n3} {
+		x.start()
+	}
+	eventually(t, "both hold", func() bool {
+		return a.rec.array(raid5.UUID).getView().actHere && b.rec.array(raid1.UUID).getView().actHere
+	})
+	ctx := context.Background()
+	for _, x := range []*tagent{a, b, n3} {
+		x.publishHolding(ctx, published{})
+	}
+	sh := &sharedLeader{leader: "node1"}
+	for range 4 {
+		for _, x := range []*tagent{a, b, n3} {
+			if err := x.moveLeaderOnce(ctx, leaderView{self: x.cfg.Node.Name, sh: sh}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(sh.moves) != 1 || sh.leader != "node3" {
+		t.Fatalf("moves %v, leader %s: want one move, to node3", sh.moves, sh.leader)
+	}
+	for _, x := range []*tagent{a, b, n3} {
+		if err := x.stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -107,7 +107,10 @@ type MdadmConfFact struct {
 	// Initramfs names the exclusive arrays the initramfs would assemble at boot: mdadm's
 	// initramfs hook is installed and no `ARRAY <ignore>` line names them.
 	Initramfs []string `json:"initramfs,omitempty"`
-	Err       string   `json:"err,omitempty"`
+	// InitramfsStale is this kernel's initramfs image when mdadm.conf changed after it was
+	// built.
+	InitramfsStale string `json:"initramfs_stale,omitempty"`
+	Err            string `json:"err,omitempty"`
 }
 
 // ArrayFact is one configured array's member devices on this node.

@@ -154,6 +154,10 @@ func checkMdadmConf(f Facts) Result {
 		r.Status = StatusFail
 		r.Detail = "no `ARRAY <ignore>` line for " + strings.Join(m.Initramfs, ", ") + ": the initramfs (mdadm's hook: its incremental-assembly rule, and ARRAY lines for every array on the disks when mdadm.conf has none) would assemble it at boot on every node, before the agent"
 		r.Advice = "add `ARRAY <ignore> UUID=<uuid>` for each to /etc/mdadm/mdadm.conf (keep the ARRAY lines of the arrays this server boots from), then `update-initramfs -u`"
+	case m.InitramfsStale != "":
+		r.Status = StatusFail
+		r.Detail = "mdadm.conf changed after " + m.InitramfsStale + " was built: the initramfs still has the old file"
+		r.Advice = "`update-initramfs -u`"
 	default:
 		r.Status, r.Detail = StatusOK, "every exclusive array is left to the agent (no ARRAY line, or <ignore>)"
 		if len(m.Files) > 0 {

@@ -93,6 +93,9 @@ func TestEvaluateBroken(t *testing.T) {
 		{"initramfs assembles", "mdadm.conf", "node2", "ARRAY <ignore>", func(m map[string]*Facts) {
 			m["node2"].MdadmConf.Initramfs = []string{"data"}
 		}},
+		{"initramfs older than mdadm.conf", "mdadm.conf", "node1", "changed after /boot/initrd.img", func(m map[string]*Facts) {
+			m["node1"].MdadmConf.InitramfsStale = "/boot/initrd.img-6.1.0-57-amd64"
+		}},
 		{"device missing", "devices data", "node2", "no such device", func(m map[string]*Facts) {
 			m["node2"].Arrays[0].Devices[1] = DeviceFact{Path: "/dev/disk/by-id/wwn-2", Err: "no such device"}
 		}},

@@ -176,9 +176,48 @@ ARRAY /dev/md/shared metadata=1.2 UUID=4e657744:69736b43:6f6e6669:726d0001
 	if got := h.mdadmConf(cfg); cmp.Diff([]string{"data"}, got.Initramfs) != "" {
 		t.Errorf("initramfs, no <ignore> line: %+v", got)
 	}
+	// mdadm's spellings: the device word anywhere, in any case; a '#' inside a word is no comment.
+	for _, conf := range []string{"ARRAY UUID=fd4485b9:5882c440:166d447e:b3049159 <IGNORE>\n",
+		"ARRAY <ignore> name=host#1:data UUID=fd4485b9:5882c440:166d447e:b3049159\n"} {
+		tr.write("etc/mdadm/mdadm.conf", conf)
+		if got := h.mdadmConf(cfg); len(got.Listed) != 0 || len(got.Initramfs) != 0 {
+			t.Errorf("%q: %+v, want the array ignored", conf, got)
+		}
+	}
+	// The initramfs gets mdadm.conf only, not mdadm.conf.d: an <ignore> line there does not
+	// keep the array out of it.
+	tr.write("etc/mdadm/mdadm.conf", "HOMEHOST <system>\n")
+	tr.write("etc/mdadm/mdadm.conf.d/ignore.conf", "ARRAY <ignore> UUID=fd4485b9:5882c440:166d447e:b3049159\n")
+	if got := h.mdadmConf(cfg); cmp.Diff([]string{"data"}, got.Initramfs) != "" {
+		t.Errorf("<ignore> only in mdadm.conf.d: %+v", got)
+	}
 	tr.write("etc/mdadm/mdadm.conf.d/local.conf", "arr /dev/md/data\n   uuid=FD4485B9-5882-C440-166D-447EB3049159 name=x:data\n")
 	if got := h.mdadmConf(cfg); cmp.Diff([]string{"data (/etc/mdadm/mdadm.conf.d/local.conf)"}, got.Listed) != "" || cmp.Diff([]string{"data"}, got.Initramfs) != "" {
 		t.Errorf("abbreviated, continued ARRAY line: %+v", got)
+	}
+}
+
+// A line added to mdadm.conf reaches the initramfs only with update-initramfs -u.
+func TestStaleInitramfs(t *testing.T) {
+	tr := newTree(t)
+	cfg := testConfig()
+	tr.write("usr/share/initramfs-tools/hooks/mdadm", "")
+	tr.write("proc/sys/kernel/osrelease", "6.1.0-57-amd64\n")
+	tr.write("boot/initrd.img-6.1.0-57-amd64", "")
+	tr.write("etc/mdadm/mdadm.conf", "ARRAY <ignore> UUID=fd4485b9:5882c440:166d447e:b3049159\n")
+	h := tr.host()
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(tr.root, "boot/initrd.img-6.1.0-57-amd64"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.mdadmConf(cfg); got.InitramfsStale != "/boot/initrd.img-6.1.0-57-amd64" {
+		t.Errorf("mdadm.conf newer than the initramfs: %+v", got)
+	}
+	if err := os.Chtimes(filepath.Join(tr.root, "etc/mdadm/mdadm.conf"), old.Add(-time.Minute), old.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.mdadmConf(cfg); got.InitramfsStale != "" || len(got.Initramfs) != 0 {
+		t.Errorf("initramfs built after mdadm.conf: %+v", got)
 	}
 }
 

@@ -109,6 +109,12 @@ func (h Host) mdadmConf(cfg *config.Config) MdadmConfFact {
 			exclusive[a.UUID] = a.Name
 		}
 	}
+	// The initramfs gets one file: the hook copies /etc/mdadm/mdadm.conf, or /etc/mdadm.conf
+	// when that does not exist (not the .d directories).
+	hookConf := ""
+	if len(files) > 0 && (files[0] == "etc/mdadm/mdadm.conf" || files[0] == "etc/mdadm.conf") {
+		hookConf = files[0]
+	}
 	ignored := map[string]bool{}
 	for _, f := range files {
 		mf.Files = append(mf.Files, "/"+f)
@@ -121,8 +127,10 @@ func (h Host) mdadmConf(cfg *config.Config) MdadmConfFact {
 			name, ok := namesArray(ln, exclusive)
 			switch {
 			case !ok:
-			case strings.Fields(ln)[1] == "<ignore>":
-				ignored[name] = true
+			case isIgnore(ln):
+				if f == hookConf {
+					ignored[name] = true
+				}
 			default:
 				mf.Listed = append(mf.Listed, fmt.Sprintf("%s (/%s)", name, f))
 			}
@@ -134,8 +142,49 @@ func (h Host) mdadmConf(cfg *config.Config) MdadmConfFact {
 				mf.Initramfs = append(mf.Initramfs, a.Name)
 			}
 		}
+		mf.InitramfsStale = h.staleInitramfs(hookConf)
 	}
 	return mf
+}
+
+// staleInitramfs names this kernel's initramfs when it is older than the mdadm.conf the hook
+// copies into it: a line added since is not in the image until `update-initramfs -u`.
+func (h Host) staleInitramfs(conf string) string {
+	rel, err := os.ReadFile(h.path("proc/sys/kernel/osrelease"))
+	if conf == "" || err != nil {
+		return ""
+	}
+	img := "boot/initrd.img-" + strings.TrimSpace(string(rel))
+	ii, err := os.Stat(h.path(img))
+	if err != nil {
+		return "" // no initramfs-tools image to compare (the lab's guests)
+	}
+	ci, err := os.Stat(h.path(conf))
+	if err != nil || !ci.ModTime().After(ii.ModTime()) {
+		return ""
+	}
+	return "/" + img
+}
+
+// stripComment drops a comment: mdadm starts one at a word that begins with '#'.
+func stripComment(ln string) string {
+	for i := 0; i < len(ln); i++ {
+		if ln[i] == '#' && (i == 0 || ln[i-1] == ' ' || ln[i-1] == '\t') {
+			return ln[:i]
+		}
+	}
+	return ln
+}
+
+// isIgnore reports whether an ARRAY line's device is <ignore> (mdadm: the word without '=',
+// in any case).
+func isIgnore(line string) bool {
+	for _, w := range strings.Fields(line)[1:] {
+		if !strings.Contains(w, "=") && strings.EqualFold(w, "<ignore>") {
+			return true
+		}
+	}
+	return false
 }
 
 // arrayLines returns mdadm.conf's ARRAY lines (keywords may be abbreviated to 3 letters and
@@ -150,9 +199,7 @@ func arrayLines(conf string) []string {
 		cur = ""
 	}
 	for _, ln := range strings.Split(conf, "\n") {
-		if i := strings.IndexByte(ln, '#'); i >= 0 {
-			ln = ln[:i]
-		}
+		ln = stripComment(ln)
 		if ln != "" && (ln[0] == ' ' || ln[0] == '\t') {
 			cur += " " + ln
 			continue

@@ -107,18 +107,24 @@ func etcdLeader(ctx context.Context, l *vmlab.Lab, node int) (string, error) {
 // of a holder that leads costs an election on top of the TTL) and returns how long that took.
 // It then waits 5 s more: the new leader gives every lease a fresh TTL, and a renewal follows.
 func leaderOffHolder(ctx context.Context, l *vmlab.Lab, holder int) (time.Duration, error) {
-	leader, err := etcdLeader(ctx, l, holder)
-	if err != nil {
-		return 0, err
-	}
 	at := 0
-	fmt.Sscanf(leader, "node%d", &at)
+	for t := time.Now(); at == 0; time.Sleep(500 * time.Millisecond) {
+		leader, err := etcdLeader(ctx, l, holder)
+		if err == nil {
+			fmt.Sscanf(leader, "node%d", &at)
+		}
+		if at == 0 && time.Since(t) > 30*time.Second {
+			return 0, fmt.Errorf("etcd has no leader 30 s on (%q, %v)", leader, err)
+		}
+	}
 	if at != holder {
 		if _, err := step(ctx, l, at, quick, "hand etcd leadership to the holder node"+fmt.Sprint(holder), "mdlab etcd move-leader "+nodeName(holder)); err != nil {
 			return 0, err
 		}
 	}
 	t0 := time.Now()
+	var leader string
+	var err error
 	for {
 		leader, err = etcdLeader(ctx, l, holder)
 		if err == nil && leader != "" && leader != nodeName(holder) {
