@@ -383,13 +383,6 @@ func (a *Agent) tick(ctx context.Context) {
 	}
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
-}
-
 // countingMdadm counts the mdadm runs in flight, so the session-lost steps can wait for them.
 type countingMdadm struct {
 	m Mdadm
