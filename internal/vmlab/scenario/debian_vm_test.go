@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -75,14 +74,7 @@ const guideData = "8a7c2b14:3f5e4d21:9b0a6c35:e1d2f407"
 // TestDebianOperatorGuide runs the README's operator's guide, every block as written, on three
 // Debian guests from which the package was purged first (the guide installs it).
 func TestDebianOperatorGuide(t *testing.T) {
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	steps, err := ParseGuide(filepath.Join(root, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	steps := readmeGuide(t)
 	l, ctx := startLabFor(t, DebianOptions, 30*time.Minute)
 	for n := 1; n <= 3; n++ {
 		if _, err := step(ctx, l, n, slow, "purge the preinstalled package; the .deb in /root",

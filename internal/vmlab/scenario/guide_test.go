@@ -9,14 +9,7 @@ import (
 // TestGuideParses checks the README's operator's guide without VMs: every block says where it
 // runs, and the lab steps are where TestDebianOperatorGuide expects them.
 func TestGuideParses(t *testing.T) {
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	steps, err := ParseGuide(filepath.Join(root, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	steps := readmeGuide(t)
 	var labs []string
 	blocks := 0
 	for _, st := range steps {
@@ -32,4 +25,18 @@ func TestGuideParses(t *testing.T) {
 	if strings.Join(labs, ",") != "crash node1,boot node1" || blocks < 10 {
 		t.Errorf("%d blocks, lab steps %q", blocks, labs)
 	}
+}
+
+// readmeGuide parses the operator's guide of the module's README.
+func readmeGuide(t *testing.T) []GuideStep {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, err := ParseGuide(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return steps
 }
