@@ -1,16 +1,20 @@
 # Installation, man pages, the Debian package and their tests. Included from the Makefile.
 #
-#   make install [DESTDIR=/tmp/root] [PREFIX=/usr]   binaries, OCF agent, systemd unit, docs, man pages
+#   make install [DESTDIR=/tmp/root] [PREFIX=/usr]   binaries, OCF agent, systemd unit, udev rule, libcmap shim, docs, man pages
 #   make man                                         bin/man/*.8 from the commands' --help
 #   make deb                                         bin/mdcluster_<version>_<arch>.deb (dpkg-deb)
 #   make test-ocf                                    the OCF agent on this host (ocf-tester's host part)
 #   make test-packaging                              the .deb: dpkg-deb --info/--contents, dpkg --root install
+#   make lab-debian                                  the Debian guests' root image with the .deb installed
 PREFIX       ?= /usr
 DESTDIR      ?=
 SBINDIR      ?= $(PREFIX)/sbin
 # Pacemaker looks for agents under /usr/lib/ocf whatever PREFIX is.
 OCFDIR       ?= /usr/lib/ocf/resource.d/mdcluster
 UNITDIR      ?= /lib/systemd/system
+UDEVRULESDIR ?= /lib/udev/rules.d
+# mdadm's libcmap shim (scripts/cmapshim): mdcadm looks for it here.
+SHIMDIR      ?= /usr/lib/mdcluster/cmapshim
 DOCDIR       ?= $(PREFIX)/share/doc/mdcluster
 MAN8DIR      ?= $(PREFIX)/share/man/man8
 SYSCONFDIR   ?= /etc
@@ -20,17 +24,23 @@ DEB_VERSION  ?= $(shell scripts/packaging/debversion.sh '$(VERSION)' $(DEB_DATE)
 DEB_ARCH     := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEB_MAINTAINER ?= mdcluster developers <maintainers@mdcluster.dev>
 DEB          := bin/mdcluster_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_NEXT     := bin/next/mdcluster_$(DEB_VERSION)+next_$(DEB_ARCH).deb
 
-.PHONY: install man deb test-ocf test-packaging lab-ha
+.PHONY: install man deb deb-next test-ocf test-packaging lab-ha lab-debian
 
 man: build
 	@mkdir -p bin/man
 	$(GO) run ./scripts/man -o bin/man $(addprefix bin/,$(PKG_BINARIES))
 
-install: build man
+install: build man cmapshim
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(OCFDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
-	  $(DESTDIR)$(MAN8DIR) $(DESTDIR)$(SYSCONFDIR)/mdcluster
+	  $(DESTDIR)$(MAN8DIR) $(DESTDIR)$(SYSCONFDIR)/mdcluster $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(SHIMDIR)
 	install -m 0755 $(addprefix bin/,$(PKG_BINARIES)) $(DESTDIR)$(SBINDIR)/
+	# The udev rule names the helper by path, like the unit.
+	sed 's|/usr/sbin/|$(SBINDIR)/|g' scripts/udev/63-mdcluster.rules > $(DESTDIR)$(UDEVRULESDIR)/63-mdcluster.rules
+	chmod 0644 $(DESTDIR)$(UDEVRULESDIR)/63-mdcluster.rules
+	install -m 0644 scripts/udev/51-mdcluster-dlm.rules $(DESTDIR)$(UDEVRULESDIR)/
+	install -m 0644 -s bin/cmapshim/libcmap.so.4 $(DESTDIR)$(SHIMDIR)/libcmap.so.4
 	install -m 0755 scripts/ocf/mdcluster $(DESTDIR)$(OCFDIR)/mdcluster
 	# The unit names the agent by path: point it at SBINDIR.
 	sed 's|/usr/sbin/|$(SBINDIR)/|g' scripts/systemd/mdclusterd.service > $(DESTDIR)$(UNITDIR)/mdclusterd.service
@@ -66,3 +76,16 @@ test-packaging: deb
 # suite, which boot it with MDCLUSTER_LAB=$(MDCLUSTER_LAB)/ha). Needs `make lab` done before.
 lab-ha: deb
 	scripts/ocf/build-lab-overlay.sh $(DEB)
+
+# A newer build of the same tree (version +next; its mdclusterd and mdcadm say so), for the upgrade
+# scenario of the Debian guests.
+deb-next: deb
+	rm -rf bin/next; mkdir -p bin/next; cp -a bin/deb-stage bin/next/stage
+	$(GO) build -trimpath -ldflags '-s -w -X mdcluster.dev/internal/buildinfo.Version=$(VERSION)+next' -o bin/next/stage/usr/sbin/ ./cmd/mdclusterd ./cmd/mdcadm
+	scripts/packaging/build-deb.sh bin/next/stage '$(DEB_NEXT)' '$(DEB_VERSION)+next' '$(DEB_MAINTAINER)'
+
+# The Debian guests (systemd, udev, mdadm's own rules; TestDebian* in the VM suite): the Debian root
+# that setup-host.sh makes, with the package installed by its dpkg (scripts/vm/build-debian-guest.sh).
+lab-debian: build deb-next
+	scripts/vm/setup-host.sh
+	scripts/vm/build-debian-guest.sh '$(DEB)' '$(DEB_NEXT)'

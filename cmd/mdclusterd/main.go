@@ -3,6 +3,7 @@
 //	mdclusterd run --config /etc/mdcluster/mdclusterd.yaml
 //	mdclusterd check-config /etc/mdcluster/mdclusterd.yaml
 //	mdclusterd events [--follow] [--since N] [--json]
+//	mdclusterd doctor [--json]
 //	mdclusterd tls init-ca DIR; mdclusterd tls issue --ca DIR --out DIR NAME HOST...
 //	mdclusterd version
 package main
@@ -41,10 +42,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Commands: []*cli.Command{
 			runCommand(stderr),
 			checkConfigCommand(),
+			reloadCommand(),
 			statusCommand(),
 			eventsCommand(),
 			exporterCommand(),
 			tlsCommand(),
+			udevCommand(),
+			doctorCommand(),
 			versionCommand(),
 		},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
@@ -56,7 +60,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		},
 		ExitErrHandler: func(c *cli.Context, err error) {
 			if ec, ok := err.(cli.ExitCoder); ok {
-				fmt.Fprintln(stderr, ec.Error())
+				if ec.Error() != "" {
+					fmt.Fprintln(stderr, ec.Error())
+				}
 				code = ec.ExitCode()
 			}
 		},
@@ -155,6 +161,11 @@ func usageExit2(cmds []*cli.Command, h cli.OnUsageErrorFunc) {
 }
 
 func runAgent(c *cli.Context, stderr io.Writer) error {
+	// SIGHUP (systemctl reload) is caught first: its default action would end the agent, and a
+	// reload's new process comes through here again.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
 		return cli.Exit(fmt.Sprintf("mdclusterd: --log-level %q: want debug, info, warn or error", c.String("log-level")), 2)
@@ -171,6 +182,7 @@ func runAgent(c *cli.Context, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	go systemdWatchdog(ctx, ag, log)
+	go reexecOnHUP(ctx, hup, c.String("config"), log)
 	if cfg.Listen.Metrics != "" {
 		if err := serveAgentMetrics(ctx, cfg, ag, log); err != nil {
 			return cli.Exit("mdclusterd: "+err.Error(), 1)

@@ -104,7 +104,8 @@ func TestCheckConfig(t *testing.T) {
 		t.Errorf("missing file: exit %d: %s", code, e)
 	}
 	for _, args := range [][]string{{"check-config"}, {"check-config", "a", "b"}, {"check-config", "--bogus", "x"}, {"frobnicate"},
-		{"tls", "init-ca"}, {"tls", "init-ca", "--bogus", "x"}, {"tls", "issue", "--out", "x", "n1"}, {"tls", "issue", "--ca", "x", "--out", "y"}} {
+		{"tls", "init-ca"}, {"tls", "init-ca", "--bogus", "x"},
+		{"reload"}, {"reload", "--pid", "1"}, {"reload", "--pid", "x"}, {"reload", "--pid", "42", "--timeout", "0s"}, {"tls", "issue", "--out", "x", "n1"}, {"tls", "issue", "--ca", "x", "--out", "y"}} {
 		if code, _, _ := runCLI(args...); code != 2 {
 			t.Errorf("%q: exit %d, want 2 (usage)", args, code)
 		}

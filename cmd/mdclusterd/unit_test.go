@@ -42,6 +42,8 @@ func TestUnitKeepsSession(t *testing.T) {
 		"Type":                     "notify",           // ready once the session is there
 		"Restart":                  "on-failure",       // a killed agent comes back to pet the watchdog
 		"KillMode":                 "mixed",            // SIGTERM to the agent alone: it stops the arrays first
+		// systemctl reload returns once the new binary answers (not when the signal is sent)
+		"ExecReload": "/usr/sbin/mdclusterd reload --config /etc/mdcluster/mdclusterd.yaml",
 	} {
 		if got := service[k]; got != want {
 			t.Errorf("[Service] %s=%q, want %q", k, got, want)

@@ -128,6 +128,12 @@ func WithUnsafeNoFsync() Option { return func(c *config) { c.noFsync = true } }
 // (default 60 s: a cluster member waits for a quorum of its peers).
 func WithReadyTimeout(d time.Duration) Option { return func(c *config) { c.readyTimeout = d } }
 
+// The member's raft timing unless WithTimeouts sets it (held at 100 % host CPU in the VM lab).
+const (
+	DefaultHeartbeat = 100 * time.Millisecond
+	DefaultElection  = time.Second
+)
+
 // Start runs a member with its data in dir and returns once it serves
 // clients (for a cluster member: once the cluster has a quorum).
 func Start(dir string, opts ...Option) (*Member, error) {
@@ -135,8 +141,8 @@ func Start(dir string, opts ...Option) (*Member, error) {
 		name:         "default",
 		clientURLs:   []string{"http://127.0.0.1:2379"},
 		peerURLs:     []string{"http://127.0.0.1:2380"},
-		tickMs:       100,
-		electionMs:   1000,
+		tickMs:       uint(DefaultHeartbeat / time.Millisecond),
+		electionMs:   uint(DefaultElection / time.Millisecond),
 		compaction:   DefaultCompaction,
 		readyTimeout: 60 * time.Second,
 	}

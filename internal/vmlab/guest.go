@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // maxOutput bounds what one exec returns per stream; the rest is cut with a marker.
@@ -37,7 +39,21 @@ type Guest struct {
 func NewGuest(node int, conn io.ReadWriter) *Guest { return &Guest{Node: node, conn: conn} }
 
 // Serve sends a hello event, then serves requests until the host asks for power-off or conn fails.
+// It also returns when ctx ends (SIGTERM): the read of the port does not, and systemd's last
+// step of a Debian guest's shutdown waited 90 s for this process to exit on SIGTERM before it
+// killed it (a 90-s poweroff after everything else had stopped).
 func (g *Guest) Serve(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- g.serve(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+func (g *Guest) serve(ctx context.Context) error {
 	g.send(Message{Event: "hello", Node: g.Node, Kernel: kernelRelease()})
 	sc := bufio.NewScanner(g.conn)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
@@ -58,6 +74,13 @@ func (g *Guest) Serve(ctx context.Context) error {
 			// No reply: the kernel is gone before it could be read.
 			_ = os.WriteFile("/proc/sysrq-trigger", []byte("c"), 0)
 			return errors.New("crash requested but the kernel survived sysrq c")
+		case OpSetTime:
+			ts := unix.NsecToTimespec(req.TimeNS)
+			m := Message{ID: req.ID}
+			if err := unix.ClockSettime(unix.CLOCK_REALTIME, &ts); err != nil {
+				m.RC, m.Err = -1, "settime: "+err.Error()
+			}
+			g.send(m)
 		case OpPowerOff:
 			g.wg.Wait()
 			g.send(Message{ID: req.ID})
@@ -163,4 +186,33 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// CmdlineNode is the node id the host put on the kernel command line (mdlab.node=N), 0 if none.
+func CmdlineNode() int {
+	b, _ := os.ReadFile("/proc/cmdline")
+	for _, f := range strings.Fields(string(b)) {
+		if v, ok := strings.CutPrefix(f, "mdlab.node="); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
+// OpenPort opens the guest's end of the virtio-serial port, waiting (up to a minute) for udev to
+// make its device link: under systemd the lab agent may start before that.
+func OpenPort(ctx context.Context, path string) (*os.File, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err == nil || !errors.Is(err, os.ErrNotExist) || time.Now().After(deadline) {
+			return f, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

@@ -101,3 +101,23 @@ func TestCappedOutput(t *testing.T) {
 		t.Fatalf("capped: len %d, suffix %q", c.Len(), c.String()[c.Len()-5:])
 	}
 }
+
+// SIGTERM ends the guest agent even while it waits for the host's next request: a Debian
+// guest's shutdown otherwise waited 90 s for it in systemd's last step.
+func TestGuestServeEndsWithContext(t *testing.T) {
+	host, guest := net.Pipe()
+	defer host.Close()
+	go func() { _, _ = bufio.NewReader(host).ReadString('\n') }() // the hello, then silence
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- NewGuest(1, guest).Serve(ctx) }()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve after SIGTERM: %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve still reading the port 10 s after its context ended")
+	}
+}

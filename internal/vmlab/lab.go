@@ -25,6 +25,10 @@ type Options struct {
 	Log io.Writer
 	// BootTimeout bounds each guest's boot (default 3 minutes).
 	BootTimeout time.Duration
+	// Debian boots the Debian guests (debian.go) instead of the busybox initramfs: systemd as
+	// PID 1, udev and mdadm's rules, the package installed. Each guest gets its own copy of the
+	// root image, which a restart keeps: the node reboots with what it wrote.
+	Debian bool
 	// Stream, if set, gives every guest a stream port (StreamPortName) and receives its lines.
 	Stream StreamFunc
 }
@@ -36,9 +40,12 @@ type Lab struct {
 	VMs   []*VM
 	Hub   *Hub
 
-	opts  Options
-	start time.Time
-	logMu sync.Mutex
+	opts   Options
+	kernel string
+	initrd string
+	roots  []string // each guest's root image (Debian guests)
+	start  time.Time
+	logMu  sync.Mutex
 }
 
 // Paths locates the lab's kernel and initramfs. The cache directory is $MDCLUSTER_LAB, or .lab
@@ -94,6 +101,12 @@ func Start(ctx context.Context, name string, o Options) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
+	var root string
+	if o.Debian {
+		if initrd, root, err = DebianPaths(cache); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(cache, "run"), 0o755); err != nil {
 		return nil, fmt.Errorf("vmlab: %w", err)
 	}
@@ -101,7 +114,12 @@ func Start(ctx context.Context, name string, o Options) (*Lab, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vmlab: run dir: %w", err)
 	}
-	l := &Lab{Dir: dir, opts: o, start: time.Now()}
+	l := &Lab{Dir: dir, opts: o, kernel: kernel, initrd: initrd, start: time.Now()}
+	if root != "" {
+		if l.roots, err = copyRoots(root, dir, o.Nodes); err != nil {
+			return nil, err
+		}
+	}
 	for i := 0; i < o.Disks; i++ {
 		p := filepath.Join(dir, fmt.Sprintf("disk%d.img", i))
 		if err := makeSparse(p, o.DiskSize); err != nil {
@@ -121,12 +139,7 @@ func Start(ctx context.Context, name string, o Options) (*Lab, error) {
 	errs := make([]error, o.Nodes)
 	var wg sync.WaitGroup
 	for i := range l.VMs {
-		cfg := VMConfig{Node: i + 1, Nodes: o.Nodes, Kernel: kernel, Initrd: initrd, Disks: l.Disks,
-			UserNet: o.UserNet, RunDir: dir, Append: o.Append, Stream: o.Stream, Boot: 1}
-		if l.Hub != nil {
-			cfg.Hub = l.Hub.Addr()
-		}
-		vm, err := StartVM(bootCtx, cfg)
+		vm, err := StartVM(bootCtx, l.vmConfig(i+1, 1))
 		if err != nil {
 			l.Close()
 			return nil, err
@@ -135,11 +148,7 @@ func Start(ctx context.Context, name string, o Options) (*Lab, error) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			kr, err := l.VMs[i].WaitReady(bootCtx)
-			errs[i] = err
-			if err == nil {
-				l.Logf("node%d: booted kernel %s", i+1, kr)
-			}
+			errs[i] = l.waitBooted(bootCtx, l.VMs[i], "booted")
 		}(i)
 	}
 	wg.Wait()
@@ -148,6 +157,33 @@ func Start(ctx context.Context, name string, o Options) (*Lab, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// vmConfig is guest n's configuration: the lab's files, disks and network.
+func (l *Lab) vmConfig(n, boot int) VMConfig {
+	cfg := VMConfig{Node: n, Nodes: l.opts.Nodes, Kernel: l.kernel, Initrd: l.initrd, Disks: l.Disks,
+		UserNet: l.opts.UserNet, RunDir: l.Dir, Append: l.opts.Append, Stream: l.opts.Stream, Boot: boot}
+	if l.roots != nil {
+		cfg.Root = l.roots[n-1]
+	}
+	if l.Hub != nil {
+		cfg.Hub = l.Hub.Addr()
+	}
+	return cfg
+}
+
+// waitBooted waits for the guest's lab agent, and on a Debian guest for systemd to finish
+// booting, and logs the boot.
+func (l *Lab) waitBooted(ctx context.Context, vm *VM, what string) error {
+	kr, err := vm.WaitReady(ctx)
+	if err != nil {
+		return err
+	}
+	if l.roots == nil {
+		l.Logf("node%d: %s kernel %s", vm.Node, what, kr)
+		return nil
+	}
+	return l.waitSystemd(ctx, vm, what)
 }
 
 func makeSparse(path string, size int64) error {

@@ -7,6 +7,11 @@
 // every scenario step has a timeout and a machine-readable result.
 package vmlab
 
+import (
+	"encoding/json"
+	"fmt"
+)
+
 // CtlPortName is the virtio-serial port name the guest agent looks for.
 const CtlPortName = "mdlab.ctl"
 
@@ -19,6 +24,9 @@ const (
 	OpCrash = "crash"
 	// OpPowerOff ends the agent; the guest's init syncs and powers off.
 	OpPowerOff = "poweroff"
+	// OpSetTime sets the guest's wall clock to Request.TimeNS (the host's, when it sent the
+	// request): the lab's stand-in for NTP, since a guest reads the RTC in whole seconds.
+	OpSetTime = "settime"
 )
 
 // Request is one line the host writes to the guest agent.
@@ -28,6 +36,7 @@ type Request struct {
 	Script    string   `json:"script,omitempty"`
 	Env       []string `json:"env,omitempty"`
 	TimeoutMS int64    `json:"timeout_ms,omitempty"`
+	TimeNS    int64    `json:"time_ns,omitempty"`
 }
 
 // Message is one line the guest agent writes to the host: a reply to a request (ID != 0) or an
@@ -46,4 +55,33 @@ type Message struct {
 	Uptime float64 `json:"uptime"`
 	// Kernel is the guest's kernel release (hello only).
 	Kernel string `json:"kernel,omitempty"`
+}
+
+// send writes one request line to the guest.
+func (v *VM) send(r Request) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("node %d: encode request: %w", v.Node, err)
+	}
+	v.wmu.Lock()
+	defer v.wmu.Unlock()
+	if _, err := v.conn.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("node %d: send request: %w", v.Node, err)
+	}
+	return nil
+}
+
+// expect registers a new request ID whose reply the reader delivers on ch; done forgets it.
+func (v *VM) expect() (id uint64, ch chan Message, done func()) {
+	ch = make(chan Message, 1)
+	v.mu.Lock()
+	v.nextID++
+	id = v.nextID
+	v.pending[id] = ch
+	v.mu.Unlock()
+	return id, ch, func() {
+		v.mu.Lock()
+		delete(v.pending, id)
+		v.mu.Unlock()
+	}
 }

@@ -8,23 +8,15 @@ import (
 )
 
 // Restart boots a fresh guest for node n on the same disks and network, after the old one has
-// exited (crashed or killed): the node "reboots". The old console log is kept as
+// exited (crashed, killed, powered off or rebooted: QEMU runs with -no-reboot): the node
+// "reboots". A Debian guest boots its own root image again. The old console log is kept as
 // nodeN.console.log.<k>.
 func (l *Lab) Restart(ctx context.Context, n int) (*VM, error) {
 	old := l.Node(n)
 	if !old.Exited() {
 		return nil, fmt.Errorf("vmlab: node %d is still running", n)
 	}
-	_, kernel, initrd, err := Paths()
-	if err != nil {
-		return nil, err
-	}
-	cfg := VMConfig{Node: n, Nodes: l.opts.Nodes, Kernel: kernel, Initrd: initrd, Disks: l.Disks,
-		UserNet: l.opts.UserNet, RunDir: l.Dir, Append: l.opts.Append, Stream: l.opts.Stream,
-		Boot: old.Boot + 1}
-	if l.Hub != nil {
-		cfg.Hub = l.Hub.Addr()
-	}
+	cfg := l.vmConfig(n, old.Boot+1)
 	for k := 1; ; k++ {
 		p := fmt.Sprintf("%s.%d", cfg.consolePath(), k)
 		if _, err := os.Stat(p); os.IsNotExist(err) {
@@ -41,11 +33,9 @@ func (l *Lab) Restart(ctx context.Context, n int) (*VM, error) {
 		return nil, err
 	}
 	l.VMs[n-1] = vm
-	kr, err := vm.WaitReady(bctx)
-	if err != nil {
+	if err := l.waitBooted(bctx, vm, "rebooted"); err != nil {
 		return nil, err
 	}
-	l.Logf("node%d: rebooted kernel %s", n, kr)
 	return vm, nil
 }
 

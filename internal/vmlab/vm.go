@@ -32,6 +32,9 @@ type VMConfig struct {
 	MemMB   int
 	RunDir  string // console log and control socket go here
 	Append  string // extra kernel command line
+	// Root is the guest's own root image (Debian guests): a disk with serial mdlab-root after
+	// the shared ones, which the Debian initramfs mounts before it starts systemd.
+	Root string
 	// Stream receives the lines of the guest's stream port (StreamPortName); nil: no port.
 	Stream StreamFunc
 	// Boot numbers the starts of this node in its lab (1, then one more per Restart).
@@ -46,6 +49,8 @@ type VM struct {
 	Node    int
 	Boot    int    // VMConfig.Boot
 	Console string // path of the serial console log
+	// Started is when QEMU was started (host clock).
+	Started time.Time
 
 	cmd      *exec.Cmd
 	conn     net.Conn
@@ -76,6 +81,10 @@ func (c VMConfig) qemuArgs(ctlSock, conSock, strSock string) []string {
 		mem = 768
 	}
 	appendLine := fmt.Sprintf("console=ttyS0 panic=-1 quiet loglevel=4 mdlab.node=%d mdlab.nodes=%d", c.Node, c.Nodes)
+	if c.Root != "" {
+		mem = max(mem, 1024)
+		appendLine += debianCmdline(c.Node)
+	}
 	if c.UserNet {
 		appendLine += " mdlab.user=1"
 	}
@@ -104,6 +113,14 @@ func (c VMConfig) qemuArgs(ctlSock, conSock, strSock string) []string {
 			"-blockdev", fmt.Sprintf("driver=file,node-name=f%d,filename=%s,cache.direct=on,locking=off", i, d),
 			"-blockdev", fmt.Sprintf("driver=raw,node-name=d%d,file=f%d", i, i),
 			"-device", fmt.Sprintf("virtio-blk-pci,drive=d%d,share-rw=on,serial=mdlab%d", i, i))
+	}
+	if c.Root != "" {
+		// The guest's own disk: not shared; its flushes need not reach the host's disk (the
+		// host does not crash in a test, and a guest crash loses nothing QEMU was given).
+		a = append(a,
+			"-blockdev", "driver=file,node-name=rootf,filename="+c.Root+",cache.no-flush=on",
+			"-blockdev", "driver=raw,node-name=root,file=rootf",
+			"-device", "virtio-blk-pci,drive=root,serial=mdlab-root")
 	}
 	if c.Hub != "" {
 		a = append(a, "-netdev", "socket,id=priv,connect="+c.Hub,
@@ -143,7 +160,7 @@ func StartVM(ctx context.Context, c VMConfig) (*VM, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("node %d: start qemu: %w", c.Node, err)
 	}
-	v := &VM{Node: c.Node, Boot: c.Boot, Console: c.consolePath(), cmd: cmd, exited: make(chan struct{}),
+	v := &VM{Node: c.Node, Boot: c.Boot, Console: c.consolePath(), Started: time.Now(), cmd: cmd, exited: make(chan struct{}),
 		pending: map[uint64]chan Message{}, hello: make(chan Message, 1), con: newConsole()}
 	go func() {
 		v.waitErr = cmd.Wait()
@@ -246,17 +263,8 @@ func (v *VM) Run(ctx context.Context, script string, env ...string) (Result, err
 		defer cancel()
 		deadline, _ = ctx.Deadline()
 	}
-	ch := make(chan Message, 1)
-	v.mu.Lock()
-	v.nextID++
-	id := v.nextID
-	v.pending[id] = ch
-	v.mu.Unlock()
-	defer func() {
-		v.mu.Lock()
-		delete(v.pending, id)
-		v.mu.Unlock()
-	}()
+	id, ch, done := v.expect()
+	defer done()
 	// The guest gives up a little before the host does, so a timeout comes back as a reply.
 	guestTimeout := time.Until(deadline) - 500*time.Millisecond
 	if guestTimeout < 100*time.Millisecond {
@@ -277,19 +285,6 @@ func (v *VM) Run(ctx context.Context, script string, env ...string) (Result, err
 	case <-ctx.Done():
 		return Result{RC: -1}, fmt.Errorf("node %d: %s: %w", v.Node, firstLine(script), ctx.Err())
 	}
-}
-
-func (v *VM) send(r Request) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("node %d: encode request: %w", v.Node, err)
-	}
-	v.wmu.Lock()
-	defer v.wmu.Unlock()
-	if _, err := v.conn.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("node %d: send request: %w", v.Node, err)
-	}
-	return nil
 }
 
 // Crash panics the guest kernel (sysrq c) and waits until QEMU has exited. Nothing is flushed:
@@ -352,6 +347,18 @@ func (v *VM) ConsoleTail(n int) string {
 		b.WriteString(l.Text + "\n")
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// ConsoleMatching returns the console lines seen so far that contain substr, with the host time
+// each arrived (a guest restarted by Lab.Restart starts a new console).
+func (v *VM) ConsoleMatching(substr string) []ConsoleLine {
+	var out []ConsoleLine
+	for _, l := range v.con.lines() {
+		if strings.Contains(l.Text, substr) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // WaitConsole waits until a console line containing substr appears (from the start of the

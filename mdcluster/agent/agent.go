@@ -34,16 +34,20 @@ const workers = 4
 
 // Agent is one mdclusterd.
 type Agent struct {
-	cfg   *config.Config
-	log   *slog.Logger
-	paths Paths
-	md    MD
-	mdadm Mdadm
+	// started tells this process from the one it replaced at a reload (same PID): `mdclusterd
+	// reload` waits for a status with another start time.
+	started time.Time
+	cfg     *config.Config
+	log     *slog.Logger
+	paths   Paths
+	md      MD
+	mdadm   Mdadm
 	// openEngine opens the lock engine (tests give an in-memory one).
 	openEngine func(context.Context) (dlm.Engine, func(), error)
 	// openWatchdog opens the self-fencing device; nil means none is needed. prev is the timeout
-	// of a previous process's recorded session (0: none; see openWatchdog in fencing.go).
-	openWatchdog func(prev time.Duration) (Watchdog, string)
+	// of a previous process's recorded session (0: none), keepArmed whether a previous process
+	// may have left it armed over something that still runs (see openWatchdog in fencing.go).
+	openWatchdog func(prev time.Duration, keepArmed bool) (Watchdog, string)
 	// reset forces an immediate reset (sysrq b); hold is where Run stays once the node is
 	// being reset: returning would close the watchdog, and the kernel pings it on close.
 	reset func() error
@@ -56,6 +60,9 @@ type Agent struct {
 	sm        *sessionManager
 	g         *guard
 	fencing   string // why exclusive arrays cannot run here, "" when they can
+	// keepArmed: at the start, a previous process may have left the watchdog armed over
+	// something that still runs (startGuard); this process never disarms it before its session.
+	keepArmed bool
 	inflight  atomic.Int64
 	health    health
 	events    *eventLog // the cluster's event log (events.go)
@@ -84,9 +91,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	a.openEngine = func(ctx context.Context) (dlm.Engine, func(), error) { return openLockService(ctx, cfg, log) }
 	a.init()
 	if needsFencing(cfg) {
-		a.openWatchdog = func(prev time.Duration) (Watchdog, string) {
+		a.openWatchdog = func(prev time.Duration, keepArmed bool) (Watchdog, string) {
 			ttl := cfg.Leases.TTL.Duration
-			w, why := openWatchdog(cfg.Leases.Watchdog, ttl, cfg.Leases.WatchdogMargin.Duration, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor, prev)
+			w, why := openWatchdog(cfg.Leases.Watchdog, ttl, cfg.Leases.WatchdogMargin.Duration, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor, prev, keepArmed)
 			if w == nil {
 				return nil, why
 			}
@@ -113,14 +120,14 @@ func (a *Agent) Run(ctx context.Context, ready func(status string)) error {
 	if a.cfg.DLMControl.Mode == config.ControlMdclusterd {
 		cp, err := a.newControlPlane(a.controldFS, a.controldMonitor)
 		if err != nil {
-			a.g.finish(false)
+			a.startFailed()
 			return err
 		}
 		a.cp = cp
 	}
 	eng, closeEngine, err := a.openEngine(ctx)
 	if err != nil {
-		a.g.finish(false)
+		a.startFailed()
 		return err
 	}
 	defer closeEngine()
@@ -128,7 +135,7 @@ func (a *Agent) Run(ctx context.Context, ready func(status string)) error {
 	a.sm.eng = eng
 	srv := &api.Server{Backend: a, Log: a.log.With("component", "api")}
 	if err := srv.Listen(a.cfg.Listen.APISocket); err != nil {
-		a.g.finish(false)
+		a.startFailed()
 		return err
 	}
 	defer os.Remove(a.cfg.Listen.APISocket)
@@ -137,6 +144,7 @@ func (a *Agent) Run(ctx context.Context, ready func(status string)) error {
 	a.startWorkers(runCtx, &wg)
 	go a.watchUevents(runCtx)
 	go a.tick(runCtx)
+	go a.placeLeader(runCtx, eng)
 	// The event writer outlives the workers: a clean stop logs its stops and releases.
 	evCtx, stopEvents := context.WithCancel(context.Background())
 	defer stopEvents()
@@ -156,6 +164,7 @@ func (a *Agent) Run(ctx context.Context, ready func(status string)) error {
 
 // init builds the queue, the session manager and the reconciler from the agent's dependencies.
 func (a *Agent) init() {
+	a.started = time.Now()
 	a.runCtx, a.cancelRun = context.WithCancel(context.Background())
 	a.q = newQueue()
 	a.sm = &sessionManager{ttl: a.cfg.Leases.TTL.Duration, paths: a.paths, bootID: a.paths.bootID(), log: a.log,
@@ -199,11 +208,15 @@ func (a *Agent) startGuard() error {
 			prev = rec.Timeout
 		}
 	}
+	// A previous process may have left the watchdog armed over something that still runs: its
+	// recorded session, or (a start that failed before its session) an exclusive array or a DLM
+	// lockspace. Neither a failed set-up nor a failed start may then disarm it.
+	a.keepArmed = hasRecord || a.mayWriteAtStart()
 	if warn := a.cfg.TimingWarning(); warn != "" {
 		a.log.Warn(warn)
 	}
 	if a.openWatchdog != nil {
-		w, why := a.openWatchdog(prev)
+		w, why := a.openWatchdog(prev, a.keepArmed)
 		if w != nil {
 			g.w = w
 			a.sm.timeout.Store(int64(w.Timeout()))
@@ -367,13 +380,6 @@ func (a *Agent) tick(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
 	}
 }
 

@@ -56,7 +56,7 @@ func (c *cluster) agent(name string, id int, md *testMD, run string, arrays ...c
 	}
 	eng := c.svc.Engine()
 	ta.openEngine = func(context.Context) (dlm.Engine, func(), error) { return eng, func() {}, nil }
-	ta.openWatchdog = func(time.Duration) (Watchdog, string) { return ta.wd, "" }
+	ta.openWatchdog = func(time.Duration, bool) (Watchdog, string) { return ta.wd, "" }
 	ta.reset = func() error { ta.resets.Add(1); return nil }
 	ta.init()
 	return ta
@@ -461,7 +461,7 @@ func TestStartPastFencePoint(t *testing.T) {
 		a.md.load(t, "raid5-nobitmap")
 		a.md.busy["md1"] = busy
 		opened := false
-		a.openWatchdog = func(time.Duration) (Watchdog, string) { opened = true; return a.wd, "" }
+		a.openWatchdog = func(time.Duration, bool) (Watchdog, string) { opened = true; return a.wd, "" }
 		writeRecord(t, a, 0x77, time.Now().Add(2*time.Second), 2*time.Second) // F is 6 s ago
 		if busy {
 			ctx, cancel := context.WithCancel(t.Context())
@@ -522,7 +522,7 @@ func TestStartRecordBeforeWatchdog(t *testing.T) {
 		writeRecord(t, a, 0x77, d, recTimeout)
 		var recordedAtOpen *time.Time
 		prev := time.Duration(-1)
-		a.openWatchdog = func(p time.Duration) (Watchdog, string) {
+		a.openWatchdog = func(p time.Duration, _ bool) (Watchdog, string) {
 			recordedAtOpen, prev = a.sm.recorded.Load(), p
 			return a.wd, ""
 		}

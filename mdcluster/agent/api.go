@@ -166,7 +166,7 @@ func (a *Agent) Release(ctx context.Context, r api.ReleaseRequest) error {
 // a pass; cluster-wide facts come from the lock service within a short timeout.
 func (a *Agent) Status(ctx context.Context) (api.Status, error) {
 	st := api.Status{Node: a.cfg.Node.Name, NodeID: a.cfg.Node.ID, Cluster: a.cfg.Cluster.Name,
-		Engine: a.cfg.LockEngine.Type, DLMControl: a.cfg.DLMControl.Mode, Observed: time.Now()}
+		Engine: a.cfg.LockEngine.Type, DLMControl: a.cfg.DLMControl.Mode, Started: a.started, Observed: time.Now()}
 	s := a.sm.current()
 	t := time.Duration(a.sm.timeout.Load())
 	st.Session = api.SessionInfo{Valid: s != nil, TTL: a.cfg.Leases.TTL.Duration, Resumed: s != nil && s.resumed,

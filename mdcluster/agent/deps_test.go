@@ -65,10 +65,10 @@ func TestSysrqReset(t *testing.T) {
 
 // Exclusive arrays need a watchdog that opens: a missing device says why, in one line.
 func TestOpenWatchdogUnavailable(t *testing.T) {
-	if w, why := openWatchdog("", 15*time.Second, 5*time.Second, time.Second, time.Second, 0); w != nil || !strings.Contains(why, "leases.watchdog") {
+	if w, why := openWatchdog("", 15*time.Second, 5*time.Second, time.Second, time.Second, 0, false); w != nil || !strings.Contains(why, "leases.watchdog") {
 		t.Fatalf("%v %q", w, why)
 	}
-	if w, why := openWatchdog(filepath.Join(t.TempDir(), "watchdog"), 15*time.Second, 5*time.Second, time.Second, time.Second, 2*time.Second); w != nil || why == "" || strings.Contains(why, "\n") {
+	if w, why := openWatchdog(filepath.Join(t.TempDir(), "watchdog"), 15*time.Second, 5*time.Second, time.Second, time.Second, 2*time.Second, false); w != nil || why == "" || strings.Contains(why, "\n") {
 		t.Fatalf("%v %q", w, why)
 	}
 }
@@ -199,7 +199,7 @@ func TestOpenWatchdogAcceptedTimeout(t *testing.T) {
 			asked = to
 			return d, nil
 		}
-		w, why := openWatchdog("/dev/watchdog", ttl, margin, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor, tc.prev)
+		w, why := openWatchdog("/dev/watchdog", ttl, margin, ttl/dlm.RenewDivisor, ttl/dlm.RetryDivisor, tc.prev, false)
 		if asked != tc.asked {
 			t.Fatalf("prev %s: asked the driver for %s, want %s", tc.prev, asked, tc.asked)
 		}

@@ -36,6 +36,10 @@ func openLockService(ctx context.Context, c *config.Config, log *slog.Logger) (d
 		if t, ok := le.PeerTLSFiles(); ok {
 			opts = append(opts, etcdembed.WithPeerTLS(etcdembed.TLSFiles{CA: t.CA, Cert: t.Cert, Key: t.Key}))
 		}
+		if le.HeartbeatInterval.Duration != 0 || le.ElectionTimeout.Duration != 0 {
+			hb, el := le.RaftTiming()
+			opts = append(opts, etcdembed.WithTimeouts(hb, el))
+		}
 		if le.Type == config.EngineCluster {
 			var ic []string
 			for _, p := range le.Peers {

@@ -201,7 +201,11 @@ func sysrqReset(path string) func() error {
 // (setting a timeout restarts the countdown with the new value: a longer one would move the
 // reset past what the recorded session's fence point allows), and a watchdog that cannot be set
 // up is left armed rather than stopped.
-func openWatchdog(dev string, ttl, margin, renew, retry, prev time.Duration) (watchdogDevice, string) {
+//
+// keepArmed: a previous process may have left the watchdog armed over something that still
+// runs without a recorded session (a start that failed before its session, with an exclusive
+// array or a DLM lockspace in use): a failed set-up leaves it armed too.
+func openWatchdog(dev string, ttl, margin, renew, retry, prev time.Duration, keepArmed bool) (watchdogDevice, string) {
 	if dev == "" {
 		return nil, "leases.watchdog is not set"
 	}
@@ -209,8 +213,8 @@ func openWatchdog(dev string, ttl, margin, renew, retry, prev time.Duration) (wa
 	if want < time.Second {
 		return nil, fmt.Sprintf("no watchdog timeout fits leases.watchdog_margin %s and leases.ttl %s", margin, ttl)
 	}
-	armed := prev > 0
-	if armed && prev < want {
+	armed := prev > 0 || keepArmed
+	if prev > 0 && prev < want {
 		want = prev
 	}
 	var opts []fence.OpenOption

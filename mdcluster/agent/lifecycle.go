@@ -242,3 +242,11 @@ func (a *Agent) readUevents(ctx context.Context, w eventSource) {
 		}
 	}
 }
+
+// sleepCtx sleeps d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

@@ -70,7 +70,7 @@ func TestNew(t *testing.T) {
 	if a.paths != DefaultPaths() || a.openWatchdog == nil || a.rec.array(raid5.UUID) == nil || a.Counters().Actions == nil {
 		t.Fatal("New did not wire the agent")
 	}
-	if _, why := a.openWatchdog(0); !strings.Contains(why, "leases.watchdog") {
+	if _, why := a.openWatchdog(0, false); !strings.Contains(why, "leases.watchdog") {
 		t.Fatalf("no watchdog configured: %q", why)
 	}
 }

@@ -38,8 +38,11 @@ type Status struct {
 	Scrubs []ScrubStatus `json:"scrubs,omitempty"`
 	// Actions counts what the agent did on md and on the locks since it started, by action
 	// (assemble, stop_unleased, sync_frozen, …): the same figures as the metrics.
-	Actions  map[string]uint64 `json:"actions,omitempty"`
-	Observed time.Time         `json:"observed"`
+	Actions map[string]uint64 `json:"actions,omitempty"`
+	// Started is when this agent process started. A reload runs a new binary in the same
+	// process (same PID): `mdclusterd reload` waits for a status with another start time.
+	Started  time.Time `json:"started"`
+	Observed time.Time `json:"observed"`
 }
 
 // SessionInfo is this node's session in the lock engine.

@@ -89,6 +89,12 @@ type LockEngine struct {
 	Insecure bool `yaml:"insecure"`
 	// Prefix under which all lock keys live.
 	Prefix string `yaml:"prefix"`
+	// HeartbeatInterval and ElectionTimeout are the raft timing of the member this node runs
+	// (etcd-embedded, etcd-cluster); zero keeps etcd's (100ms and 1s). A leader's crash costs
+	// about two election timeouts before the survivors' leases count again, and every lease's
+	// expiry is pushed back by one, so a dead holder's arrays move later when its node led.
+	HeartbeatInterval Duration `yaml:"heartbeat_interval"`
+	ElectionTimeout   Duration `yaml:"election_timeout"`
 }
 
 // Peer is one member of an agent-formed etcd cluster.

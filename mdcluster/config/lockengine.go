@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // defaultPeerURL fills an empty peer URL: the loopback for a member alone, this node's entry in
@@ -37,10 +38,14 @@ func (e *LockEngine) ClientTLSFiles() (t TLS, ok bool) {
 	return TLS{}, false
 }
 
+// RunsMember reports whether this node's agent runs an etcd member of the lock service
+// (etcd-embedded, etcd-cluster), not only a client of it.
+func (e *LockEngine) RunsMember() bool { return e.Type == EngineEmbedded || e.Type == EngineCluster }
+
 // PeerTLSFiles is what the member serves its peer URL with and presents to the other members:
 // peer_tls, or tls when peer_tls is empty; ok is false when the peer URLs are plain http.
 func (e *LockEngine) PeerTLSFiles() (t TLS, ok bool) {
-	if e.Type != EngineEmbedded && e.Type != EngineCluster {
+	if !e.RunsMember() {
 		return TLS{}, false
 	}
 	t = e.PeerTLS
@@ -114,7 +119,43 @@ func (e *LockEngine) validate(node Node) error {
 			}
 		}
 	}
+	if err := e.validateRaftTiming(); err != nil {
+		return err
+	}
 	return e.validateTLSKeys()
+}
+
+// RaftTiming is the member's heartbeat interval and election timeout, etcd's defaults (100ms,
+// 1s) where the file sets none.
+func (e *LockEngine) RaftTiming() (heartbeat, election time.Duration) {
+	heartbeat, election = e.HeartbeatInterval.Duration, e.ElectionTimeout.Duration
+	if heartbeat == 0 {
+		heartbeat = 100 * time.Millisecond
+	}
+	if election == 0 {
+		election = time.Second
+	}
+	return heartbeat, election
+}
+
+// validateRaftTiming checks the member's raft timing against etcd's own rules (an election
+// timeout of at least five heartbeats, at most 50 s), with a heartbeat of 10ms to 1s.
+func (e *LockEngine) validateRaftTiming() error {
+	hb, el := e.HeartbeatInterval.Duration, e.ElectionTimeout.Duration
+	if hb == 0 && el == 0 {
+		return nil
+	}
+	if !e.RunsMember() {
+		return keyErr("lock_engine.election_timeout", "", "only for etcd-embedded and etcd-cluster, whose member this node runs")
+	}
+	hb, el = e.RaftTiming()
+	switch {
+	case hb < 10*time.Millisecond || hb > time.Second:
+		return keyErr("lock_engine.heartbeat_interval", hb.String(), "want 10ms to 1s")
+	case el < 5*hb || el > 50*time.Second:
+		return keyErr("lock_engine.election_timeout", el.String(), fmt.Sprintf("want at least five heartbeats (%s) and at most 50s", 5*hb))
+	}
+	return nil
 }
 
 // validateTLSKeys checks that every https URL has its three files and that no TLS section is

@@ -173,3 +173,17 @@ func TestRuleMetricsWebConfig(t *testing.T) {
 		{"a directory", web(dir), "not a regular file"},
 	})
 }
+
+// The raft timing of the member this node runs, within etcd's own rules.
+func TestRuleRaftTiming(t *testing.T) {
+	runRules(t, []rule{
+		{"defaults", minimal, ""},
+		{"election 500ms, heartbeat 50ms", minimal + "lock_engine: {election_timeout: 500ms, heartbeat_interval: 50ms}\n", ""},
+		{"election alone", minimal + "lock_engine: {election_timeout: 2s}\n", ""},
+		{"election under five heartbeats", minimal + "lock_engine: {election_timeout: 400ms, heartbeat_interval: 100ms}\n",
+			`lock_engine.election_timeout: "400ms": want at least five heartbeats (500ms)`},
+		{"heartbeat too short", minimal + "lock_engine: {heartbeat_interval: 5ms}\n", `lock_engine.heartbeat_interval: "5ms": want 10ms to 1s`},
+		{"external etcd", strings.Replace(external, "etcd-external,", "etcd-external, election_timeout: 2s,", 1),
+			"lock_engine.election_timeout: only for etcd-embedded and etcd-cluster"},
+	})
+}

@@ -40,6 +40,8 @@ func TestDebVersion(t *testing.T) {
 		{"v1.2.0-5-gabc1234-dirty", "", "1.2.0+git5.abc1234.dirty"},
 		{"abc1234", "20261125115811", "0.0~git20261125115811.abc1234"},
 		{"abc1234-dirty", "20261125115811", "0.0~git20261125115811.abc1234.dirty"},
+		{"2e9d5c1", "20261125115811", "0.0~git20261125115811.2e9d5c1"},
+		{"2e9d5c1-dirty", "20261125115811", "0.0~git20261125115811.2e9d5c1.dirty"},
 	} {
 		got := strings.TrimSpace(sh(t, "./debversion.sh", tc.describe, tc.date))
 		if got != tc.want {
@@ -63,7 +65,7 @@ func TestDebInfo(t *testing.T) {
 	for _, f := range []string{"Package", "Architecture", "Depends", "Recommends", "Section", "Priority", "Maintainer", "Version"} {
 		fields[f] = strings.TrimSpace(sh(t, "dpkg-deb", "--field", d, f))
 	}
-	want := map[string]string{"Package": "mdcluster", "Architecture": "amd64", "Depends": "mdadm", "Recommends": "libdlm3",
+	want := map[string]string{"Package": "mdcluster", "Architecture": "amd64", "Depends": "mdadm, libc6", "Recommends": "libdlm3",
 		"Section": "admin", "Priority": "optional", "Maintainer": fields["Maintainer"], "Version": fields["Version"]}
 	if diff := cmp.Diff(want, fields); diff != "" {
 		t.Errorf("control fields (-want +got):\n%s", diff)
@@ -105,6 +107,9 @@ func TestDebContents(t *testing.T) {
 	want := []string{
 		"-rw-r--r-- /etc/mdcluster/mdclusterd.yaml.example",
 		"-rw-r--r-- /lib/systemd/system/mdclusterd.service",
+		"-rw-r--r-- /lib/udev/rules.d/51-mdcluster-dlm.rules",
+		"-rw-r--r-- /lib/udev/rules.d/63-mdcluster.rules",
+		"-rw-r--r-- /usr/lib/mdcluster/cmapshim/libcmap.so.4",
 		"-rwxr-xr-x /usr/lib/ocf/resource.d/mdcluster/mdcluster",
 		"-rwxr-xr-x /usr/sbin/mdcadm",
 		"-rwxr-xr-x /usr/sbin/mdclusterd",

@@ -16,7 +16,8 @@ case $v in
   # TAG-N-gHASH
   hash=${v##*-g}; rest=${v%-g*}; n=${rest##*-}; tag=${rest%-*}
   out="$tag+git$n.$hash"; [ -n "$dirty" ] && out="$out.dirty" ;;
-[0-9]*) out=$v; [ -n "$dirty" ] && out="$out+dirty" ;;
+# A tag is a dotted version; a bare commit hash can start with a digit too (2e9d5c1).
+[0-9]*.*) out=$v; [ -n "$dirty" ] && out="$out+dirty" ;;
 *) out="0.0~git$date$(printf %s "$v" | tr -c 'A-Za-z0-9.+~\n' '.')"; [ -n "$dirty" ] && out="$out.dirty" ;;
 esac
 printf '%s\n' "$out"

@@ -10,10 +10,13 @@
 #    libdlm3, unpacks them with dpkg-deb -x under $LAB, and runs depmod on the unpacked tree;
 #  - downloads (never installs) pacemaker, corosync and their library packages to $LAB/debs/ha for
 #    the Pacemaker scenario (scripts/ocf/build-lab-overlay.sh unpacks them into a lab initramfs);
-#  - builds a fresh Debian 12 root file system once with debootstrap (minbase plus mdadm, which
-#    the mdcluster package Depends on: the guests have no network to the archive) from the mirror
+#  - builds a fresh Debian 12 root file system once with debootstrap (minbase plus what a server
+#    running mdcluster has: mdadm, which the package Depends on, libdlm3, systemd as init with
+#    udev, kmod, iproute2 and procps; the guests have no network to the archive) from the mirror
 #    this host's apt uses, keeps it as $LAB/debian-rootfs.tar.gz, and makes from it the ext4 image
-#    $LAB/debian-rootfs.ext4 in which TestPackageInstall runs Debian's dpkg on the package.
+#    $LAB/debian-rootfs.ext4 in which TestPackageInstall runs Debian's dpkg on the package. The
+#    Debian guests (scripts/vm/build-debian-guest.sh) boot the same root. A change of the package
+#    list ($LAB/debian-rootfs.include records it) makes it again.
 #
 # Everything lands in $LAB (default: <repo>/.lab, git-ignored). Nothing is installed from the
 # downloaded packages onto the host. Every network step is bounded by a timeout.
@@ -83,10 +86,12 @@ if [ ! -f "$LAB/debs/ha/.ready" ]; then
   (cd "$LAB/debs/ha" && timeout 900 apt-get download -qq -o APT::Sandbox::User=root $HA_TOP $HA_LIBS)
   touch "$LAB/debs/ha/.ready"
 fi
-# A fresh Debian 12 root for the package scenario. debootstrap runs once per machine (93 packages,
-# 55 MB; 40 s with a near mirror); the tarball is what later runs reuse, and the ext4 image is
-# remade from it when missing (7 s). Each step is bounded; debootstrap is retried from scratch.
-if [ ! -f "$LAB/debian-rootfs.tar.gz" ]; then
+# A fresh Debian 12 root for the package scenario and the Debian guests. debootstrap runs once per
+# machine (about 120 packages, 70 MB; a minute with a near mirror); the tarball is what later runs
+# reuse, and the ext4 image is remade from it when missing (7 s). Each step is bounded; debootstrap
+# is retried from scratch.
+DEBIAN_INCLUDE=mdadm,libdlm3,systemd,systemd-sysv,udev,kmod,iproute2,procps
+if [ ! -f "$LAB/debian-rootfs.tar.gz" ] || [ "$(cat "$LAB/debian-rootfs.include" 2>/dev/null)" != "$DEBIAN_INCLUDE" ]; then
   # The first Debian mirror this host's apt uses (deb822 or one-line sources), else deb.debian.org.
   MIRROR=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '$1=="URIs:"{for(i=2;i<=NF;i++) if ($i ~ /\/debian\/?$/) {print $i; exit}}')
   [ -n "$MIRROR" ] || MIRROR=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
@@ -101,14 +106,15 @@ if [ ! -f "$LAB/debian-rootfs.tar.gz" ]; then
   ok=0; t0=$(date +%s)
   for attempt in 1 2 3; do
     rm -rf "$D"
-    log "debootstrap --variant=minbase --include=mdadm bookworm from $MIRROR (attempt $attempt)"
-    if timeout 1200 debootstrap --variant=minbase --include=mdadm bookworm "$D" "$MIRROR" > "$LAB/debootstrap.log" 2>&1; then ok=1; break; fi
+    log "debootstrap --variant=minbase --include=$DEBIAN_INCLUDE bookworm from $MIRROR (attempt $attempt)"
+    if timeout 1200 debootstrap --variant=minbase --include="$DEBIAN_INCLUDE" bookworm "$D" "$MIRROR" > "$LAB/debootstrap.log" 2>&1; then ok=1; break; fi
     tail -5 "$LAB/debootstrap.log" >&2; sleep 5
   done
   [ $ok = 1 ] || { echo "setup-host: debootstrap failed 3 times (see $LAB/debootstrap.log)" >&2; exit 1; }
   rm -rf "$D"/var/cache/apt/archives/*.deb "$D"/var/lib/apt/lists/*_Packages
   timeout 600 tar -C "$D" --numeric-owner -czf "$LAB/debian-rootfs.tar.gz.tmp" .
   mv "$LAB/debian-rootfs.tar.gz.tmp" "$LAB/debian-rootfs.tar.gz"
+  echo "$DEBIAN_INCLUDE" > "$LAB/debian-rootfs.include"
   rm -rf "$D" "$LAB/debian-rootfs.ext4"
   log "debootstrap took $(( $(date +%s) - t0 ))s: $LAB/debian-rootfs.tar.gz ($(du -h "$LAB/debian-rootfs.tar.gz" | cut -f1))"
 fi

@@ -187,7 +187,7 @@ in_deb dpkg-deb -f /tmp/mdcluster.deb Package Version Architecture Depends`)
 	}
 	version := strings.TrimPrefix(lines[3], "Version: ")
 	if err := expect("control file", strings.Join([]string{lines[2], lines[4], lines[5]}, "; "),
-		"Package: mdcluster; Architecture: amd64; Depends: mdadm"); err != nil {
+		"Package: mdcluster; Architecture: amd64; Depends: mdadm, libc6"); err != nil {
 		return "", err
 	}
 	return version, nil
@@ -215,7 +215,9 @@ while read -r f; do if [ -f "/deb$f" ]; then echo "$f"; fi; done < /tmp/mdcluste
 	if err != nil {
 		return err
 	}
-	want := "/etc/mdcluster/mdclusterd.yaml.example /lib/systemd/system/mdclusterd.service /usr/lib/ocf/resource.d/mdcluster/mdcluster " +
+	want := "/etc/mdcluster/mdclusterd.yaml.example /lib/systemd/system/mdclusterd.service /lib/udev/rules.d/51-mdcluster-dlm.rules " +
+		"/lib/udev/rules.d/63-mdcluster.rules " +
+		"/usr/lib/mdcluster/cmapshim/libcmap.so.4 /usr/lib/ocf/resource.d/mdcluster/mdcluster " +
 		"/usr/sbin/mdcadm /usr/sbin/mdclusterd /usr/share/doc/mdcluster/README.md /usr/share/doc/mdcluster/copyright " +
 		"/usr/share/doc/mdcluster/mdclusterd.example.yaml /usr/share/man/man8/mdcadm.8.gz /usr/share/man/man8/mdclusterd.8.gz"
 	files := vmlab.Lines(listed)

@@ -6,6 +6,7 @@
 //	mdlab odwrite DEV OFFSET TEXT      (guest) O_DIRECT write of one 4 KiB block
 //	mdlab odread DEV OFFSET            (guest) O_DIRECT read of one 4 KiB block, printed up to NUL
 //	mdlab dlmaddr PATH IPV4            (guest) write a DLM configfs comms addr (sockaddr_storage)
+//	mdlab etcd leader|move-leader NAME (guest) the agents' etcd cluster: its leader; hand leadership over
 //	mdlab faults [flags]               the fault campaign (see internal/faults)
 //	mdlab bench [flags]                the figures on the real kernel (see internal/benchvm)
 //	mdlab workload [flags]             (guest) the campaign's writers and md sampler
@@ -33,7 +34,9 @@ const usage = `usage:
   mdlab faults [-seed N] [-rounds N | -duration D] [-out DIR]
   mdlab bench [-pairs N] [-mib N] [-idle D]
   mdlab workload -node N -epoch N -targets TAG:UUID:OFFSET:BLOCKS[,…]
-  mdlab verify DEV OFFSET BLOCKS`
+  mdlab verify DEV OFFSET BLOCKS
+  mdlab etcd leader
+  mdlab etcd move-leader NAME`
 
 func main() {
 	if len(os.Args) < 2 {
@@ -67,14 +70,17 @@ func run(ctx context.Context, cmd string, args []string) error {
 	case "guest":
 		fs := flag.NewFlagSet("guest", flag.ContinueOnError)
 		port := fs.String("port", "", "virtio-serial device")
-		node := fs.Int("node", 0, "node id")
+		node := fs.Int("node", 0, "node id (default: mdlab.node= on the kernel command line)")
 		if err := fs.Parse(args); err != nil {
 			return usageError(err.Error())
 		}
 		if *port == "" {
 			return usageError("guest: -port is required")
 		}
-		f, err := os.OpenFile(*port, os.O_RDWR, 0)
+		if *node == 0 {
+			*node = vmlab.CmdlineNode()
+		}
+		f, err := vmlab.OpenPort(ctx, *port)
 		if err != nil {
 			return err
 		}
@@ -108,6 +114,8 @@ func run(ctx context.Context, cmd string, args []string) error {
 			return usageError("dlmaddr: want PATH IPV4")
 		}
 		return vmlab.WriteDLMAddr(args[0], args[1])
+	case "etcd":
+		return etcdCmd(ctx, args)
 	case "faults":
 		return runFaults(ctx, args)
 	case "bench":
