@@ -22,8 +22,9 @@ const (
 // within the TTL). The move is safe at any time: etcd's new leader extends every lease, it
 // never shortens one. It costs time only when it falls while a dead node's lease waits to
 // expire (that lease is extended too): a holder leads only just after an election, so that
-// takes another holder's crash within the few seconds before this agent's next look. Engines that are not LeaderMovers (the kernel DLM, an external etcd
-// whose members the agents do not run) are left alone.
+// takes another holder's crash within the few seconds before this agent's next look. Engines
+// that are not LeaderMovers (the kernel DLM, an external etcd whose members the agents do not
+// run) are left alone.
 func (a *Agent) placeLeader(ctx context.Context, eng dlm.Engine) {
 	lm, ok := eng.(dlm.LeaderMover)
 	if !ok || !a.cfg.LockEngine.RunsMember() {
